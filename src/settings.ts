@@ -1,0 +1,77 @@
+/**
+ * Server settings: Swoole's snake_case names, and the defaults with the reason for each.
+ *
+ * @module
+ */
+
+/**
+ * What `server.set()` accepts. Every limit is on by default; the README's settings table gives
+ * each default's reason.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.set({ open_websocket_close_frame: true, socket_read_timeout: 30 });
+ * ```
+ */
+export interface Settings {
+  /** Largest WebSocket message (and, later, HTTP body) in bytes; larger ones close with 1009. */
+  package_max_length?: number;
+  /** Default `recv()` timeout in seconds; `< 0` (the default) waits forever. */
+  socket_read_timeout?: number;
+  /** Messages queued for `recv()` before reading pauses; it resumes at a quarter of this. */
+  websocket_max_queue?: number;
+  /** Bytes buffered for the peer before `push()` waits for them to drain. */
+  websocket_write_limit?: number;
+  /** Seconds `disconnect()` waits for the peer's Close before dropping the connection. */
+  websocket_close_timeout?: number;
+  /** Seconds `shutdown()` waits for handlers before dropping their connections. */
+  max_wait_time?: number;
+  /** `recv()` returns the peer's Close as a `CloseFrame` before `""`. */
+  open_websocket_close_frame?: boolean;
+  /** `recv()` returns pings as frames (they are still answered automatically). */
+  open_websocket_ping_frame?: boolean;
+  /** `recv()` returns pongs as frames. */
+  open_websocket_pong_frame?: boolean;
+}
+
+/** Settings with every default filled in. */
+export type ResolvedSettings = Required<Settings>;
+
+/** The defaults; each one's reason is in the README's settings table. */
+export const DEFAULT_SETTINGS: ResolvedSettings = {
+  package_max_length: 2 * 1024 * 1024,
+  socket_read_timeout: -1,
+  websocket_max_queue: 16,
+  websocket_write_limit: 1024 * 1024,
+  websocket_close_timeout: 5,
+  max_wait_time: 3,
+  open_websocket_close_frame: false,
+  open_websocket_ping_frame: false,
+  open_websocket_pong_frame: false,
+};
+
+/**
+ * Merges `update` into `current`, refusing unknown keys and values of the wrong type, so a
+ * typo in a setting fails loudly instead of being ignored.
+ *
+ * @throws {TypeError} for an unknown key or a value of the wrong type
+ * @throws {RangeError} for a negative size
+ */
+export function mergeSettings(current: ResolvedSettings, update: Settings): ResolvedSettings {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(update)) {
+    if (!(key in DEFAULT_SETTINGS)) throw new TypeError(`Cannot set "${key}": unknown setting`);
+    const expected = typeof DEFAULT_SETTINGS[key as keyof ResolvedSettings];
+    const actual = typeof value;
+    if (actual !== expected) {
+      throw new TypeError(`Cannot set "${key}": expected a ${expected}, got ${actual}`);
+    }
+    if (expected === "number" && key !== "socket_read_timeout" && !((value as number) >= 0)) {
+      throw new RangeError(`Cannot set "${key}" to ${value}: it must be 0 or more`);
+    }
+    merged[key] = value;
+  }
+  return merged as ResolvedSettings;
+}
