@@ -1,0 +1,113 @@
+/**
+ * The contract between the shared core and a runtime adapter. An adapter only translates: it
+ * turns the runtime's requests and socket events into these calls, and says in
+ * {@link RuntimeCapabilities} what the runtime cannot do, so the core decides once what to do
+ * instead.
+ *
+ * @module
+ */
+
+import type { ResolvedSettings } from "../settings.ts";
+
+/** What the runtime's WebSocket server can do; the README's runtime table mirrors it. */
+export interface RuntimeCapabilities {
+  /** `"deno"`, `"bun"` or `"node"`. */
+  readonly runtime: string;
+  /** Can send one message as several frames. */
+  readonly fragments: boolean;
+  /** Can stop reading from a socket. */
+  readonly pause: boolean;
+  /** Can drop a connection without sending a Close frame. */
+  readonly terminate: boolean;
+  /** Can send pings and pongs, and reports the ones it receives. */
+  readonly controlFrames: boolean;
+}
+
+/** The core's handle on one open WebSocket. */
+export interface WebSocketLink {
+  /**
+   * Sends a text (string) or binary (bytes) frame. `fin` is false only when
+   * `capabilities.fragments` is true; the runtime numbers the continuation frames itself.
+   */
+  send(data: string | Uint8Array, fin: boolean): void;
+  /** Sends a ping (only when `capabilities.controlFrames`). */
+  ping(data: Uint8Array): void;
+  /** Sends a pong (only when `capabilities.controlFrames`). */
+  pong(data: Uint8Array): void;
+  /** Sends a Close frame; the runtime finishes the handshake and then reports the close. */
+  close(code: number, reason: string): void;
+  /** Drops the connection at once (where the runtime cannot, its nearest equivalent). */
+  terminate(): void;
+  /** Bytes accepted by `send()` that have not reached the socket yet. */
+  readonly bufferedAmount: number;
+  /** Asks for one `receiveDrain()` call once `bufferedAmount` may have dropped. */
+  requestDrain(): void;
+  /** Stops reading (only when `capabilities.pause`). */
+  pause(): void;
+  /** Starts reading again. */
+  resume(): void;
+}
+
+/**
+ * The events an adapter feeds into a connection. The adapter passes the runtime's close code
+ * as it is (Deno reports 0 for an abnormal close); the core normalises it.
+ */
+export interface WebSocketEvents {
+  receiveOpen(link: WebSocketLink): void;
+  receiveMessage(data: string | Uint8Array): void;
+  receivePing(data: Uint8Array): void;
+  receivePong(data: Uint8Array): void;
+  receiveClose(code: number, reason: string): void;
+  receiveDrain(): void;
+}
+
+/** A response head: status and headers in the order the handler set them. */
+export interface ResponseHead {
+  status: number;
+  reason: string;
+  headers: [string, string][];
+}
+
+/** One HTTP request as the adapter received it. */
+export interface HttpExchange {
+  readonly method: string;
+  /** The request target: path and query, as sent. */
+  readonly target: string;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Record<string, string>;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Sends a whole response. */
+  respond(head: ResponseHead, body: Uint8Array): void;
+  /**
+   * Completes the WebSocket handshake with `head.headers` added to the 101 and `protocol` as
+   * the chosen subprotocol. Events go to `events`; `receiveOpen` fires once the runtime says
+   * the socket is open. Returns false when the runtime refused the upgrade.
+   */
+  upgrade(head: ResponseHead, protocol: string | undefined, events: WebSocketEvents): boolean;
+}
+
+/** Where the server listens, and what it needs from the runtime there. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  reusePort: boolean;
+  settings: ResolvedSettings;
+  /** Called for every request, upgrade requests included. */
+  onRequest(exchange: HttpExchange): void;
+}
+
+/** A bound listener. */
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+  /** Stops accepting connections; open WebSockets are the core's to close. */
+  close(): Promise<void>;
+}
+
+/** A runtime adapter. */
+export interface Adapter {
+  readonly capabilities: RuntimeCapabilities;
+  /** Binds and starts serving; rejects when the address cannot be bound. */
+  listen(options: ListenOptions): Promise<Listener>;
+}

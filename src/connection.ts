@@ -1,0 +1,467 @@
+/**
+ * The runtime-free heart of a WebSocket connection: its state machine, the bounded inbound
+ * queue behind `recv()`, ordered and flow-controlled `push()`, and the close rules. Adapters
+ * drive it through {@link WebSocketEvents}; it acts on the socket through
+ * {@link WebSocketLink}, and reads {@link RuntimeCapabilities} to pick one behaviour for every
+ * runtime.
+ *
+ * @module
+ */
+
+import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
+import { ConcurrencyError, setLastError } from "./errors.ts";
+import { nextTurn, takeTurn } from "./fairness.ts";
+import {
+  CloseFrame,
+  concatBytes,
+  encodeClosePayload,
+  Frame,
+  type FrameData,
+  toBytes,
+} from "./frame.ts";
+import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "./adapters/types.ts";
+import type { ResolvedSettings } from "./settings.ts";
+
+/** What `recv()` gives: a frame, `false` on error or timeout, `""` once the connection closed. */
+export type RecvResult = Frame | false | "";
+
+/** What `push()` accepts. */
+export type PushData = string | Uint8Array | ArrayBuffer | Frame;
+
+type State = "connecting" | "open" | "closing" | "closed";
+
+/** A data frame waiting for the socket's buffer to drain. */
+interface Outgoing {
+  data: FrameData;
+  fin: boolean;
+  resolve: (sent: boolean) => void;
+}
+
+/** A message held back while another task's fragmented message is open. */
+interface HeldBack extends Outgoing {
+  text: boolean;
+}
+
+interface Waiter {
+  resolve: (result: RecvResult) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+const TRUE = Promise.resolve(true);
+const FALSE = Promise.resolve(false);
+const CLOSED: Promise<RecvResult> = Promise.resolve("");
+const decoder = new TextDecoder();
+
+/** Cost counted for each queued message on top of its bytes, so tiny messages add up too. */
+const MESSAGE_OVERHEAD = 64;
+
+/**
+ * One upgraded connection, as seen by the core.
+ */
+export class WebSocketConnection implements WebSocketEvents {
+  /** The connection number, copied into every frame's `fd`. */
+  readonly fd: number;
+  /** The code of this connection's last failure (one of `ERROR`). */
+  errCode: number = ERROR.NONE;
+  /** A message for `errCode`. */
+  errMsg = "";
+  /** Resolves true once the runtime reports the socket open, false if it closed first. */
+  readonly opened: Promise<boolean>;
+
+  #state: State = "connecting";
+  #link: WebSocketLink | undefined;
+  readonly #capabilities: RuntimeCapabilities;
+  readonly #settings: ResolvedSettings;
+  readonly #onClosed: (connection: WebSocketConnection) => void;
+  #resolveOpened!: (open: boolean) => void;
+
+  #inbound: Frame[] = [];
+  #inboundCost = 0;
+  #paused = false;
+  #waiter: Waiter | undefined;
+
+  #outbound: Outgoing[] = [];
+  /** Pushes made while a fragmented message is open; they follow its last fragment. */
+  #heldBack: HeldBack[] = [];
+  /** Whether a fragmented message is open, and if so whether it is text. */
+  #fragmentText: boolean | undefined;
+  /** Fragments gathered for runtimes that can only send whole messages. */
+  #assembly: FrameData[] = [];
+
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closedPromise: Promise<boolean> | undefined;
+  #resolveClosed: ((closed: boolean) => void) | undefined;
+
+  /**
+   * @param fd the connection number
+   * @param capabilities what the runtime can do
+   * @param settings the server's settings
+   * @param onClosed called once, when the connection has closed for any reason
+   */
+  constructor(
+    fd: number,
+    capabilities: RuntimeCapabilities,
+    settings: ResolvedSettings,
+    onClosed: (connection: WebSocketConnection) => void,
+  ) {
+    this.fd = fd;
+    this.#capabilities = capabilities;
+    this.#settings = settings;
+    this.#onClosed = onClosed;
+    this.opened = new Promise((resolve) => this.#resolveOpened = resolve);
+  }
+
+  /** Whether the connection is open for sending and receiving. */
+  get isOpen(): boolean {
+    return this.#state === "open";
+  }
+
+  // ---- events from the adapter ----
+
+  receiveOpen(link: WebSocketLink): void {
+    if (this.#state !== "connecting") {
+      link.terminate(); // Closed by the handler before the runtime finished opening.
+      return;
+    }
+    this.#link = link;
+    this.#state = "open";
+    this.#resolveOpened(true);
+  }
+
+  receiveMessage(data: string | Uint8Array): void {
+    if (this.#state !== "open") return;
+    const size = approximateSize(data);
+    const limit = this.#settings.package_max_length;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only near the limit.
+    if (size * 3 > limit && (typeof data === "string" ? utf8Length(data) : size) > limit) {
+      // Runtimes without a native limit (Deno) or with a larger one deliver it; refuse it here.
+      this.#fail(CLOSE.MESSAGE_TOO_BIG, "Message too big");
+      return;
+    }
+    this.#deliver(new Frame(data, typeof data === "string" ? OPCODE.TEXT : OPCODE.BINARY), size);
+  }
+
+  receivePing(data: Uint8Array): void {
+    if (this.#state === "open" && this.#settings.open_websocket_ping_frame) {
+      this.#deliver(new Frame(data, OPCODE.PING), data.byteLength);
+    }
+  }
+
+  receivePong(data: Uint8Array): void {
+    if (this.#state === "open" && this.#settings.open_websocket_pong_frame) {
+      this.#deliver(new Frame(data, OPCODE.PONG), data.byteLength);
+    }
+  }
+
+  receiveClose(code: number, reason: string): void {
+    if (this.#state === "closed") return; // Deno can report one close twice.
+    const fromPeer = this.#state === "open";
+    // Runtimes report an abnormal close as 0 (Deno) or 1006; make it 1006 everywhere.
+    const normalised = code >= 1000 ? code : CLOSE.ABNORMAL;
+    if (fromPeer && normalised !== CLOSE.ABNORMAL && this.#settings.open_websocket_close_frame) {
+      const frame = new CloseFrame(normalised, reason, this.fd);
+      this.#inbound.push(frame);
+    }
+    this.#finish();
+  }
+
+  receiveDrain(): void {
+    const link = this.#link;
+    if (!link || this.#state !== "open") return;
+    const limit = this.#settings.websocket_write_limit;
+    while (this.#outbound.length > 0 && link.bufferedAmount < limit) {
+      const item = this.#outbound.shift()!;
+      link.send(item.data, item.fin);
+      item.resolve(true);
+    }
+    if (this.#outbound.length > 0) link.requestDrain();
+  }
+
+  // ---- the handler's API ----
+
+  /**
+   * The next message, `""` once closed, or `false` after `timeout` seconds (0: the
+   * `socket_read_timeout` setting; < 0: forever).
+   */
+  recv(timeout: number): Promise<RecvResult> {
+    if (this.#waiter) {
+      throw new ConcurrencyError(
+        "Cannot call recv(): another recv() on this connection is still waiting",
+      );
+    }
+    if (this.#inbound.length > 0) {
+      const frame = this.#take();
+      return takeTurn() ? Promise.resolve(frame) : nextTurn().then(() => frame);
+    }
+    if (this.#state !== "open") return CLOSED;
+    const seconds = timeout === 0 ? this.#settings.socket_read_timeout : timeout;
+    return new Promise((resolve) => {
+      const timer = seconds > 0
+        ? setTimeout(() => {
+          this.#waiter = undefined;
+          this.#setError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
+          resolve(false);
+        }, seconds * 1000)
+        : undefined;
+      this.#waiter = { resolve, timer };
+    });
+  }
+
+  /**
+   * Sends a message, or a fragment of one; resolves once the runtime has taken it below the
+   * write limit, false once the connection is closing or closed.
+   *
+   * @throws {RangeError} for an opcode that `push()` cannot send, a continuation with no
+   * message started, or a Close frame with a code or reason that may not be sent
+   */
+  push(data: PushData, opcode: Opcode, finish: boolean): Promise<boolean> {
+    if (data instanceof Frame) return this.#pushFrame(data);
+    if (this.#state !== "open") return this.#closedFailure("push()");
+    if (opcode === OPCODE.CONTINUATION) {
+      if (this.#fragmentText === undefined) {
+        throw new RangeError("Cannot push a continuation: no fragmented message is open");
+      }
+      return this.#pushFragment(data, this.#fragmentText, finish);
+    }
+    if (opcode !== OPCODE.TEXT && opcode !== OPCODE.BINARY) {
+      throw new RangeError(`Cannot push opcode ${opcode} as data: pass a Frame to send it`);
+    }
+    const text = opcode === OPCODE.TEXT;
+    const payload = asPayload(data, text);
+    if (this.#fragmentText !== undefined) {
+      // Another task's message must not land inside the open fragmented one.
+      return new Promise((resolve) => {
+        this.#heldBack.push({ data: payload, text, fin: finish, resolve });
+      });
+    }
+    return this.#startMessage(payload, text, finish);
+  }
+
+  #startMessage(payload: FrameData, text: boolean, finish: boolean): Promise<boolean> {
+    if (finish) return this.#send(payload, true);
+    this.#fragmentText = text;
+    return this.#pushFragment(payload, text, false);
+  }
+
+  /** Sends a ping; false where the runtime cannot (see `capabilities.controlFrames`). */
+  ping(data: FrameData): boolean {
+    if (this.#state !== "open") {
+      this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot ping: the connection is not open");
+      return false;
+    }
+    if (!this.#capabilities.controlFrames) {
+      this.#setError(
+        ERROR.WEBSOCKET_BAD_OPCODE,
+        `Cannot ping: ${this.#capabilities.runtime} cannot send pings`,
+      );
+      return false;
+    }
+    this.#link!.ping(toBytes(data));
+    return true;
+  }
+
+  /** Drops the connection without a Close frame; false if it was already closed. */
+  close(): boolean {
+    if (this.#state === "closed") return false;
+    this.#finish(); // First, so the close the runtime reports from terminate() is ignored.
+    this.#link?.terminate();
+    return true;
+  }
+
+  /**
+   * Sends a Close frame and waits for the peer's, at most `websocket_close_timeout` seconds,
+   * then drops the connection. Resolves false if it was already closed.
+   *
+   * @throws {RangeError} for a code or reason that may not be sent
+   */
+  disconnect(code: number, reason: string): Promise<boolean> {
+    encodeClosePayload(code, reason); // Validates before anything changes.
+    if (this.#state === "closed") return FALSE;
+    if (this.#state === "closing") return this.#closedPromise!;
+    this.#state = "closing";
+    this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
+    // Stop delivery now: a handler that closes is done reading.
+    this.#settleWaiter("");
+    this.#failPushes();
+    if (this.#link) {
+      this.#closeTimer = setTimeout(
+        () => this.close(),
+        this.#settings.websocket_close_timeout * 1000,
+      );
+      this.#link.resume(); // A paused socket could not read the peer's Close.
+      this.#link.close(code, reason); // Bun reports the close from inside this call.
+    } else {
+      this.#finish();
+    }
+    return this.#closedPromise;
+  }
+
+  // ---- internals ----
+
+  #pushFrame(frame: Frame): Promise<boolean> {
+    if (frame instanceof CloseFrame) return this.disconnect(frame.code, frame.reason);
+    if (frame.opcode === OPCODE.PING) return this.ping(frame.data) ? TRUE : FALSE;
+    if (frame.opcode === OPCODE.PONG) {
+      if (this.#state !== "open") return this.#closedFailure("push() a pong");
+      if (!this.#capabilities.controlFrames) {
+        this.#setError(
+          ERROR.WEBSOCKET_BAD_OPCODE,
+          `Cannot push a pong: ${this.#capabilities.runtime} cannot send pongs`,
+        );
+        return FALSE;
+      }
+      this.#link!.pong(toBytes(frame.data));
+      return TRUE;
+    }
+    return this.push(frame.data, frame.opcode, frame.finish);
+  }
+
+  #pushFragment(data: PushData, text: boolean, finish: boolean): Promise<boolean> {
+    const payload = asPayload(data as Exclude<PushData, Frame>, text);
+    if (finish) this.#fragmentText = undefined;
+    let sent: Promise<boolean>;
+    if (this.#capabilities.fragments) {
+      sent = this.#send(payload, finish);
+    } else {
+      // The runtime sends whole messages only: gather the fragments, send them at the last.
+      this.#assembly.push(payload);
+      if (!finish) return TRUE;
+      sent = this.#send(joinPayloads(this.#assembly, text), true);
+      this.#assembly = [];
+    }
+    // Release held-back messages in order, up to one that opens a fragmented message itself.
+    while (this.#fragmentText === undefined && this.#heldBack.length > 0) {
+      const item = this.#heldBack.shift()!;
+      this.#startMessage(item.data, item.text, item.fin).then(item.resolve);
+    }
+    return sent;
+  }
+
+  /** Sends now when nothing waits and the buffer is below the limit, else queues in order. */
+  #send(data: FrameData, fin: boolean): Promise<boolean> {
+    const link = this.#link!;
+    if (this.#outbound.length === 0 && link.bufferedAmount < this.#settings.websocket_write_limit) {
+      link.send(data, fin);
+      return takeTurn() ? TRUE : nextTurn().then(() => true);
+    }
+    const sent = new Promise<boolean>((resolve) => this.#outbound.push({ data, fin, resolve }));
+    if (this.#outbound.length === 1) link.requestDrain();
+    return sent;
+  }
+
+  #deliver(frame: Frame, size: number): void {
+    frame.fd = this.fd;
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+      waiter.resolve(frame);
+      return;
+    }
+    this.#inbound.push(frame);
+    this.#inboundCost += size + MESSAGE_OVERHEAD;
+    const settings = this.#settings;
+    const highBytes = settings.package_max_length;
+    // Four times the high-water mark, counting each message's overhead: one message of
+    // package_max_length always fits, and a flood of tiny ones is still bounded.
+    if (this.#inboundCost > 4 * (highBytes + settings.websocket_max_queue * MESSAGE_OVERHEAD)) {
+      // Only a runtime that cannot pause (or delivers a lot already read) gets here.
+      this.#fail(CLOSE.POLICY_ERROR, "Inbound queue full");
+    } else if (
+      !this.#paused && this.#capabilities.pause &&
+      (this.#inbound.length >= settings.websocket_max_queue || this.#inboundCost >= highBytes)
+    ) {
+      this.#paused = true;
+      this.#link!.pause();
+    }
+  }
+
+  #take(): Frame {
+    const frame = this.#inbound.shift()!;
+    if (this.#inbound.length === 0) this.#inboundCost = 0;
+    else this.#inboundCost -= approximateSize(frame.data) + MESSAGE_OVERHEAD;
+    if (
+      this.#paused && this.#inbound.length <= this.#settings.websocket_max_queue / 4 &&
+      this.#inboundCost <= this.#settings.package_max_length / 4
+    ) {
+      this.#paused = false;
+      this.#link?.resume();
+    }
+    return frame;
+  }
+
+  /** Closes with `code` because the peer broke a rule the runtime did not enforce. */
+  #fail(code: number, reason: string): void {
+    this.#inbound = [];
+    this.#inboundCost = 0;
+    void this.disconnect(code, reason);
+  }
+
+  #finish(): void {
+    this.#state = "closed";
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#resolveOpened(false);
+    this.#resolveClosed?.(true);
+    if (this.#inbound.length > 0 && this.#waiter) this.#settleWaiter(this.#take());
+    else this.#settleWaiter("");
+    this.#failPushes();
+    this.#onClosed(this);
+  }
+
+  #settleWaiter(result: RecvResult): void {
+    const waiter = this.#waiter;
+    if (!waiter) return;
+    this.#waiter = undefined;
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.resolve(result);
+  }
+
+  #failPushes(): void {
+    const pending = [...this.#outbound, ...this.#heldBack];
+    this.#outbound = [];
+    this.#heldBack = [];
+    this.#assembly = [];
+    this.#fragmentText = undefined;
+    for (const item of pending) item.resolve(false);
+  }
+
+  #closedFailure(action: string): Promise<boolean> {
+    this.#setError(
+      ERROR.WEBSOCKET_UNCONNECTED,
+      `Cannot ${action}: the connection is ${this.#state}`,
+    );
+    return FALSE;
+  }
+
+  #setError(code: number, message: string): void {
+    this.errCode = code;
+    this.errMsg = message;
+    setLastError(code);
+  }
+}
+
+/** The payload as the runtime must send it: a string for text, bytes for binary. */
+function asPayload(data: Exclude<PushData, Frame>, text: boolean): FrameData {
+  if (text) return typeof data === "string" ? data : decoder.decode(data);
+  return toBytes(data);
+}
+
+function joinPayloads(parts: FrameData[], text: boolean): FrameData {
+  if (text) return (parts as string[]).join("");
+  return concatBytes(parts as Uint8Array[]);
+}
+
+/** Bytes for binary, UTF-16 units for text: cheap, and within 3x of the UTF-8 size. */
+function approximateSize(data: FrameData): number {
+  return typeof data === "string" ? data.length : data.byteLength;
+}
+
+/** The UTF-8 length of a string, without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x80) bytes += unit >= 0x800 && (unit < 0xd800 || unit > 0xdfff) ? 2 : 1;
+  }
+  return bytes;
+}
