@@ -1,0 +1,33 @@
+/**
+ * coro-ws: Swoole's coroutine HTTP and WebSocket server (`Swoole\Coroutine\Http\Server`) for
+ * TypeScript, on Deno, Bun and Node. Each connection is one linear `async` handler that pulls
+ * messages with `recv()` and sends them with `push()`.
+ *
+ * @example Echo server
+ * ```ts
+ * import { Server } from "./mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.handle("/websocket", async (request, ws) => {
+ *   await ws.upgrade();
+ *   while (true) {
+ *     const frame = await ws.recv();
+ *     if (frame === "" || frame === false) break;
+ *     await ws.push(`Hello ${frame.data}!`);
+ *   }
+ * });
+ * server.start();
+ * await server.listening;
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+export { type Address, type Handler, Server } from "./src/server.ts";
+export { Request, type ServerInfo } from "./src/request.ts";
+export { Response } from "./src/response.ts";
+export type { PushData, RecvResult } from "./src/connection.ts";
+export { CloseFrame, Frame, type FrameData } from "./src/frame.ts";
+export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/constants.ts";
+export { ConcurrencyError, lastError } from "./src/errors.ts";
+export type { Settings } from "./src/settings.ts";

@@ -1,0 +1,193 @@
+/**
+ * Node adapter: `node:http` for requests, `ws` (`noServer`, `handleUpgrade`) for WebSockets.
+ *
+ * @module
+ */
+
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
+import type { Socket } from "node:net";
+import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import type {
+  Adapter,
+  HttpExchange,
+  Listener,
+  ListenOptions,
+  ResponseHead,
+  WebSocketEvents,
+  WebSocketLink,
+} from "./types.ts";
+
+/** What the core needs to finish one handshake, looked up from `ws`'s callbacks. */
+interface PendingUpgrade {
+  protocol: string | undefined;
+  headers: [string, string][];
+}
+
+/** The Node adapter. */
+export const nodeAdapter: Adapter = {
+  capabilities: {
+    runtime: "node",
+    fragments: true,
+    pause: true,
+    terminate: true,
+    controlFrames: true,
+  },
+
+  listen(options: ListenOptions): Promise<Listener> {
+    const pending = new WeakMap<IncomingMessage, PendingUpgrade>();
+    const wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: options.settings.package_max_length,
+      // The core checked the offer; false sends no Sec-WebSocket-Protocol header.
+      handleProtocols: (_offered, request) => pending.get(request)?.protocol ?? false,
+    });
+    wss.on("headers", (headers, request) => {
+      for (const [name, value] of pending.get(request)?.headers ?? []) {
+        headers.push(`${name}: ${value}`);
+      }
+    });
+    let closing = false;
+    const server = createServer((request, response) => {
+      options.onRequest(httpExchange(request, response, () => closing && server));
+    });
+    server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on("error", () => {}); // A reset before the handshake ends is not our failure.
+      options.onRequest(upgradeExchange(request, socket, (head101, protocol, events) => {
+        pending.set(request, { protocol, headers: head101.headers });
+        wss.handleUpgrade(request, socket, head, (ws) => {
+          events.receiveOpen(link(ws, socket, events));
+        });
+        return true;
+      }));
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(
+        { host: options.host, port: options.port, reusePort: options.reusePort },
+        () => {
+          server.off("error", reject);
+          const address = server.address() as { address: string; port: number };
+          resolve({
+            host: address.address,
+            port: address.port,
+            close: () =>
+              new Promise<void>((done) => {
+                closing = true;
+                server.close(() => done());
+                server.closeIdleConnections();
+              }),
+          });
+        },
+      );
+    });
+  },
+};
+
+function requestHeaders(request: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+function exchangeBase(request: IncomingMessage) {
+  return {
+    method: request.method ?? "GET",
+    target: request.url ?? "/",
+    headers: requestHeaders(request),
+    remoteAddress: request.socket.remoteAddress ?? "",
+    remotePort: request.socket.remotePort ?? 0,
+  };
+}
+
+/** Adds Content-Length unless the handler set it: Node would otherwise send chunked. */
+function withLength(head: ResponseHead, body: Uint8Array): [string, string][] {
+  const hasLength = head.headers.some(([name]) => name.toLowerCase() === "content-length");
+  return hasLength ? head.headers : [...head.headers, ["Content-Length", String(body.byteLength)]];
+}
+
+function httpExchange(
+  request: IncomingMessage,
+  response: ServerResponse,
+  closingServer: () => false | Server,
+): HttpExchange {
+  return {
+    ...exchangeBase(request),
+    respond(head, body) {
+      response.writeHead(head.status, head.reason || undefined, withLength(head, body).flat());
+      response.end(body, () => {
+        // server.close() waits for keep-alive connections: hang up on those now idle.
+        const server = closingServer();
+        if (server) setImmediate(() => server.closeIdleConnections());
+      });
+    },
+    upgrade: () => false, // Not an upgrade request: the core answers 400 before asking.
+  };
+}
+
+function upgradeExchange(
+  request: IncomingMessage,
+  socket: Socket,
+  upgrade: HttpExchange["upgrade"],
+): HttpExchange {
+  return {
+    ...exchangeBase(request),
+    respond(head, body) {
+      // node:http leaves an upgrade request's socket to us: write the response by hand.
+      const lines = [`HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || ""}`];
+      for (const [name, value] of withLength(head, body)) lines.push(`${name}: ${value}`);
+      lines.push("Connection: close", "", "");
+      socket.end(Buffer.concat([Buffer.from(lines.join("\r\n"), "latin1"), body]));
+    },
+    upgrade,
+  };
+}
+
+function toBytes(data: RawData): Uint8Array {
+  // With the default binaryType, ws delivers one Buffer per message; view it, don't copy.
+  const buffer = data as Buffer;
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function link(ws: WebSocket, socket: Socket, events: WebSocketEvents): WebSocketLink {
+  ws.on("message", (data, isBinary) => {
+    events.receiveMessage(isBinary ? toBytes(data) : data.toString());
+  });
+  ws.on("ping", (data) => events.receivePing(toBytes(data)));
+  ws.on("pong", (data) => events.receivePong(toBytes(data)));
+  ws.on("close", (code, reason) => events.receiveClose(code, reason.toString()));
+  ws.on("error", () => {}); // ws closes the socket with the right code and then emits close.
+  let drainRequested = false;
+  const drained = () => {
+    drainRequested = false;
+    events.receiveDrain();
+  };
+  return {
+    send: (data, fin) =>
+      fin ? ws.send(data) : ws.send(data, { fin, binary: typeof data !== "string" }),
+    ping: (data) => ws.ping(data),
+    pong: (data) => ws.pong(data),
+    close: (code, reason) => ws.close(code, reason),
+    terminate: () => ws.terminate(),
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    requestDrain() {
+      if (drainRequested) return;
+      drainRequested = true;
+      if (socket.writableNeedDrain) socket.once("drain", drained);
+      else setImmediate(drained);
+    },
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+  };
+}

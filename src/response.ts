@@ -1,0 +1,386 @@
+/**
+ * The response a handler writes to: plain HTTP, or a WebSocket after `upgrade()`.
+ *
+ * @module
+ */
+
+import type { HttpExchange, ResponseHead, RuntimeCapabilities } from "./adapters/types.ts";
+import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
+import { type PushData, type RecvResult, WebSocketConnection } from "./connection.ts";
+import { setLastError } from "./errors.ts";
+import type { Frame, FrameData } from "./frame.ts";
+import type { ResolvedSettings } from "./settings.ts";
+
+const encoder = new TextEncoder();
+const FALSE = Promise.resolve(false);
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** What a response needs from its server. */
+export interface ResponseContext {
+  readonly capabilities: RuntimeCapabilities;
+  readonly settings: ResolvedSettings;
+  /** Called when a connection starts its handshake, and when it has closed. */
+  track(connection: WebSocketConnection, open: boolean): void;
+}
+
+/**
+ * Completes a response after its handler has settled: closes an upgraded connection (1000,
+ * or 1011 when the handler threw) and answers a request the handler left unanswered.
+ */
+export let finishResponse: (response: Response, failed: boolean) => void;
+
+/**
+ * The handler's side of one request: an HTTP response, or after {@link Response.upgrade} a
+ * WebSocket connection with `recv()`, `push()` and `close()`.
+ *
+ * @example Echo every message
+ * ```ts
+ * import { Server } from "../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.handle("/ws", async (request, ws) => {
+ *   if (!await ws.upgrade()) return;
+ *   for await (const frame of ws) await ws.push(frame.data);
+ * });
+ * ```
+ */
+export class Response implements AsyncIterable<Frame> {
+  /** The connection number; also each received frame's `fd`. */
+  readonly fd: number;
+
+  readonly #exchange: HttpExchange;
+  readonly #context: ResponseContext;
+  #status = 200;
+  #statusSet = false;
+  #reason = "";
+  #headers: [string, string][] = [];
+  #ended = false;
+  #ws: WebSocketConnection | undefined;
+  #errCode: number = ERROR.NONE;
+  #errMsg = "";
+
+  static {
+    finishResponse = (response, failed) => response.#finish(failed);
+  }
+
+  /**
+   * @param exchange the request as the adapter received it
+   * @param fd the connection number
+   * @param context the server's side
+   */
+  constructor(exchange: HttpExchange, fd: number, context: ResponseContext) {
+    this.#exchange = exchange;
+    this.fd = fd;
+    this.#context = context;
+  }
+
+  /** The code of this response's last failure, one of `ERROR` (Swoole's `$response->errCode`). */
+  get errCode(): number {
+    return this.#ws?.errCode || this.#errCode;
+  }
+
+  /** A message for {@link Response.errCode}. */
+  get errMsg(): string {
+    return this.#ws?.errCode ? this.#ws.errMsg : this.#errMsg;
+  }
+
+  // ---- HTTP ----
+
+  /**
+   * Sets the status code, and optionally the reason phrase.
+   *
+   * @returns false once the response was sent
+   * @throws {RangeError} for a code outside 100-999
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function notFound(response: Response) {
+   *   response.status(404);
+   *   response.end("no such page");
+   * }
+   * ```
+   */
+  status(code: number, reason = ""): boolean {
+    if (!Number.isInteger(code) || code < 100 || code > 999) {
+      throw new RangeError(`Cannot set status ${code}: it must be a whole number from 100 to 999`);
+    }
+    assertNoLineBreak("status reason", reason);
+    if (this.#ended) return false;
+    this.#status = code;
+    this.#reason = reason;
+    this.#statusSet = true;
+    return true;
+  }
+
+  /**
+   * Adds a response header (it goes into the 101 when set before `upgrade()`).
+   *
+   * @returns false once the response was sent
+   * @throws {TypeError} for a name that is not a token, or a CR or LF in the value
+   * @example Choose a subprotocol
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * async function chat(response: Response) {
+   *   response.header("Sec-WebSocket-Protocol", "chat.v2");
+   *   await response.upgrade();
+   * }
+   * ```
+   */
+  header(key: string, value: string): boolean {
+    if (!TOKEN.test(key)) throw new TypeError(`Cannot set header "${key}": invalid header name`);
+    assertNoLineBreak(`header "${key}"`, value);
+    if (this.#ended) return false;
+    this.#headers.push([key, String(value)]);
+    return true;
+  }
+
+  /**
+   * Sends the response with `body`; only the first call sends.
+   *
+   * @returns false when the response was already sent or upgraded
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function hello(response: Response) {
+   *   response.header("Content-Type", "text/html");
+   *   response.end("<h1>hello</h1>");
+   * }
+   * ```
+   */
+  end(body: string | Uint8Array = ""): boolean {
+    if (this.#ended) return false;
+    this.#ended = true;
+    this.#exchange.respond(this.#head(), typeof body === "string" ? encoder.encode(body) : body);
+    return true;
+  }
+
+  // ---- WebSocket ----
+
+  /**
+   * Answers the upgrade request with 101, with the headers set so far. Resolves true once the
+   * connection is open; false (and a 400 answer) when the request is not a valid upgrade.
+   *
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * async function accept(response: Response) {
+   *   if (!await response.upgrade()) return; // the client got 400
+   *   await response.push("welcome");
+   * }
+   * ```
+   */
+  upgrade(): Promise<boolean> {
+    if (this.#ended) {
+      this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the response was sent");
+      return FALSE;
+    }
+    const problem = upgradeProblem(this.#exchange);
+    if (problem) {
+      this.#setError(ERROR.WEBSOCKET_BAD_CLIENT, `Cannot upgrade: ${problem}`);
+      this.#headers = [["Content-Type", "text/plain"]];
+      this.#status = 400;
+      this.#reason = "";
+      this.end(`Bad WebSocket upgrade: ${problem}\n`);
+      return FALSE;
+    }
+    this.#ended = true;
+    const offered = (this.#exchange.headers["sec-websocket-protocol"] ?? "").split(",")
+      .map((name) => name.trim());
+    let protocol: string | undefined;
+    this.#headers = this.#headers.filter(([name, value]) => {
+      if (name.toLowerCase() !== "sec-websocket-protocol") return true;
+      // RFC 6455 §4.2.2: only an offered protocol may be chosen (Deno throws otherwise).
+      if (offered.includes(value)) protocol = value;
+      return false;
+    });
+    const connection = new WebSocketConnection(
+      this.fd,
+      this.#context.capabilities,
+      this.#context.settings,
+      (closed) => this.#context.track(closed, false),
+    );
+    const head = { status: 101, reason: "", headers: this.#headers };
+    if (!this.#exchange.upgrade(head, protocol, connection)) {
+      this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the runtime refused");
+      return FALSE;
+    }
+    this.#ws = connection;
+    // Tracked from now, not from open: shutdown must also end a handshake that never opens.
+    this.#context.track(connection, true);
+    return connection.opened;
+  }
+
+  /**
+   * The next whole message; `""` once the connection has closed; `false` on timeout or error
+   * (see {@link Response.errCode}). `timeout` in seconds: `> 0` waits that long, `0` uses the
+   * `socket_read_timeout` setting (default: forever), `< 0` waits forever. A timeout loses no
+   * data and keeps the connection open.
+   *
+   * @throws {ConcurrencyError} while another `recv()` on this connection is waiting
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * async function firstMessage(ws: Response) {
+   *   const frame = await ws.recv(5);
+   *   if (frame === false) return "timed out or failed";
+   *   if (frame === "") return "closed";
+   *   return frame.data;
+   * }
+   * ```
+   */
+  recv(timeout = 0): Promise<RecvResult> {
+    if (this.#ws) return this.#ws.recv(timeout);
+    this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot recv(): the request was not upgraded");
+    return Promise.resolve(false);
+  }
+
+  /**
+   * Sends a message. `data` may also be a `Frame` or `CloseFrame`, whose own opcode is used
+   * (pings, pongs, Close). `finish = false`, then `OPCODE.CONTINUATION` pushes, send one
+   * message in fragments. Pushes keep their order across tasks. Resolves once the runtime has
+   * taken the frame below `websocket_write_limit`; false once the connection is closing.
+   *
+   * @throws {RangeError} for an opcode or Close code that cannot be sent
+   * @example Text, binary, and a fragmented message
+   * ```ts
+   * import { OPCODE, type Response } from "../mod.ts";
+   * async function send(ws: Response) {
+   *   await ws.push("hello");
+   *   await ws.push(new Uint8Array([1, 2, 3]), OPCODE.BINARY);
+   *   await ws.push("Hel", OPCODE.TEXT, false);
+   *   await ws.push("lo", OPCODE.CONTINUATION, true);
+   * }
+   * ```
+   */
+  push(data: PushData, opcode: Opcode = OPCODE.TEXT, finish = true): Promise<boolean> {
+    if (this.#ws) return this.#ws.push(data, opcode, finish);
+    this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot push(): the request was not upgraded");
+    return FALSE;
+  }
+
+  /**
+   * Sends a ping. The runtime answers the peer's pings by itself.
+   *
+   * @returns false when not open, or where the runtime cannot send pings (Deno)
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function keepAlive(ws: Response) {
+   *   if (!ws.ping("are you there")) console.log(ws.errMsg);
+   * }
+   * ```
+   */
+  ping(data: FrameData = ""): boolean {
+    if (this.#ws) return this.#ws.ping(data);
+    this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot ping(): the request was not upgraded");
+    return false;
+  }
+
+  /**
+   * Drops the connection without a Close frame, as Swoole does (Deno cannot: it sends Close
+   * 1000; see the README's runtime table). `recv()` then returns `""`.
+   *
+   * @returns false when there was no open connection
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function kick(ws: Response) {
+   *   ws.close();
+   * }
+   * ```
+   */
+  close(): boolean {
+    return this.#ws?.close() ?? false;
+  }
+
+  /**
+   * Sends a Close frame with `code` and `reason`, waits for the peer's at most
+   * `websocket_close_timeout` seconds, then closes.
+   *
+   * @returns false when there was no open connection
+   * @throws {RangeError} for a code that may not be sent or a reason over 123 bytes
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * async function bye(ws: Response) {
+   *   await ws.disconnect(4000, "session expired");
+   * }
+   * ```
+   */
+  disconnect(code: number = CLOSE.NORMAL, reason = ""): Promise<boolean> {
+    return this.#ws?.disconnect(code, reason) ?? FALSE;
+  }
+
+  /**
+   * Yields each frame until the connection closes. Leaving the loop early does not close it.
+   *
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * async function log(ws: Response) {
+   *   for await (const frame of ws) console.log(frame.data);
+   * }
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Frame> {
+    while (true) {
+      const frame = await this.recv(-1);
+      if (frame === "" || frame === false) return;
+      yield frame;
+    }
+  }
+
+  // ---- internals ----
+
+  #head(): ResponseHead {
+    return { status: this.#status, reason: this.#reason, headers: this.#headers };
+  }
+
+  #finish(failed: boolean): void {
+    if (this.#ws) {
+      if (this.#ws.isOpen) {
+        void this.#ws.disconnect(failed ? CLOSE.SERVER_ERROR : CLOSE.NORMAL, "");
+      } else {
+        this.#ws.close();
+      }
+      return;
+    }
+    if (this.#ended) return;
+    // Swoole's rule: a handler that set a status but sent nothing sends an empty body.
+    if (failed || !this.#statusSet) {
+      this.#status = 500;
+      this.#reason = "";
+      this.#headers = [];
+    }
+    this.end();
+  }
+
+  #setError(code: number, message: string): void {
+    this.#errCode = code;
+    this.#errMsg = message;
+    setLastError(code);
+  }
+}
+
+function assertNoLineBreak(what: string, value: string): void {
+  if (/[\r\n\0]/.test(value)) {
+    throw new TypeError(`Cannot set ${what}: it contains CR, LF or NUL`);
+  }
+}
+
+/** Why the request cannot be upgraded (RFC 6455 §4.2.1), or undefined when it can. */
+function upgradeProblem(exchange: HttpExchange): string | undefined {
+  const headers = exchange.headers;
+  if (exchange.method !== "GET") return `method is ${exchange.method}, not GET`;
+  if (!/(^|,)\s*websocket\s*($|,)/i.test(headers.upgrade ?? "")) {
+    return "the Upgrade header does not name websocket";
+  }
+  if (!/(^|,)\s*upgrade\s*($|,)/i.test(headers.connection ?? "")) {
+    return "the Connection header does not include upgrade";
+  }
+  if (headers["sec-websocket-version"] !== "13") return "Sec-WebSocket-Version is not 13";
+  const key = headers["sec-websocket-key"] ?? "";
+  if (!/^[A-Za-z0-9+/]{22}==$/.test(key)) {
+    return "Sec-WebSocket-Key is not 16 bytes in base64";
+  }
+  return undefined;
+}

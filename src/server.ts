@@ -1,0 +1,251 @@
+/**
+ * The server: settings, routing, the request loop and shutdown, shared by every runtime.
+ *
+ * @module
+ */
+
+import { detectAdapter } from "./adapters/detect.ts";
+import type { HttpExchange, Listener } from "./adapters/types.ts";
+import { CLOSE } from "./constants.ts";
+import type { WebSocketConnection } from "./connection.ts";
+import { Request } from "./request.ts";
+import { finishResponse, Response, type ResponseContext } from "./response.ts";
+import { Router } from "./router.ts";
+import {
+  DEFAULT_SETTINGS,
+  mergeSettings,
+  type ResolvedSettings,
+  type Settings,
+} from "./settings.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * A request handler: one call per request, for its whole life. For a WebSocket it runs as
+ * long as the connection; when it returns the connection is closed with 1000, when it throws
+ * with 1011 (HTTP: 500).
+ */
+export type Handler = (request: Request, response: Response) => void | Promise<void>;
+
+/** Where the server listens once bound. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/**
+ * A coroutine-style HTTP and WebSocket server: Swoole's `Coroutine\Http\Server` on Deno, Bun
+ * and Node.
+ *
+ * @example Echo server
+ * ```ts
+ * import { Server } from "../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.handle("/websocket", async (request, ws) => {
+ *   await ws.upgrade();
+ *   for await (const frame of ws) await ws.push(`Hello ${frame.data}!`);
+ * });
+ * server.start();
+ * console.log(await server.listening);
+ * await server.shutdown();
+ * ```
+ */
+export class Server {
+  /** The host to bind. */
+  readonly host: string;
+  /** The port asked for; 0 picks a free one (see {@link Server.listening}). */
+  readonly port: number;
+  /** Whether to serve TLS. */
+  readonly ssl: boolean;
+  /** Whether several processes may bind the same port. */
+  readonly reusePort: boolean;
+  /** Resolves with the bound address once listening; rejects if binding failed. */
+  readonly listening: Promise<Address>;
+
+  #settings: ResolvedSettings = DEFAULT_SETTINGS;
+  readonly #router = new Router<Handler>();
+  #context: ResponseContext | undefined;
+  #listener: Listener | undefined;
+  #nextFd = 1;
+  readonly #handlers = new Set<Promise<void>>();
+  readonly #connections = new Set<WebSocketConnection>();
+  #resolveListening!: (address: Address) => void;
+  #rejectListening!: (error: unknown) => void;
+  #stopped: Promise<void> | undefined;
+  #resolveStopped!: () => void;
+  #shutdown: Promise<void> | undefined;
+
+  /**
+   * @param host the address to bind, e.g. "127.0.0.1" or "::1"
+   * @param port the port; 0 picks a free one
+   * @param ssl serve TLS (`ssl_cert_file` and `ssl_key_file` settings)
+   * @param reusePort let several processes bind the same port
+   */
+  constructor(host: string, port = 0, ssl = false, reusePort = false) {
+    this.host = host;
+    this.port = port;
+    this.ssl = ssl;
+    this.reusePort = reusePort;
+    this.listening = new Promise((resolve, reject) => {
+      this.#resolveListening = resolve;
+      this.#rejectListening = reject;
+    });
+    this.listening.catch(() => {}); // start() rejects too; this copy must not go unhandled.
+  }
+
+  /**
+   * Changes settings (Swoole's snake_case names); call it before `start()`.
+   *
+   * @throws {TypeError} for an unknown setting or a value of the wrong type
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.set({ websocket_close_timeout: 2 });
+   * ```
+   */
+  set(settings: Settings): void {
+    if (this.#stopped) throw new Error("Cannot change settings: the server has started");
+    this.#settings = mergeSettings(this.#settings, settings);
+  }
+
+  /**
+   * Routes requests whose path starts with `pattern` (ignoring case) to `handler`; the
+   * longest matching pattern wins, `/` catches the rest, and no match answers 404.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/", (request, response) => response.end("home"));
+   * server.handle("/api", (request, response) => response.end("api"));
+   * ```
+   */
+  handle(pattern: string, handler: Handler): void {
+    this.#router.add(pattern, handler);
+  }
+
+  /**
+   * Starts listening. Settles when the server has stopped (after `shutdown()`), as Swoole's
+   * `start()` returns after shutdown; rejects if the address cannot be bound.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/", (request, response) => response.end("hi"));
+   * const stopped = server.start();
+   * await server.listening;
+   * await server.shutdown();
+   * await stopped;
+   * ```
+   */
+  start(): Promise<void> {
+    if (this.#stopped) return Promise.reject(new Error("Cannot start: the server was started"));
+    this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
+    return this.#listen().then(() => this.#stopped);
+  }
+
+  /**
+   * Stops accepting connections, closes open WebSockets with 1001, waits for handlers at
+   * most `max_wait_time` seconds, then drops what is left.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.start();
+   * await server.listening;
+   * await server.shutdown();
+   * ```
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  async #listen(): Promise<void> {
+    try {
+      if (this.ssl) throw new Error("Cannot start: TLS is not supported yet");
+      const adapter = await detectAdapter();
+      this.#context = {
+        capabilities: adapter.capabilities,
+        settings: this.#settings,
+        track: (connection, open) => {
+          if (open) this.#connections.add(connection);
+          else this.#connections.delete(connection);
+        },
+      };
+      this.#listener = await adapter.listen({
+        host: this.host,
+        port: this.port,
+        reusePort: this.reusePort,
+        settings: this.#settings,
+        onRequest: (exchange) => this.#serve(exchange),
+      });
+    } catch (error) {
+      this.#rejectListening(error);
+      this.#resolveStopped();
+      throw error;
+    }
+    this.#resolveListening({ host: this.#listener.host, port: this.#listener.port });
+  }
+
+  async #stop(): Promise<void> {
+    if (!this.#listener) {
+      await this.listening.catch(() => {});
+      if (!this.#listener) return;
+    }
+    const listenerClosed = this.#listener.close();
+    for (const connection of this.#connections) {
+      void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
+    }
+    const deadline = this.#settings.max_wait_time * 1000;
+    await settleWithin(Promise.allSettled(this.#handlers), deadline);
+    for (const connection of this.#connections) connection.close();
+    await settleWithin(listenerClosed, deadline);
+    this.#resolveStopped();
+  }
+
+  #serve(exchange: HttpExchange): void {
+    const path = exchange.target.split("?", 1)[0];
+    const handler = this.#shutdown ? undefined : this.#router.match(path);
+    if (!handler) {
+      const status = this.#shutdown ? 503 : 404;
+      exchange.respond(
+        { status, reason: "", headers: [["Content-Type", "text/plain"]] },
+        encoder.encode(status === 404 ? "Not Found\n" : "Server shutting down\n"),
+      );
+      return;
+    }
+    const fd = this.#nextFd++;
+    const response = new Response(exchange, fd, this.#context!);
+    const running = this.#run(handler, new Request(exchange, fd, this.#listener!.port), response);
+    this.#handlers.add(running);
+    running.then(() => this.#handlers.delete(running));
+  }
+
+  async #run(handler: Handler, request: Request, response: Response): Promise<void> {
+    let failed = false;
+    try {
+      await handler(request, response);
+    } catch (error) {
+      failed = true;
+      console.error(
+        `coro-ws: the handler for ${request.server.request_method} ` +
+          `${request.server.request_uri} (fd ${request.fd}) threw:`,
+        error,
+      );
+    }
+    finishResponse(response, failed);
+  }
+}
+
+/** Waits for `promise`, at most `ms` milliseconds. */
+function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  return Promise.race([promise.then(() => {}, () => {}), timeout]).finally(() =>
+    clearTimeout(timer)
+  );
+}
