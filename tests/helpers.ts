@@ -1,0 +1,164 @@
+/**
+ * Test helpers: start a server script on the current runtime, and a pull-based WebSocket
+ * client over the runtime's own `WebSocket`.
+ */
+
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** The runtime running the tests: fixture servers run on the same one. */
+export const runtime: "deno" | "bun" | "node" = "Bun" in globalThis
+  ? "bun"
+  : "Deno" in globalThis
+  ? "deno"
+  : "node";
+
+/** A running server process. */
+export interface ServerProcess {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** `ws://127.0.0.1:PORT` */
+  wsUrl: string;
+  port: number;
+  /** Everything the server printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  /** Kills the process (SIGKILL) unless it exited. */
+  kill(): void;
+}
+
+/** Absolute path of a file relative to the tests folder. */
+export function testPath(relative: string): string {
+  return fileURLToPath(new URL(relative, import.meta.url));
+}
+
+/**
+ * Starts `script` (relative to the tests folder) on this runtime with PORT=0, and resolves
+ * once it prints `listening on http://HOST:PORT`.
+ */
+export function startServer(
+  script: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const file = testPath(script);
+  const args = runtime === "deno" ? ["run", "-A", file] : [file];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  process.on("exit", () => child.kill("SIGKILL"));
+  // A server left running must not keep the test process alive: it is killed on exit.
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as { unref?(): void }).unref?.();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${script} did not start within 10 s:\n${output}`));
+    }, 10_000);
+    const onData = (chunk: Uint8Array) => {
+      output += new TextDecoder().decode(chunk);
+      const match = /listening on http:\/\/([^\s]+):(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout.off("data", onData);
+        child.stdout.on("data", (more: Uint8Array) => output += new TextDecoder().decode(more));
+        const port = Number(match[2]);
+        resolve({
+          url: `http://127.0.0.1:${port}`,
+          wsUrl: `ws://127.0.0.1:${port}`,
+          port,
+          output: () => output,
+          exited,
+          kill: () => {
+            if (child.exitCode === null) child.kill("SIGKILL");
+          },
+        });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code} before listening:\n${output}`));
+    });
+  });
+}
+
+/** How a client saw its connection close. */
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+/** A pull-based client over the runtime's `WebSocket`. */
+export interface Client {
+  socket: WebSocket;
+  /** The next message (text or bytes); rejects after `ms` or if the connection closes first. */
+  next(ms?: number): Promise<string | Uint8Array>;
+  /** Resolves when the connection has closed. */
+  closed: Promise<Closed>;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a WebSocket and resolves once it is open. */
+export function connect(url: string, protocols?: string[]): Promise<Client> {
+  const socket = new WebSocket(url, protocols);
+  socket.binaryType = "arraybuffer";
+  const messages: (string | Uint8Array)[] = [];
+  let wake: (() => void) | undefined;
+  let closedWith: Closed | undefined;
+  const closed = new Promise<Closed>((resolve) => {
+    socket.onclose = (event) => {
+      closedWith = { code: event.code, reason: event.reason };
+      resolve(closedWith);
+      wake?.();
+    };
+  });
+  socket.onmessage = (event) => {
+    messages.push(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
+    wake?.();
+  };
+  const client: Client = {
+    socket,
+    closed,
+    async next(ms = 5000) {
+      const deadline = Date.now() + ms;
+      while (messages.length === 0) {
+        if (closedWith) throw new Error(`closed (${closedWith.code}) before a message came`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no message within ${ms} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+      return messages.shift()!;
+    },
+    send: (data) => socket.send(data),
+    close: (code, reason) => socket.close(code, reason),
+  };
+  return new Promise((resolve, reject) => {
+    socket.onopen = () => resolve(client);
+    socket.onerror = () => reject(new Error(`cannot connect to ${url}`));
+  });
+}
+
+/** Resolves with `promise`, or rejects after `ms` naming `what`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,163 @@
+/**
+ * A raw-socket WebSocket client for tests: it sends what normal clients will not (fragments,
+ * bad frames, no Close reply) and reports every frame and the TCP close it receives.
+ */
+
+import { connect as tcpConnect, type Socket } from "node:net";
+import { concatBytes, decodeFrame, type Frame } from "../src/frame.ts";
+
+/** A handshake's answer. */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** One raw connection. */
+export class RawClient {
+  readonly socket: Socket;
+  #buffer: Uint8Array = new Uint8Array(0);
+  #frames: Frame[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+  /** Resolves when the server has closed TCP (FIN or reset). */
+  readonly ended: Promise<void>;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    this.ended = new Promise((resolve) => {
+      const end = () => {
+        this.#ended = true;
+        this.#wake?.();
+        resolve();
+      };
+      socket.on("end", end);
+      socket.on("close", end);
+      socket.on("error", end);
+    });
+  }
+
+  /** Opens TCP to `port` on 127.0.0.1. */
+  static open(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tcpConnect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  /**
+   * Opens a connection and sends an upgrade request for `path` with `headers` on top of the
+   * valid ones (a header set to "" is left out). Resolves with the answer's head; on 101 the
+   * client then reads frames.
+   */
+  static async upgrade(
+    port: number,
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ client: RawClient; answer: HttpAnswer }> {
+    const client = await RawClient.open(port);
+    const all: Record<string, string> = {
+      Host: `127.0.0.1:${port}`,
+      Upgrade: "websocket",
+      Connection: "Upgrade",
+      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version": "13",
+      ...headers,
+    };
+    const lines = [`GET ${path} HTTP/1.1`];
+    for (const [name, value] of Object.entries(all)) {
+      if (value !== "") lines.push(`${name}: ${value}`);
+    }
+    client.socket.write(lines.join("\r\n") + "\r\n\r\n");
+    const answer = await client.#readHead();
+    return { client, answer };
+  }
+
+  async #readHead(): Promise<HttpAnswer> {
+    const data: Uint8Array[] = [];
+    let text = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no HTTP answer: ${text}`)), 5000);
+      const onData = (chunk: Uint8Array) => {
+        data.push(chunk);
+        text = new TextDecoder("latin1").decode(concatBytes(data));
+        const headEnd = text.indexOf("\r\n\r\n");
+        if (headEnd < 0) return;
+        const head = text.slice(0, headEnd);
+        const length = /content-length:\s*(\d+)/i.exec(head);
+        const is101 = head.startsWith("HTTP/1.1 101");
+        if (!is101 && length && text.length < headEnd + 4 + Number(length[1])) return;
+        clearTimeout(timer);
+        this.socket.off("data", onData);
+        this.socket.off("end", onEnd);
+        if (is101) this.#startFrames(concatBytes(data).subarray(headEnd + 4));
+        resolve();
+      };
+      const onEnd = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.socket.on("data", onData);
+      this.socket.on("end", onEnd);
+    });
+    const headEnd = text.indexOf("\r\n\r\n");
+    const [statusLine, ...headerLines] = text.slice(0, headEnd < 0 ? text.length : headEnd)
+      .split("\r\n");
+    const headers: Record<string, string> = {};
+    for (const line of headerLines) {
+      const colon = line.indexOf(":");
+      if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    return {
+      status: Number(statusLine.split(" ")[1] ?? 0),
+      headers,
+      body: headEnd < 0 ? "" : text.slice(headEnd + 4),
+    };
+  }
+
+  #startFrames(rest: Uint8Array): void {
+    this.#take(rest);
+    this.socket.on("data", (chunk: Uint8Array) => this.#take(chunk));
+  }
+
+  #take(chunk: Uint8Array): void {
+    this.#buffer = concatBytes([this.#buffer, chunk]);
+    let offset = 0;
+    for (
+      let decoded = decodeFrame(this.#buffer);
+      decoded;
+      decoded = decodeFrame(this.#buffer, offset)
+    ) {
+      this.#frames.push(decoded.frame);
+      offset += decoded.length;
+    }
+    this.#buffer = this.#buffer.slice(offset);
+    this.#wake?.();
+  }
+
+  /** Sends raw bytes. */
+  write(bytes: Uint8Array | string): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next frame; undefined if TCP closed first or nothing came within `ms`. */
+  async nextFrame(ms = 5000): Promise<Frame | undefined> {
+    const deadline = Date.now() + ms;
+    while (this.#frames.length === 0 && !this.#ended && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+    return this.#frames.shift();
+  }
+
+  /** Closes TCP from this side without a Close frame. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
