@@ -1,0 +1,55 @@
+/**
+ * The examples are the README's promise: run each one on this runtime and talk to it like
+ * its demo page does.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { detectAdapter } from "../src/adapters/detect.ts";
+import { type Client, connect, runtime, startServer, within } from "./helpers.ts";
+
+const capabilities = (await detectAdapter()).capabilities;
+
+/** Reads messages until `expected` comes: others may broadcast before it. */
+async function receive(client: Client, expected: string): Promise<void> {
+  while (await client.next() !== expected);
+}
+
+test(`[${runtime}] examples/echo.ts answers twice per message and closes on "close"`, async () => {
+  const server = await startServer("../examples/echo.ts");
+  try {
+    const page = await fetch(`${server.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/i);
+    const client = await connect(`${server.wsUrl}/websocket`);
+    client.send("world");
+    assert.equal(await client.next(), "Hello world!");
+    assert.equal(await client.next(), "How are you, world?");
+    client.send("close");
+    // close() drops the connection; Deno cannot, and closes with 1000 instead.
+    const code = capabilities.terminate ? 1006 : 1000;
+    assert.equal((await within(client.closed, 5000, "close")).code, code);
+  } finally {
+    server.kill();
+  }
+});
+
+test(`[${runtime}] examples/broadcast.ts delivers each message to every client`, async () => {
+  const server = await startServer("../examples/broadcast.ts");
+  try {
+    const alice = await connect(`${server.wsUrl}/websocket`);
+    const bob = await connect(`${server.wsUrl}/websocket`);
+    // Each handler registers itself after upgrade(): hearing its own message proves it is in.
+    alice.send("alice here");
+    await receive(alice, "Server：alice here");
+    bob.send("bob here");
+    await receive(bob, "Server：bob here");
+    bob.send("hi");
+    await receive(alice, "Server：hi");
+    await receive(bob, "Server：hi");
+    alice.close(1000);
+    bob.close(1000);
+  } finally {
+    server.kill();
+  }
+});
