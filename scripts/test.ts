@@ -4,7 +4,8 @@
  *
  *   npm test                                  # everything
  *   npm test -- --only=node                   # only the Node test run (comma separated list of
- *                                             #   steps: tsc, lint, fmt, static, node, deno, bun)
+ *                                             #   steps: tsc, lint, fmt, docs, static, node,
+ *                                             #   deno, bun)
  *   npm test -- tests/foo.test.ts             # only these test files (static checks still run)
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
@@ -13,7 +14,8 @@
  *   TEST_STEP_TIMEOUT=secs   overall time limit per step (default 240); the step is killed and
  *                            counted as failed when it is exceeded
  *
- * Steps: tsc --noEmit, deno lint, deno fmt --check, then the same test files under
+ * Steps: tsc --noEmit, deno lint, deno fmt --check, deno check --doc-only (every code
+ * example in README.md and the JSDoc), then the same test files under
  * `node --test`, `deno test` and `bun test`. The test runs happen even if a static check fails;
  * the exit code reflects every failure. The last line printed is
  * `N passed, N failed, N skipped` summed over the three runtimes (+1 failed per failed check).
@@ -26,7 +28,7 @@ import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const STATIC_STEPS = ["tsc", "lint", "fmt"] as const;
+const STATIC_STEPS = ["tsc", "lint", "fmt", "docs"] as const;
 const RUNTIMES = ["node", "deno", "bun"] as const;
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
@@ -35,6 +37,12 @@ type Step = StaticStep | Runtime;
 const TIMEOUT_MS = Number(process.env.TEST_STEP_TIMEOUT ?? "240") * 1000;
 /** Per-test time limit given to node and bun (bun's default of 5 s is too short for I/O tests). */
 const PER_TEST_TIMEOUT_MS = 60_000;
+/** The static checks deno runs; `docs` type-checks every code example in the docs. */
+const DENO_STATIC_ARGS: Record<Exclude<StaticStep, "tsc">, string[]> = {
+  lint: ["lint"],
+  fmt: ["fmt", "--check"],
+  docs: ["check", "--doc-only", "README.md", "mod.ts", "src/"],
+};
 const DENO_TYPES_FILE = join(ROOT, "node_modules", ".cache", "deno.d.ts");
 
 interface RunResult {
@@ -263,7 +271,7 @@ async function runStatic(step: StaticStep): Promise<{ ok: boolean; note: string 
       note: r.code === 0 ? "" : errors > 0 ? `${errors} type errors` : describeExit(r),
     };
   }
-  const args = step === "lint" ? ["lint"] : ["fmt", "--check"];
+  const args = DENO_STATIC_ARGS[step];
   banner(`deno ${args.join(" ")}`, bin("deno"), args);
   const r = await run(bin("deno"), args);
   return { ok: r.code === 0, note: r.code === 0 ? "" : describeExit(r) };
@@ -400,11 +408,9 @@ async function main(): Promise<number> {
     for (const s of staticResults) {
       const label = s.step === "tsc"
         ? "tsc --noEmit"
-        : s.step === "lint"
-        ? "deno lint"
-        : "deno fmt --check";
+        : `deno ${DENO_STATIC_ARGS[s.step].join(" ")}`;
       console.log(
-        `  ${label.padEnd(17)} ${s.ok ? "ok" : "FAILED"}${s.note ? `  (${s.note})` : ""}`,
+        `  ${label.padEnd(21)} ${s.ok ? "ok" : "FAILED"}${s.note ? `  (${s.note})` : ""}`,
       );
     }
   }

@@ -22,10 +22,27 @@ import {
 import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "./adapters/types.ts";
 import type { ResolvedSettings } from "./settings.ts";
 
-/** What `recv()` gives: a frame, `false` on error or timeout, `""` once the connection closed. */
+/**
+ * What `recv()` gives: a frame, `false` on error or timeout, `""` once the connection closed.
+ *
+ * @example
+ * ```ts
+ * import type { RecvResult } from "../mod.ts";
+ * const describe = (result: RecvResult) =>
+ *   result === "" ? "closed" : result === false ? "error or timeout" : String(result.data);
+ * ```
+ */
 export type RecvResult = Frame | false | "";
 
-/** What `push()` accepts. */
+/**
+ * What `push()` accepts: a `Frame` (or `CloseFrame`) sends that exact frame.
+ *
+ * @example
+ * ```ts
+ * import { Frame, OPCODE, type PushData } from "../mod.ts";
+ * const pings: PushData[] = [new Frame("", OPCODE.PING), "text", new Uint8Array([1])];
+ * ```
+ */
 export type PushData = string | Uint8Array | ArrayBuffer | Frame;
 
 type State = "connecting" | "open" | "closing" | "closed";

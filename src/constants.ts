@@ -22,7 +22,15 @@ export const OPCODE = {
   PONG: 10,
 } as const;
 
-/** One of the {@link OPCODE} values. */
+/**
+ * One of the {@link OPCODE} values.
+ *
+ * @example
+ * ```ts
+ * import { OPCODE, type Opcode } from "../mod.ts";
+ * const isData = (opcode: Opcode) => opcode === OPCODE.TEXT || opcode === OPCODE.BINARY;
+ * ```
+ */
 export type Opcode = typeof OPCODE[keyof typeof OPCODE];
 
 /**

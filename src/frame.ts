@@ -9,7 +9,17 @@ import { CLOSE, FLAG, OPCODE, type Opcode } from "./constants.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** What a message carries: text as a string, binary as bytes. */
+/**
+ * What a message carries: text as a string, binary as bytes.
+ *
+ * @example
+ * ```ts
+ * import type { FrameData } from "../mod.ts";
+ * const describe = (data: FrameData) =>
+ *   typeof data === "string" ? `text: ${data}` : `${data.byteLength} bytes`;
+ * describe("hi"); // "text: hi"
+ * ```
+ */
 export type FrameData = string | Uint8Array;
 
 /**

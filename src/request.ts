@@ -6,7 +6,19 @@
 
 import type { HttpExchange } from "./adapters/types.ts";
 
-/** Swoole's `$request->server`: facts about the request and its connection. */
+/**
+ * Swoole's `$request->server`: facts about the request and its connection.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.handle("/", (request, response) => {
+ *   const { request_method, path_info, remote_addr } = request.server;
+ *   response.end(`${request_method} ${path_info} from ${remote_addr}`);
+ * });
+ * ```
+ */
 export interface ServerInfo {
   request_method: string;
   /** The path, without the query. */

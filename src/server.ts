@@ -24,10 +24,29 @@ const encoder = new TextEncoder();
  * A request handler: one call per request, for its whole life. For a WebSocket it runs as
  * long as the connection; when it returns the connection is closed with 1000, when it throws
  * with 1011 (HTTP: 500).
+ *
+ * @example
+ * ```ts
+ * import { type Handler, Server } from "../mod.ts";
+ * const hello: Handler = (_request, response) => response.end("hello");
+ * new Server("127.0.0.1", 0).handle("/", hello);
+ * ```
  */
-export type Handler = (request: Request, response: Response) => void | Promise<void>;
+// What it returns is awaited, then ignored: `(req, res) => res.end("hi")` is a handler too.
+export type Handler = (request: Request, response: Response) => unknown;
 
-/** Where the server listens once bound. */
+/**
+ * Where the server listens once bound.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * void server.start();
+ * const { host, port } = await server.listening;
+ * console.log(`listening on http://${host}:${port}`);
+ * ```
+ */
 export interface Address {
   host: string;
   port: number;

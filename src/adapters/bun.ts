@@ -66,6 +66,9 @@ function toBytes(data: Buffer): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
+type ResponseBody = ConstructorParameters<typeof Response>[0];
+
 function exchange(
   request: Request,
   server: BunServer<SocketData>,
@@ -82,7 +85,11 @@ function exchange(
     remotePort: address?.port ?? 0,
     respond(head, body) {
       respond(
-        new Response(body, { status: head.status, statusText: head.reason, headers: head.headers }),
+        new Response(body as ResponseBody, {
+          status: head.status,
+          statusText: head.reason,
+          headers: head.headers,
+        }),
       );
     },
     upgrade(head, protocol, events) {

@@ -55,6 +55,9 @@ export const denoAdapter: Adapter = {
   },
 };
 
+/** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
+type ResponseBody = ConstructorParameters<typeof Response>[0];
+
 function exchange(
   request: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
@@ -70,7 +73,11 @@ function exchange(
     remotePort: info.remoteAddr.port,
     respond(head, body) {
       respond(
-        new Response(body, { status: head.status, statusText: head.reason, headers: head.headers }),
+        new Response(body as ResponseBody, {
+          status: head.status,
+          statusText: head.reason,
+          headers: head.headers,
+        }),
       );
     },
     upgrade(head, protocol, events) {
