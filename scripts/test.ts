@@ -408,7 +408,7 @@ async function main(): Promise<number> {
     for (const s of staticResults) {
       const label = s.step === "tsc"
         ? "tsc --noEmit"
-        : `deno ${DENO_STATIC_ARGS[s.step].join(" ")}`;
+        : `deno ${DENO_STATIC_ARGS[s.step].slice(0, 2).join(" ")}`;
       console.log(
         `  ${label.padEnd(21)} ${s.ok ? "ok" : "FAILED"}${s.note ? `  (${s.note})` : ""}`,
       );
