@@ -68,6 +68,7 @@ const TRUE = Promise.resolve(true);
 const FALSE = Promise.resolve(false);
 const CLOSED: Promise<RecvResult> = Promise.resolve("");
 const decoder = new TextDecoder();
+const NO_BYTES = new Uint8Array(0);
 
 /** Cost counted for each queued message on top of its bytes, so tiny messages add up too. */
 const MESSAGE_OVERHEAD = 64;
@@ -106,6 +107,12 @@ export class WebSocketConnection implements WebSocketEvents {
   #assembly: FrameData[] = [];
 
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Checks for a silent peer, where the runtime does not (see `capabilities.idleTimeout`). */
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  /** Whether the peer sent anything since the last idle check. */
+  #heard = true;
+  /** Whether the last idle check pinged the peer. */
+  #pinged = false;
   #closedPromise: Promise<boolean> | undefined;
   #resolveClosed: ((closed: boolean) => void) | undefined;
 
@@ -143,9 +150,15 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#link = link;
     this.#state = "open";
     this.#resolveOpened(true);
+    const idleSeconds = this.#settings.websocket_idle_timeout;
+    if (idleSeconds > 0 && !this.#capabilities.idleTimeout) {
+      // Checking at half the timeout drops a silent peer after 1 to 1.5 timeouts of silence.
+      this.#idleTimer = setInterval(() => this.#checkIdle(idleSeconds), idleSeconds * 500);
+    }
   }
 
   receiveMessage(data: string | Uint8Array): void {
+    this.#heard = true;
     if (this.#state !== "open") return;
     const size = approximateSize(data);
     const limit = this.#settings.package_max_length;
@@ -159,12 +172,14 @@ export class WebSocketConnection implements WebSocketEvents {
   }
 
   receivePing(data: Uint8Array): void {
+    this.#heard = true;
     if (this.#state === "open" && this.#settings.open_websocket_ping_frame) {
       this.#deliver(new Frame(data, OPCODE.PING), data.byteLength);
     }
   }
 
   receivePong(data: Uint8Array): void {
+    this.#heard = true;
     if (this.#state === "open" && this.#settings.open_websocket_pong_frame) {
       this.#deliver(new Frame(data, OPCODE.PONG), data.byteLength);
     }
@@ -414,9 +429,24 @@ export class WebSocketConnection implements WebSocketEvents {
     void this.disconnect(code, reason);
   }
 
+  #checkIdle(seconds: number): void {
+    if (this.#state !== "open") return;
+    if (this.#heard) {
+      this.#heard = false;
+      this.#pinged = false;
+    } else if (!this.#pinged && this.#capabilities.controlFrames) {
+      this.#pinged = true;
+      this.#link!.ping(NO_BYTES);
+    } else {
+      this.#setError(ERROR.TIMEOUT, `The peer sent nothing for ${seconds} s: dropped`);
+      this.close();
+    }
+  }
+
   #finish(): void {
     this.#state = "closed";
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
     this.#resolveOpened(false);
     this.#resolveClosed?.(true);
     if (this.#inbound.length > 0 && this.#waiter) this.#settleWaiter(this.#take());

@@ -26,6 +26,18 @@ export interface Settings {
   websocket_write_limit?: number;
   /** Seconds `disconnect()` waits for the peer's Close before dropping the connection. */
   websocket_close_timeout?: number;
+  /**
+   * Seconds a WebSocket may stay silent before it is pinged, and then dropped if the peer still
+   * says nothing: its handler's `recv()` returns `""`. 0 turns the check off.
+   */
+  websocket_idle_timeout?: number;
+  /** Requests handled at once (WebSockets included); one more is answered 503. */
+  max_connections?: number;
+  /**
+   * Origins allowed to open a WebSocket, e.g. `["https://example.com"]`; others get 403.
+   * `["*"]` allows any. A request with no `Origin` header (not a browser) is always allowed.
+   */
+  allowed_origins?: string[];
   /** Seconds `shutdown()` waits for handlers before dropping their connections. */
   max_wait_time?: number;
   /** `recv()` returns the peer's Close as a `CloseFrame` before `""`. */
@@ -46,6 +58,9 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   websocket_max_queue: 16,
   websocket_write_limit: 1024 * 1024,
   websocket_close_timeout: 5,
+  websocket_idle_timeout: 120,
+  max_connections: 10_000,
+  allowed_origins: ["*"],
   max_wait_time: 3,
   open_websocket_close_frame: false,
   open_websocket_ping_frame: false,
@@ -56,14 +71,23 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
  * Merges `update` into `current`, refusing unknown keys and values of the wrong type, so a
  * typo in a setting fails loudly instead of being ignored.
  *
- * @throws {TypeError} for an unknown key or a value of the wrong type
+ * @throws {TypeError} for an unknown key or a value of the wrong type (a list of strings where
+ * the default is a list)
  * @throws {RangeError} for a negative size
  */
 export function mergeSettings(current: ResolvedSettings, update: Settings): ResolvedSettings {
   const merged: Record<string, unknown> = { ...current };
   for (const [key, value] of Object.entries(update)) {
     if (!(key in DEFAULT_SETTINGS)) throw new TypeError(`Cannot set "${key}": unknown setting`);
-    const expected = typeof DEFAULT_SETTINGS[key as keyof ResolvedSettings];
+    const fallback = DEFAULT_SETTINGS[key as keyof ResolvedSettings];
+    if (Array.isArray(fallback)) {
+      if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+        throw new TypeError(`Cannot set "${key}": expected a list of strings`);
+      }
+      merged[key] = [...value];
+      continue;
+    }
+    const expected = typeof fallback;
     const actual = typeof value;
     if (actual !== expected) {
       throw new TypeError(`Cannot set "${key}": expected a ${expected}, got ${actual}`);

@@ -797,3 +797,35 @@ test("FakeLink records calls in order", () => {
   assert.deepEqual(link.sent, [["a", false]]);
   assert.deepEqual(link.closes, [[1000, "r"]]);
 });
+
+// ---- websocket_idle_timeout ----
+
+test('WebSocketConnection pings a silent peer, then drops it: recv() returns ""', async () => {
+  const { connection, link, closed } = createConnection({
+    settings: { websocket_idle_timeout: 0.04 }, // checks every 20 ms
+  });
+  // Checks: the first sees the open, the second pings, the third drops.
+  assert.equal(await connection.recv(-1), "");
+  assert.deepEqual(link.types, ["ping", "terminate"]);
+  assert.equal(connection.errCode, ERROR.TIMEOUT);
+  assert.deepEqual(closed, [connection]);
+});
+
+test("WebSocketConnection keeps a peer that answers, and leaves idleness to capable runtimes", async () => {
+  const { connection, link } = createConnection({ settings: { websocket_idle_timeout: 0.2 } });
+  for (let i = 0; i < 15; i++) {
+    await sleep(20);
+    connection.receivePong(new Uint8Array(0));
+  }
+  assert.equal(connection.isOpen, true);
+  assert.ok(!link.types.includes("terminate"), link.types.join());
+  connection.close();
+
+  const native = createConnection({
+    capabilities: BUN_LIKE,
+    settings: { websocket_idle_timeout: 0.02 },
+  });
+  await sleep(60);
+  assert.deepEqual(native.link.types, [], "Bun's own idle timeout does the work");
+  native.connection.close();
+});

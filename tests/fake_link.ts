@@ -100,6 +100,7 @@ export const NODE_LIKE: RuntimeCapabilities = {
   fragments: true,
   pause: true,
   terminate: true,
+  idleTimeout: false,
   controlFrames: true,
 };
 
@@ -109,6 +110,7 @@ export const DENO_LIKE: RuntimeCapabilities = {
   fragments: false,
   pause: false,
   terminate: false,
+  idleTimeout: true,
   controlFrames: false,
 };
 
@@ -118,6 +120,7 @@ export const BUN_LIKE: RuntimeCapabilities = {
   fragments: false,
   pause: true,
   terminate: true,
+  idleTimeout: true,
   controlFrames: true,
 };
 
@@ -147,7 +150,8 @@ export function createConnection(options: HarnessOptions = {}): Harness {
   const connection = new WebSocketConnection(
     options.fd ?? 7,
     options.capabilities ?? NODE_LIKE,
-    mergeSettings(DEFAULT_SETTINGS, options.settings ?? {}),
+    // No idle timer unless a test asks for one: it would outlive tests that never close.
+    mergeSettings(DEFAULT_SETTINGS, { websocket_idle_timeout: 0, ...options.settings }),
     (closedConnection) => closed.push(closedConnection),
   );
   const link = new FakeLink();

@@ -21,6 +21,9 @@ interface SocketData {
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
 const NEVER_DROP = 2 ** 31 - 1;
 
+/** The longest WebSocket idle timeout Bun accepts, in seconds. */
+const BUN_MAX_IDLE_TIMEOUT = 960;
+
 /** The Bun adapter. */
 export const bunAdapter: Adapter = {
   capabilities: {
@@ -28,6 +31,7 @@ export const bunAdapter: Adapter = {
     fragments: false,
     pause: true,
     terminate: true,
+    idleTimeout: true,
     controlFrames: true,
   },
 
@@ -45,6 +49,12 @@ export const bunAdapter: Adapter = {
         backpressureLimit: NEVER_DROP,
         closeOnBackpressureLimit: false,
         perMessageDeflate: false,
+        // Bun pings a silent peer and drops it itself; it takes whole seconds up to 960.
+        idleTimeout: Math.min(
+          BUN_MAX_IDLE_TIMEOUT,
+          Math.ceil(options.settings.websocket_idle_timeout),
+        ),
+        sendPings: true,
         open: (ws) => ws.data.events.receiveOpen(link(ws)),
         message: (ws, message) =>
           ws.data.events.receiveMessage(typeof message === "string" ? message : toBytes(message)),

@@ -12,6 +12,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
+import type { ResolvedSettings } from "../settings.ts";
 
 /** How often to look at `bufferedAmount` while a push waits: Deno has no drain event. */
 const DRAIN_POLL_MS = 5;
@@ -23,6 +24,7 @@ export const denoAdapter: Adapter = {
     fragments: false,
     pause: false,
     terminate: false,
+    idleTimeout: true,
     controlFrames: false,
   },
 
@@ -45,7 +47,7 @@ export const denoAdapter: Adapter = {
           },
           handler: (request, info) =>
             new Promise<Response>((respond) => {
-              options.onRequest(exchange(request, info, respond));
+              options.onRequest(exchange(request, info, options.settings, respond));
             }),
         });
       } catch (error) {
@@ -61,6 +63,7 @@ type ResponseBody = ConstructorParameters<typeof Response>[0];
 function exchange(
   request: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  settings: ResolvedSettings,
   respond: (response: Response) => void,
 ): HttpExchange {
   const url = request.url;
@@ -83,7 +86,9 @@ function exchange(
     upgrade(head, protocol, events) {
       let upgraded: Deno.WebSocketUpgrade;
       try {
-        upgraded = Deno.upgradeWebSocket(request, { protocol });
+        // Deno pings a silent peer and drops it itself (0 turns that off, as our setting does).
+        const idleTimeout = settings.websocket_idle_timeout;
+        upgraded = Deno.upgradeWebSocket(request, { protocol, idleTimeout });
       } catch {
         return false;
       }

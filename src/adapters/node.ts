@@ -29,6 +29,9 @@ interface PendingUpgrade {
   headers: [string, string][];
 }
 
+/** How long a client may take to send its request headers: Bun's fixed limit, measured. */
+const HEADERS_TIMEOUT_MS = 10_000;
+
 /** The Node adapter. */
 export const nodeAdapter: Adapter = {
   capabilities: {
@@ -36,6 +39,7 @@ export const nodeAdapter: Adapter = {
     fragments: true,
     pause: true,
     terminate: true,
+    idleTimeout: false,
     controlFrames: true,
   },
 
@@ -55,7 +59,12 @@ export const nodeAdapter: Adapter = {
       }
     });
     let closing = false;
-    const server = createServer((request, response) => {
+    const server = createServer({
+      // Drop a client that sends its headers too slowly (slowloris) after 10 s, as Bun does;
+      // Node checks only every connectionsCheckingInterval, 30 s by default.
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+    }, (request, response) => {
       options.onRequest(httpExchange(request, response, () => closing && server));
     });
     server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -21,6 +21,11 @@ export interface RuntimeCapabilities {
   readonly terminate: boolean;
   /** Can send pings and pongs, and reports the ones it receives. */
   readonly controlFrames: boolean;
+  /**
+   * Pings a silent peer and drops it after `websocket_idle_timeout` by itself; where it cannot,
+   * the core does it with a timer.
+   */
+  readonly idleTimeout: boolean;
 }
 
 /** The core's handle on one open WebSocket. */
