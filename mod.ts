@@ -23,7 +23,7 @@
  * @module
  */
 
-export { type Address, type Handler, Server } from "./src/server.ts";
+export { type Address, type Handler, Server, type ServerStats } from "./src/server.ts";
 export { Request, type ServerInfo } from "./src/request.ts";
 export { Response } from "./src/response.ts";
 export type { PushData, RecvResult } from "./src/connection.ts";

@@ -174,13 +174,12 @@ export class Response implements AsyncIterable<Frame> {
       return FALSE;
     }
     const problem = upgradeProblem(this.#exchange);
-    if (problem) {
-      this.#setError(ERROR.WEBSOCKET_BAD_CLIENT, `Cannot upgrade: ${problem}`);
-      this.#headers = [["Content-Type", "text/plain"]];
-      this.#status = 400;
-      this.#reason = "";
-      this.end(`Bad WebSocket upgrade: ${problem}\n`);
-      return FALSE;
+    if (problem) return this.#refuseUpgrade(400, `Bad WebSocket upgrade: ${problem}`);
+    const origin = this.#exchange.headers.origin;
+    const allowed = this.#context.settings.allowed_origins;
+    if (origin !== undefined && !allowed.includes("*") && !allowed.includes(origin)) {
+      // A browser page from another site must not reach this socket with the user's cookies.
+      return this.#refuseUpgrade(403, `Origin ${origin} is not allowed`);
     }
     this.#ended = true;
     const offered = (this.#exchange.headers["sec-websocket-protocol"] ?? "").split(",")
@@ -207,6 +206,15 @@ export class Response implements AsyncIterable<Frame> {
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
     return connection.opened;
+  }
+
+  #refuseUpgrade(status: number, problem: string): Promise<boolean> {
+    this.#setError(ERROR.WEBSOCKET_BAD_CLIENT, `Cannot upgrade: ${problem}`);
+    this.#headers = [["Content-Type", "text/plain"]];
+    this.#status = status;
+    this.#reason = "";
+    this.end(`${problem}\n`);
+    return FALSE;
   }
 
   /**

@@ -36,6 +36,23 @@ const encoder = new TextEncoder();
 export type Handler = (request: Request, response: Response) => unknown;
 
 /**
+ * What {@link Server.stats} reports, with Swoole's names.
+ *
+ * @example
+ * ```ts
+ * import { Server, type ServerStats } from "../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * const { connection_num, coroutine_num }: ServerStats = server.stats();
+ * ```
+ */
+export interface ServerStats {
+  /** WebSockets upgraded and not yet closed. */
+  connection_num: number;
+  /** Handlers still running (HTTP and WebSocket). */
+  coroutine_num: number;
+}
+
+/**
  * Where the server listens once bound.
  *
  * @example
@@ -183,6 +200,21 @@ export class Server {
     return this.#shutdown;
   }
 
+  /**
+   * How many WebSockets are open and how many handlers are running: a number that only grows
+   * is a leak.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * console.log(server.stats()); // { connection_num: 0, coroutine_num: 0 }
+   * ```
+   */
+  stats(): ServerStats {
+    return { connection_num: this.#connections.size, coroutine_num: this.#handlers.size };
+  }
+
   async #listen(): Promise<void> {
     try {
       if (this.ssl) throw new Error("Cannot start: TLS is not supported yet");
@@ -230,11 +262,15 @@ export class Server {
     const path = exchange.target.split("?", 1)[0];
     const handler = this.#shutdown ? undefined : this.#router.match(path);
     if (!handler) {
-      const status = this.#shutdown ? 503 : 404;
-      exchange.respond(
-        { status, reason: "", headers: [["Content-Type", "text/plain"]] },
-        encoder.encode(status === 404 ? "Not Found\n" : "Server shutting down\n"),
+      respondPlain(
+        exchange,
+        this.#shutdown ? 503 : 404,
+        this.#shutdown ? "Server shutting down" : "Not Found",
       );
+      return;
+    }
+    if (this.#handlers.size >= this.#settings.max_connections) {
+      respondPlain(exchange, 503, "Too many connections");
       return;
     }
     const fd = this.#nextFd++;
@@ -258,6 +294,13 @@ export class Server {
     }
     finishResponse(response, failed);
   }
+}
+
+function respondPlain(exchange: HttpExchange, status: number, text: string): void {
+  exchange.respond(
+    { status, reason: "", headers: [["Content-Type", "text/plain"]] },
+    encoder.encode(`${text}\n`),
+  );
 }
 
 /** Waits for `promise`, at most `ms` milliseconds. */
