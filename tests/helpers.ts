@@ -21,6 +21,8 @@ export interface ServerProcess {
   /** `ws://127.0.0.1:PORT` */
   wsUrl: string;
   port: number;
+  /** The server's process id. */
+  pid: number;
   /** Everything the server printed so far (stdout and stderr). */
   output(): string;
   /** Resolves with the exit code once the process has exited. */
@@ -71,6 +73,7 @@ export function startServer(
           url: `http://127.0.0.1:${port}`,
           wsUrl: `ws://127.0.0.1:${port}`,
           port,
+          pid: child.pid!,
           output: () => output,
           exited,
           kill: () => {

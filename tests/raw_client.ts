@@ -4,7 +4,7 @@
  */
 
 import { connect as tcpConnect, type Socket } from "node:net";
-import { concatBytes, decodeFrame, type Frame } from "../src/frame.ts";
+import { CloseFrame, concatBytes, decodeFrame, type Frame } from "../src/frame.ts";
 
 /** A handshake's answer. */
 export interface HttpAnswer {
@@ -154,6 +154,24 @@ export class RawClient {
       this.#wake = undefined;
     }
     return this.#frames.shift();
+  }
+
+  /**
+   * How the server ended the connection: the code of its Close frame (frames before it are
+   * skipped), or undefined if TCP closed with no Close frame or nothing came within `ms`.
+   */
+  async closeCode(ms = 5000): Promise<number | undefined> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const frame = await this.nextFrame(Math.max(0, deadline - Date.now()));
+      if (!frame) return undefined;
+      if (frame instanceof CloseFrame) return frame.code;
+    }
+  }
+
+  /** Stops reading, as a peer that never reads: the server's writes back up. */
+  stopReading(): void {
+    this.socket.pause();
   }
 
   /** Closes TCP from this side without a Close frame. */
