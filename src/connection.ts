@@ -302,7 +302,8 @@ export class WebSocketConnection implements WebSocketEvents {
 
   /**
    * Sends a Close frame and waits for the peer's, at most `websocket_close_timeout` seconds,
-   * then drops the connection. Resolves false if it was already closed.
+   * then drops the connection. Resolves true once the close is clean, false if the peer did
+   * not answer in time or the connection was already closed.
    *
    * @throws {RangeError} for a code or reason that may not be sent
    */
@@ -316,10 +317,10 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#settleWaiter("");
     this.#failPushes();
     if (this.#link) {
-      this.#closeTimer = setTimeout(
-        () => this.close(),
-        this.#settings.websocket_close_timeout * 1000,
-      );
+      this.#closeTimer = setTimeout(() => {
+        this.#resolveClosed?.(false); // The peer never answered: not a clean close.
+        this.close();
+      }, this.#settings.websocket_close_timeout * 1000);
       this.#link.resume(); // A paused socket could not read the peer's Close.
       this.#link.close(code, reason); // Bun reports the close from inside this call.
     } else {

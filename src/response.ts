@@ -304,7 +304,8 @@ export class Response implements AsyncIterable<Frame> {
    * Sends a Close frame with `code` and `reason`, waits for the peer's at most
    * `websocket_close_timeout` seconds, then closes.
    *
-   * @returns false when there was no open connection
+   * @returns true once the peer answered with its Close; false when it did not within the
+   * timeout (the connection was dropped) or there was no open connection
    * @throws {RangeError} for a code that may not be sent or a reason over 123 bytes
    * @example
    * ```ts
