@@ -302,6 +302,7 @@ test(`[${runtime}] soak: hundreds of connections that push and vanish leak nothi
   const after = await settled();
   await assertControlWorks();
   assert.ok(after.rss - before.rss < 32 * MIB, `RSS grew ${after.rss - before.rss} B`);
+  // Bun does not list its timers: there the handlers, sockets and memory must tell.
   if (before.timers !== null && after.timers !== null) {
     assert.ok(after.timers <= before.timers, `timers ${before.timers} -> ${after.timers}`);
   }
