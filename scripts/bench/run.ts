@@ -1,0 +1,495 @@
+/**
+ * The benchmark harness: `npm run bench` (full, a few minutes) or `npm run bench -- --quick`
+ * (seconds; CI runs it to prove the harness works, with no timing assertions).
+ *
+ * For each workload and round it runs every server in turn (A B C A B C ...), each in a fresh
+ * process pinned to CPU 0 while the load generator (`client.ts`) runs on CPU 1, then prints
+ * the medians with each server's ratio to the raw API of its runtime. A full run writes
+ * `docs/bench.json` and `docs/bench.svg` (shown in the README); a quick one writes them to
+ * `scripts/bench/results/`.
+ *
+ *   npm run bench -- [--quick] [--rounds N] [--duration S] [--servers a,b] [--workloads a,b]
+ */
+
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { renderChart } from "./chart.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = join(ROOT, "node_modules", ".bin");
+const SERVERS_DIR = join(ROOT, "scripts", "bench", "servers");
+
+type Runtime = "bun" | "deno" | "node";
+type Library = "raw" | "coro-ws" | "crossws";
+
+/** One server under test: a library on a runtime. */
+export interface ServerSpec {
+  name: string;
+  runtime: Runtime;
+  library: Library;
+  file: string;
+}
+
+/** One load shape. */
+export interface Workload {
+  name: string;
+  label: string;
+  mode: "echo" | "broadcast" | "idle";
+  path: string;
+  connections: number;
+  inflight: number;
+  size: number;
+  /** What the throughput counts. */
+  unit: string;
+}
+
+/** What one client run reported (see client.ts), plus the server's memory for idle runs. */
+export interface RunResult {
+  server: string;
+  workload: string;
+  round: number;
+  throughput: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  errors: number;
+  client_cpu: number;
+  client_bound: boolean;
+  /** Idle mode: server memory per open connection. */
+  kib_per_connection?: number;
+  failure?: string;
+}
+
+const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
+const LIBRARIES: Library[] = ["raw", "coro-ws", "crossws"];
+const SERVERS: ServerSpec[] = LIBRARIES.flatMap((library) =>
+  RUNTIMES.map((runtime) => ({
+    name: `${library}/${runtime}`,
+    runtime,
+    library,
+    file: library === "coro-ws" ? "coro.ts" : `${library}_${runtime}.ts`,
+  }))
+);
+
+const FULL_WORKLOADS: Workload[] = [
+  echo("echo-32", "echo, 100 conns, 1 in flight, 32 B", 100, 1, 32),
+  echo("echo-32-p16", "echo, 100 conns, 16 in flight, 32 B", 100, 16, 32),
+  echo("echo-16k", "echo, 10 conns, 16 in flight, 16 KiB", 10, 16, 16 * 1024),
+  {
+    name: "broadcast",
+    label: "broadcast to 1,000 clients",
+    mode: "broadcast",
+    path: "/broadcast",
+    connections: 1000,
+    inflight: 4,
+    size: 32,
+    unit: "deliveries/s",
+  },
+  {
+    name: "idle",
+    label: "memory per idle connection (5,000 conns)",
+    mode: "idle",
+    path: "/websocket",
+    connections: 5000,
+    inflight: 0,
+    size: 0,
+    unit: "KiB/conn",
+  },
+];
+
+/** Small enough to finish in seconds; proves every server and mode works. */
+const QUICK_WORKLOADS: Workload[] = [
+  echo("echo-32", "echo, 10 conns, 1 in flight, 32 B", 10, 1, 32),
+  { ...FULL_WORKLOADS[3], label: "broadcast to 50 clients", connections: 50 },
+  { ...FULL_WORKLOADS[4], label: "memory per idle connection (200 conns)", connections: 200 },
+];
+
+function echo(
+  name: string,
+  label: string,
+  connections: number,
+  inflight: number,
+  size: number,
+): Workload {
+  return {
+    name,
+    label,
+    mode: "echo",
+    path: "/websocket",
+    connections,
+    inflight,
+    size,
+    unit: "round trips/s",
+  };
+}
+
+interface Options {
+  quick: boolean;
+  rounds: number;
+  duration: number;
+  warmup: number;
+  servers: ServerSpec[];
+  workloads: Workload[];
+}
+
+function parseOptions(argv: string[]): Options {
+  const value = (name: string) => {
+    const at = argv.indexOf(`--${name}`);
+    return at >= 0 ? argv[at + 1] : undefined;
+  };
+  const quick = argv.includes("--quick");
+  const pick = <T extends { name: string }>(all: T[], list: string | undefined): T[] => {
+    if (!list) return all;
+    const names = list.split(",");
+    const unknown = names.filter((name) => !all.some((item) => item.name === name));
+    if (unknown.length > 0) throw new Error(`unknown: ${unknown.join(", ")}`);
+    return all.filter((item) => names.includes(item.name));
+  };
+  return {
+    quick,
+    rounds: Number(value("rounds") ?? (quick ? 1 : 3)),
+    duration: Number(value("duration") ?? (quick ? 1 : 5)),
+    warmup: quick ? 0.3 : 1,
+    servers: pick(SERVERS, value("servers")),
+    workloads: pick(quick ? QUICK_WORKLOADS : FULL_WORKLOADS, value("workloads")),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+/** `taskset -c CPU` where it exists and there are two CPUs to split. */
+const PIN = availableParallelism() >= 2 && spawnSync("taskset", ["-V"]).status === 0;
+
+function command(cpu: number, program: string, args: string[]): [string, string[]] {
+  return PIN ? ["taskset", ["-c", String(cpu), program, ...args]] : [program, args];
+}
+
+function serverCommand(spec: ServerSpec): [string, string[]] {
+  const file = join(SERVERS_DIR, spec.file);
+  if (spec.runtime === "node") return command(0, process.execPath, [file]);
+  if (spec.runtime === "bun") return command(0, join(BIN, "bun"), [file]);
+  return command(0, join(BIN, "deno"), ["run", "-A", file]);
+}
+
+interface RunningServer {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function startServer(spec: ServerSpec): Promise<RunningServer> {
+  const [program, args] = serverCommand(spec);
+  const child = spawn(program, args, {
+    cwd: ROOT,
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = new Promise<void>((done) => child.on("exit", () => done()));
+  const stop = async () => {
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return new Promise((resolveStart, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${spec.name} did not start within 15 s:\n${output}`));
+    }, 15_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on http:\/\/[^\s]+:(\d+)/.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout.off("data", onData);
+      child.stdout.resume(); // Keep draining what it prints.
+      resolveStart({ port: Number(match[1]), pid: child.pid!, stop });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (chunk: Buffer) => output += chunk.toString());
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${spec.name} exited before listening:\n${output}`));
+    });
+  });
+}
+
+/** Resident memory of a process in bytes, from /proc (Linux); undefined elsewhere. */
+function rssOf(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kib = /VmRSS:\s+(\d+) kB/.exec(status);
+    return kib ? Number(kib[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface ClientReport {
+  throughput: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  errors: number;
+  client_cpu: number;
+  client_bound: boolean;
+}
+
+/**
+ * Runs the load generator. In idle mode `whileOpen` runs once every connection is open; the
+ * connections are closed after it.
+ */
+function runClient(
+  port: number,
+  workload: Workload,
+  options: Options,
+  whileOpen?: () => Promise<void>,
+): Promise<ClientReport> {
+  const args = [
+    join(ROOT, "scripts", "bench", "client.ts"),
+    "--url",
+    `ws://127.0.0.1:${port}${workload.path}`,
+    "--mode",
+    workload.mode,
+    "--connections",
+    String(workload.connections),
+    ...(workload.mode === "idle" ? [] : [
+      "--inflight",
+      String(workload.inflight),
+      "--size",
+      String(workload.size),
+      "--duration",
+      String(options.duration),
+      "--warmup",
+      String(options.warmup),
+    ]),
+  ];
+  const [program, programArgs] = command(1, process.execPath, args);
+  const child = spawn(program, programArgs, { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolveReport, reject) => {
+    let output = "";
+    let reported = false;
+    child.stdout.on("data", async (chunk: Buffer) => {
+      output += chunk.toString();
+      if (reported || !output.includes("\n")) return;
+      reported = true;
+      const report = JSON.parse(output.split("\n")[0]) as ClientReport;
+      if (whileOpen) await whileOpen();
+      child.stdin.end(); // Idle mode holds its connections until stdin ends.
+      resolveReport(report);
+    });
+    child.on("exit", (code) => {
+      if (!reported) reject(new Error(`client exited with ${code} and no report`));
+    });
+  });
+}
+
+async function runOnce(
+  spec: ServerSpec,
+  workload: Workload,
+  options: Options,
+  round: number,
+): Promise<RunResult> {
+  const base = { server: spec.name, workload: workload.name, round };
+  let server: RunningServer | undefined;
+  try {
+    server = await startServer(spec);
+    let kibPerConnection: number | undefined;
+    let baseline: number | undefined;
+    if (workload.mode === "idle") {
+      await new Promise((done) => setTimeout(done, 300)); // Let startup garbage settle.
+      baseline = rssOf(server.pid);
+    }
+    const running = server;
+    const report = await runClient(running.port, workload, options, async () => {
+      if (baseline === undefined) return;
+      await new Promise((done) => setTimeout(done, 1000)); // Let the handshakes' garbage go.
+      const held = rssOf(running.pid);
+      if (held !== undefined) {
+        kibPerConnection = (held - baseline) / workload.connections / 1024;
+      }
+    });
+    return {
+      ...base,
+      throughput: report.throughput,
+      p50_ms: report.p50_ms,
+      p99_ms: report.p99_ms,
+      errors: report.errors,
+      client_cpu: report.client_cpu,
+      client_bound: report.client_bound,
+      kib_per_connection: kibPerConnection,
+    };
+  } catch (error) {
+    return {
+      ...base,
+      throughput: 0,
+      p50_ms: null,
+      p99_ms: null,
+      errors: 1,
+      client_cpu: 0,
+      client_bound: false,
+      failure: String(error instanceof Error ? error.message : error),
+    };
+  } finally {
+    await server?.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// summary
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The figure a workload ranks by: throughput, or memory per connection when idle. */
+export function figure(result: RunResult): number {
+  return result.kib_per_connection ?? result.throughput;
+}
+
+/** One server's medians in one workload. */
+export interface Summary {
+  workload: string;
+  server: string;
+  runtime: Runtime;
+  library: Library;
+  value: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  errors: number;
+  client_bound: boolean;
+  /** value ÷ the raw server's on the same runtime, per round, then their median. */
+  ratios: number[];
+  ratio: number | null;
+}
+
+export function summarise(
+  results: RunResult[],
+  servers: ServerSpec[],
+  workloads: Workload[],
+): Summary[] {
+  const summaries: Summary[] = [];
+  for (const workload of workloads) {
+    for (const spec of servers) {
+      const runs = results.filter((r) => r.workload === workload.name && r.server === spec.name);
+      if (runs.length === 0) continue;
+      const raw = results.filter((r) =>
+        r.workload === workload.name && r.server === `raw/${spec.runtime}`
+      );
+      const ratios = runs.flatMap((run) => {
+        const reference = raw.find((r) => r.round === run.round);
+        return reference && figure(reference) > 0 ? [figure(run) / figure(reference)] : [];
+      });
+      const latencies = (key: "p50_ms" | "p99_ms") => {
+        const values = runs.map((r) => r[key]).filter((v): v is number => v !== null);
+        return values.length > 0 ? median(values) : null;
+      };
+      summaries.push({
+        workload: workload.name,
+        server: spec.name,
+        runtime: spec.runtime,
+        library: spec.library,
+        value: median(runs.map(figure)),
+        p50_ms: latencies("p50_ms"),
+        p99_ms: latencies("p99_ms"),
+        errors: runs.reduce((sum, r) => sum + r.errors, 0),
+        client_bound: runs.some((r) => r.client_bound),
+        ratios,
+        ratio: ratios.length > 0 ? median(ratios) : null,
+      });
+    }
+  }
+  return summaries;
+}
+
+function format(value: number, unit: string): string {
+  if (unit === "KiB/conn") return value.toFixed(1);
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
+  return value.toFixed(0);
+}
+
+function printTable(summaries: Summary[], workloads: Workload[]): void {
+  for (const workload of workloads) {
+    const rows = summaries.filter((s) => s.workload === workload.name);
+    if (rows.length === 0) continue;
+    console.log(`\n${workload.label} (${workload.unit}; ratio to the runtime's raw API)`);
+    console.log(
+      `  ${"server".padEnd(14)} ${"median".padStart(9)} ${"ratio".padStart(6)} ` +
+        `${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  per-round ratios`,
+    );
+    for (const row of rows) {
+      const flags = [
+        row.errors > 0 ? `${row.errors} errors` : "",
+        row.client_bound ? "client-bound" : "",
+      ].filter(Boolean).join(", ");
+      console.log(
+        `  ${row.server.padEnd(14)} ${format(row.value, workload.unit).padStart(9)} ` +
+          `${(row.ratio === null ? "-" : row.ratio.toFixed(2)).padStart(6)} ` +
+          `${(row.p50_ms?.toFixed(2) ?? "-").padStart(8)} ` +
+          `${(row.p99_ms?.toFixed(2) ?? "-").padStart(8)}  ` +
+          `${row.ratios.map((r) => r.toFixed(2)).join(" ")}${flags ? `  (${flags})` : ""}`,
+      );
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  console.log(
+    `coro-ws benchmark: ${options.rounds} round(s) × ${options.servers.length} servers, ` +
+      `${options.duration} s per run${PIN ? ", server on CPU 0, client on CPU 1" : ""}`,
+  );
+  const results: RunResult[] = [];
+  for (const workload of options.workloads) {
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const spec of options.servers) {
+        const result = await runOnce(spec, workload, options, round);
+        results.push(result);
+        const shown = result.failure
+          ? `FAILED: ${result.failure.split("\n")[0]}`
+          : format(figure(result), workload.unit);
+        console.log(`  [${workload.name} ${round}/${options.rounds}] ${spec.name}: ${shown}`);
+      }
+    }
+  }
+  const summaries = summarise(results, options.servers, options.workloads);
+  printTable(summaries, options.workloads);
+  const outDir = options.quick ? join(ROOT, "scripts", "bench", "results") : join(ROOT, "docs");
+  mkdirSync(outDir, { recursive: true });
+  const record = {
+    date: new Date().toISOString(),
+    quick: options.quick,
+    rounds: options.rounds,
+    duration_s: options.duration,
+    pinned: PIN,
+    versions: versions(),
+    workloads: options.workloads,
+    summaries,
+    results,
+  };
+  writeFileSync(join(outDir, "bench.json"), JSON.stringify(record, null, 2) + "\n");
+  writeFileSync(join(outDir, "bench.svg"), renderChart(summaries, options.workloads));
+  console.log(`\nwrote ${relative(ROOT, join(outDir, "bench.json"))} and bench.svg`);
+  const failed = results.filter((r) => r.failure || r.errors > 0);
+  if (failed.length > 0) console.log(`${failed.length} run(s) failed or had errors`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+function versions(): Record<string, string> {
+  const version = (program: string, args: string[]) =>
+    spawnSync(program, args, { encoding: "utf8" }).stdout.trim().split("\n")[0];
+  return {
+    node: process.version,
+    bun: version(join(BIN, "bun"), ["--version"]),
+    deno: version(join(BIN, "deno"), ["--version"]),
+  };
+}
+
+process.exitCode = await main();

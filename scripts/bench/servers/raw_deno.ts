@@ -1,0 +1,40 @@
+/**
+ * Raw baseline on Deno: `Deno.serve` plus `Deno.upgradeWebSocket`. `/websocket` answers each
+ * text message with two replies, `/broadcast` loops over a Set.
+ */
+
+const HOST = Deno.env.get("HOST") ?? "127.0.0.1";
+const listeners = new Set<WebSocket>();
+
+function echo(socket: WebSocket): void {
+  socket.onmessage = ({ data }) => {
+    if (typeof data !== "string") return;
+    socket.send(`Hello ${data}!`);
+    socket.send(`How are you, ${data}?`);
+  };
+}
+
+function broadcast(socket: WebSocket): void {
+  socket.onopen = () => listeners.add(socket);
+  socket.onclose = () => listeners.delete(socket);
+  socket.onmessage = ({ data }) => {
+    if (typeof data !== "string") return;
+    const message = `Server：${data}`;
+    for (const listener of listeners) listener.send(message);
+  };
+}
+
+Deno.serve({
+  hostname: HOST,
+  port: Number(Deno.env.get("PORT") ?? 9502),
+  onListen: ({ port }) => console.log(`listening on http://${HOST}:${port}`),
+}, (req) => {
+  const { pathname } = new URL(req.url);
+  const onSocket = pathname === "/websocket" ? echo : pathname === "/broadcast" ? broadcast : null;
+  if (!onSocket || req.headers.get("upgrade") !== "websocket") {
+    return new Response("raw deno benchmark server\n");
+  }
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  onSocket(socket);
+  return response;
+});

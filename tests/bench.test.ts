@@ -1,0 +1,47 @@
+/**
+ * Proves the benchmark harness works end to end (`npm run bench -- --quick`): every server
+ * starts, every mode runs without errors, and the results and chart are written. It asserts
+ * no timings: speed is for `npm run bench` to report, not for tests to gate.
+ */
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import process from "node:process";
+import { runtime, testPath } from "./helpers.ts";
+
+test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
+  skip: runtime === "node"
+    ? false
+    : "the harness starts every runtime itself: it runs once, on Node",
+  timeout: 180_000,
+}, async () => {
+  const child = spawn(process.execPath, [testPath("../scripts/bench/run.ts"), "--quick"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+  child.stderr.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  assert.equal(code, 0, output);
+
+  const record = JSON.parse(readFileSync(testPath("../scripts/bench/results/bench.json"), "utf8"));
+  const servers = ["raw", "coro-ws", "crossws"].flatMap((library) =>
+    ["bun", "deno", "node"].map((name) => `${library}/${name}`)
+  );
+  for (const workload of ["echo-32", "broadcast", "idle"]) {
+    for (const server of servers) {
+      const row = record.summaries.find((s: { workload: string; server: string }) =>
+        s.workload === workload && s.server === server
+      );
+      assert.ok(row, `${workload} ${server}: no result`);
+      // Memory over a few hundred connections can round to nothing; throughput cannot.
+      const measured = workload === "idle" ? Number.isFinite(row.value) : row.value > 0;
+      assert.ok(measured, `${workload} ${server}: measured nothing (${row.value})`);
+      assert.equal(row.errors, 0, `${workload} ${server}: errors`);
+    }
+  }
+  const chart = readFileSync(testPath("../scripts/bench/results/bench.svg"), "utf8");
+  assert.match(chart, /^<svg/);
+});
