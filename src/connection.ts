@@ -10,7 +10,7 @@
 
 import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
 import { ConcurrencyError, setLastError } from "./errors.ts";
-import { nextTurn, takeTurn } from "./fairness.ts";
+import { currentTurn, trueNextTurn, TURN_BUDGET } from "./fairness.ts";
 import {
   CloseFrame,
   concatBytes,
@@ -113,6 +113,9 @@ export class WebSocketConnection implements WebSocketEvents {
   #heard = true;
   /** Whether the last idle check pinged the peer. */
   #pinged = false;
+  /** The event-loop turn of the last immediate completion, and how many it has had. */
+  #turn = -1;
+  #completions = 0;
   #closedPromise: Promise<boolean> | undefined;
   #resolveClosed: ((closed: boolean) => void) | undefined;
 
@@ -223,7 +226,7 @@ export class WebSocketConnection implements WebSocketEvents {
     }
     if (this.#inbound.length > 0) {
       const frame = this.#take();
-      return takeTurn() ? Promise.resolve(frame) : nextTurn().then(() => frame);
+      return this.#takeTurn() ? Promise.resolve(frame) : trueNextTurn().then(() => frame);
     }
     if (this.#state !== "open") return CLOSED;
     const seconds = timeout === 0 ? this.#settings.socket_read_timeout : timeout;
@@ -375,7 +378,7 @@ export class WebSocketConnection implements WebSocketEvents {
     const link = this.#link!;
     if (this.#outbound.length === 0 && link.bufferedAmount < this.#settings.websocket_write_limit) {
       link.send(data, fin);
-      return takeTurn() ? TRUE : nextTurn().then(() => true);
+      return this.#takeTurn() ? TRUE : trueNextTurn();
     }
     const sent = new Promise<boolean>((resolve) => this.#outbound.push({ data, fin, resolve }));
     if (this.#outbound.length === 1) link.requestDrain();
@@ -428,6 +431,16 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#inbound = [];
     this.#inboundCost = 0;
     void this.disconnect(code, reason);
+  }
+
+  /** Counts one immediate completion; false once this turn's budget is spent. */
+  #takeTurn(): boolean {
+    const now = currentTurn();
+    if (now !== this.#turn) {
+      this.#turn = now;
+      this.#completions = 0;
+    }
+    return ++this.#completions <= TURN_BUDGET;
   }
 
   #checkIdle(seconds: number): void {

@@ -1,35 +1,40 @@
 /**
  * Keeps a handler whose `recv()` and `push()` keep completing at once from starving the
- * event loop: an awaited promise that is already settled runs as a microtask, so a loop over
- * them never lets I/O or other connections run. After a budget of such completions in one
- * turn, the next one waits for the next turn of the event loop.
+ * others: an awaited promise that is already settled runs as a microtask, so a loop over them
+ * never lets I/O or other connections run. Each connection may complete a budget of such calls
+ * per event-loop turn; past it, the next one waits for the next turn. The budget is per
+ * connection so that many busy connections, each within its share, still run at full speed.
  *
  * @module
  */
 
 import { setImmediate } from "node:timers";
 
-/** Immediate completions allowed in one event-loop turn before one is deferred. */
-const TURN_BUDGET = 128;
+/** Immediate completions one connection may have in one event-loop turn. */
+export const TURN_BUDGET = 128;
 
-let completionsThisTurn = 0;
-let resetScheduled = false;
+let turn = 0;
+let advanceScheduled = false;
+let nextTurnTrue: Promise<true> | undefined;
 
-function resetBudget(): void {
-  completionsThisTurn = 0;
-  resetScheduled = false;
+function advance(): void {
+  turn++;
+  advanceScheduled = false;
+  nextTurnTrue = undefined;
 }
 
-/** Counts one immediate completion; false when the caller should wait for {@link nextTurn}. */
-export function takeTurn(): boolean {
-  if (!resetScheduled) {
-    resetScheduled = true;
-    setImmediate(resetBudget);
+/** The number of the current event-loop turn. */
+export function currentTurn(): number {
+  if (!advanceScheduled) {
+    advanceScheduled = true;
+    setImmediate(advance);
   }
-  return ++completionsThisTurn <= TURN_BUDGET;
+  return turn;
 }
 
-/** Resolves on the next turn of the event loop, after pending I/O. */
-export function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/** Resolves true on the next turn of the event loop; one promise serves every caller. */
+export function trueNextTurn(): Promise<true> {
+  currentTurn(); // Makes sure the turn advances.
+  nextTurnTrue ??= new Promise((resolve) => setImmediate(() => resolve(true)));
+  return nextTurnTrue;
 }

@@ -55,7 +55,7 @@ export type ResolvedSettings = Required<Settings>;
 export const DEFAULT_SETTINGS: ResolvedSettings = {
   package_max_length: 2 * 1024 * 1024,
   socket_read_timeout: -1,
-  websocket_max_queue: 16,
+  websocket_max_queue: 256,
   websocket_write_limit: 1024 * 1024,
   websocket_close_timeout: 5,
   websocket_idle_timeout: 120,

@@ -708,7 +708,7 @@ test("WebSocketConnection.receiveMessage() never pauses a link that cannot pause
 test("WebSocketConnection.receiveMessage() closes with 1008 past its inbound byte bound", async () => {
   const { connection, link, closed } = createConnection({
     capabilities: DENO_LIKE,
-    settings: { package_max_length: 1000, websocket_close_timeout: 0.05 },
+    settings: { package_max_length: 1000, websocket_max_queue: 16, websocket_close_timeout: 0.05 },
   });
   // The bound is 4 × (package_max_length + websocket_max_queue × 64) = 4 × (1000 + 16 × 64).
   for (let i = 0; i < 14; i++) connection.receiveMessage(new Uint8Array(500)); // 14 × 564 = 7896
