@@ -106,9 +106,19 @@ export class WebSocketConnection implements WebSocketEvents {
   /** Fragments gathered for runtimes that can only send whole messages. */
   #assembly: FrameData[] = [];
 
+  /** At least what the runtime has buffered; see #belowWriteLimit(). Measure first. */
+  #bufferedAtMost = Infinity;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Checks for a silent peer, where the runtime does not (see `capabilities.idleTimeout`). */
-  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Connections whose silence the core checks (where the runtime does not, see
+   * `capabilities.idleTimeout`), by timeout: one timer per timeout, not one per connection.
+   */
+  static readonly #idleWatches = new Map<
+    number,
+    { connections: Set<WebSocketConnection>; timer: ReturnType<typeof setInterval> }
+  >();
+  /** The idle timeout this connection is watched under, if any. */
+  #idleSeconds = 0;
   /** Whether the peer sent anything since the last idle check. */
   #heard = true;
   /** Whether the last idle check pinged the peer. */
@@ -154,10 +164,7 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#state = "open";
     this.#resolveOpened(true);
     const idleSeconds = this.#settings.websocket_idle_timeout;
-    if (idleSeconds > 0 && !this.#capabilities.idleTimeout) {
-      // Checking at half the timeout drops a silent peer after 1 to 1.5 timeouts of silence.
-      this.#idleTimer = setInterval(() => this.#checkIdle(idleSeconds), idleSeconds * 500);
-    }
+    if (idleSeconds > 0 && !this.#capabilities.idleTimeout) this.#watchIdle(idleSeconds);
   }
 
   receiveMessage(data: string | Uint8Array): void {
@@ -209,6 +216,7 @@ export class WebSocketConnection implements WebSocketEvents {
       link.send(item.data, item.fin);
       item.resolve(true);
     }
+    this.#bufferedAtMost = limit; // Measure again at the next push.
     if (this.#outbound.length > 0) link.requestDrain();
   }
 
@@ -376,7 +384,7 @@ export class WebSocketConnection implements WebSocketEvents {
   /** Sends now when nothing waits and the buffer is below the limit, else queues in order. */
   #send(data: FrameData, fin: boolean): Promise<boolean> {
     const link = this.#link!;
-    if (this.#outbound.length === 0 && link.bufferedAmount < this.#settings.websocket_write_limit) {
+    if (this.#outbound.length === 0 && this.#belowWriteLimit(data)) {
       link.send(data, fin);
       return this.#takeTurn() ? TRUE : trueNextTurn();
     }
@@ -433,6 +441,24 @@ export class WebSocketConnection implements WebSocketEvents {
     void this.disconnect(code, reason);
   }
 
+  /**
+   * Whether the runtime has less than `websocket_write_limit` buffered. Reading its
+   * `bufferedAmount` is a native call on Bun and Deno, so it is read only once what was sent
+   * since the last reading could have reached the limit: the buffer cannot hold more.
+   */
+  #belowWriteLimit(data: FrameData): boolean {
+    const limit = this.#settings.websocket_write_limit;
+    // An upper bound: 3 UTF-8 bytes per UTF-16 unit, and the largest frame header.
+    const size = (typeof data === "string" ? data.length * 3 : data.byteLength) + 14;
+    if (this.#bufferedAtMost + size < limit) {
+      this.#bufferedAtMost += size;
+      return true;
+    }
+    const buffered = this.#link!.bufferedAmount;
+    this.#bufferedAtMost = buffered + size;
+    return buffered < limit;
+  }
+
   /** Counts one immediate completion; false once this turn's budget is spent. */
   #takeTurn(): boolean {
     const now = currentTurn();
@@ -441,6 +467,33 @@ export class WebSocketConnection implements WebSocketEvents {
       this.#completions = 0;
     }
     return ++this.#completions <= TURN_BUDGET;
+  }
+
+  #watchIdle(seconds: number): void {
+    this.#idleSeconds = seconds;
+    const watches = WebSocketConnection.#idleWatches;
+    let watch = watches.get(seconds);
+    if (!watch) {
+      const connections = new Set<WebSocketConnection>();
+      // Checking at half the timeout drops a silent peer after 1 to 1.5 timeouts of silence.
+      const timer = setInterval(() => {
+        for (const connection of connections) connection.#checkIdle(seconds);
+      }, seconds * 500);
+      watch = { connections, timer };
+      watches.set(seconds, watch);
+    }
+    watch.connections.add(this);
+  }
+
+  #unwatchIdle(): void {
+    const watches = WebSocketConnection.#idleWatches;
+    const watch = watches.get(this.#idleSeconds);
+    if (!watch) return;
+    watch.connections.delete(this);
+    if (watch.connections.size === 0) {
+      clearInterval(watch.timer);
+      watches.delete(this.#idleSeconds);
+    }
   }
 
   #checkIdle(seconds: number): void {
@@ -460,7 +513,7 @@ export class WebSocketConnection implements WebSocketEvents {
   #finish(): void {
     this.#state = "closed";
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
-    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+    if (this.#idleSeconds > 0) this.#unwatchIdle();
     this.#resolveOpened(false);
     this.#resolveClosed?.(true);
     if (this.#inbound.length > 0 && this.#waiter) this.#settleWaiter(this.#take());

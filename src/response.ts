@@ -47,7 +47,8 @@ export class Response implements AsyncIterable<Frame> {
   /** The connection number; also each received frame's `fd`. */
   readonly fd: number;
 
-  readonly #exchange: HttpExchange;
+  /** Dropped once the response is sent or upgraded: it can hold the runtime's whole request. */
+  #exchange: HttpExchange | undefined;
   readonly #context: ResponseContext;
   #status = 200;
   #statusSet = false;
@@ -149,7 +150,9 @@ export class Response implements AsyncIterable<Frame> {
   end(body: string | Uint8Array = ""): boolean {
     if (this.#ended) return false;
     this.#ended = true;
-    this.#exchange.respond(this.#head(), typeof body === "string" ? encoder.encode(body) : body);
+    this.#exchange!.respond(this.#head(), typeof body === "string" ? encoder.encode(body) : body);
+    this.#exchange = undefined;
+    this.#headers = [];
     return true;
   }
 
@@ -169,20 +172,21 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   upgrade(): Promise<boolean> {
-    if (this.#ended) {
+    const exchange = this.#exchange;
+    if (this.#ended || !exchange) {
       this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the response was sent");
       return FALSE;
     }
-    const problem = upgradeProblem(this.#exchange);
+    const problem = upgradeProblem(exchange);
     if (problem) return this.#refuseUpgrade(400, `Bad WebSocket upgrade: ${problem}`);
-    const origin = this.#exchange.headers.origin;
+    const origin = exchange.headers.origin;
     const allowed = this.#context.settings.allowed_origins;
     if (origin !== undefined && !allowed.includes("*") && !allowed.includes(origin)) {
       // A browser page from another site must not reach this socket with the user's cookies.
       return this.#refuseUpgrade(403, `Origin ${origin} is not allowed`);
     }
     this.#ended = true;
-    const offered = (this.#exchange.headers["sec-websocket-protocol"] ?? "").split(",")
+    const offered = (exchange.headers["sec-websocket-protocol"] ?? "").split(",")
       .map((name) => name.trim());
     let protocol: string | undefined;
     this.#headers = this.#headers.filter(([name, value]) => {
@@ -198,11 +202,13 @@ export class Response implements AsyncIterable<Frame> {
       (closed) => this.#context.track(closed, false),
     );
     const head = { status: 101, reason: "", headers: this.#headers };
-    if (!this.#exchange.upgrade(head, protocol, connection)) {
+    if (!exchange.upgrade(head, protocol, connection)) {
       this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the runtime refused");
       return FALSE;
     }
     this.#ws = connection;
+    this.#exchange = undefined;
+    this.#headers = [];
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
     return connection.opened;

@@ -94,41 +94,92 @@ function exchange(
       }
       const { socket, response } = upgraded;
       for (const [name, value] of head.headers) response.headers.append(name, value);
-      socket.binaryType = "arraybuffer";
-      socket.onopen = () => events.receiveOpen(link(socket, events));
-      socket.onmessage = (event) => {
-        const data = event.data;
-        events.receiveMessage(typeof data === "string" ? data : new Uint8Array(data));
-      };
-      socket.onclose = (event) => events.receiveClose(event.code, event.reason);
-      socket.onerror = () => {}; // Deno follows an error with close; the core uses that.
+      listen(socket, events);
       respond(response);
       return true;
     },
   };
 }
 
-function link(socket: WebSocket, events: WebSocketEvents): WebSocketLink {
-  let polling = false;
-  return {
-    send: (data) => socket.send(data),
-    ping: () => {},
-    pong: () => {},
-    close: (code, reason) => socket.close(code, reason),
+const EVENTS = Symbol("coro-ws events");
+
+interface EventedSocket extends WebSocket {
+  [EVENTS]: WebSocketEvents;
+}
+
+/**
+ * Shared handlers that find the connection through `this` (the socket). Closures made in
+ * upgrade() would keep the whole request alive for the life of the connection.
+ */
+function listen(socket: WebSocket, events: WebSocketEvents): void {
+  (socket as EventedSocket)[EVENTS] = events;
+  socket.binaryType = "arraybuffer";
+  socket.onopen = onOpen;
+  socket.onmessage = onMessage;
+  socket.onclose = onClose;
+  socket.onerror = ignore; // Deno follows an error with close; the core uses that.
+}
+
+function onOpen(this: WebSocket): void {
+  const events = (this as EventedSocket)[EVENTS];
+  events.receiveOpen(new DenoLink(this, events));
+}
+
+function onMessage(this: WebSocket, event: MessageEvent): void {
+  const data = event.data;
+  (this as EventedSocket)[EVENTS].receiveMessage(
+    typeof data === "string" ? data : new Uint8Array(data),
+  );
+}
+
+function onClose(this: WebSocket, event: CloseEvent): void {
+  (this as EventedSocket)[EVENTS].receiveClose(event.code, event.reason);
+}
+
+function ignore(): void {}
+
+/** One connection's link: a class, so its methods are shared, not closures per connection. */
+class DenoLink implements WebSocketLink {
+  readonly #socket: WebSocket;
+  readonly #events: WebSocketEvents;
+  #polling = false;
+
+  constructor(socket: WebSocket, events: WebSocketEvents) {
+    this.#socket = socket;
+    this.#events = events;
+  }
+
+  send(data: string | Uint8Array): void {
+    this.#socket.send(data);
+  }
+
+  ping(): void {} // Deno cannot; capabilities.controlFrames says so.
+
+  pong(): void {}
+
+  close(code: number, reason: string): void {
+    this.#socket.close(code, reason);
+  }
+
+  terminate(): void {
     // Deno cannot drop a connection without a Close frame: send 1000, the nearest.
-    terminate: () => socket.close(1000),
-    get bufferedAmount() {
-      return socket.bufferedAmount;
-    },
-    requestDrain() {
-      if (polling) return;
-      polling = true;
-      setTimeout(() => {
-        polling = false;
-        events.receiveDrain();
-      }, DRAIN_POLL_MS);
-    },
-    pause: () => {},
-    resume: () => {},
-  };
+    this.#socket.close(1000);
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  requestDrain(): void {
+    if (this.#polling) return;
+    this.#polling = true;
+    setTimeout(() => {
+      this.#polling = false;
+      this.#events.receiveDrain();
+    }, DRAIN_POLL_MS);
+  }
+
+  pause(): void {} // Deno cannot; capabilities.pause says so.
+
+  resume(): void {}
 }

@@ -68,11 +68,13 @@ export const nodeAdapter: Adapter = {
       options.onRequest(httpExchange(request, response, () => closing && server));
     });
     server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-      socket.on("error", () => {}); // A reset before the handshake ends is not our failure.
+      // A reset before the handshake ends is not our failure. A shared function, not a closure:
+      // a closure here would keep this whole request alive for the life of the connection.
+      socket.on("error", ignore);
       options.onRequest(upgradeExchange(request, socket, (head101, protocol, events) => {
         pending.set(request, { protocol, headers: head101.headers });
         wss.handleUpgrade(request, socket, head, (ws) => {
-          events.receiveOpen(link(ws, socket, events));
+          events.receiveOpen(new NodeLink(ws, socket, events));
         });
         return true;
       }));
@@ -167,36 +169,92 @@ function toBytes(data: RawData): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
-function link(ws: WebSocket, socket: Socket, events: WebSocketEvents): WebSocketLink {
-  ws.on("message", (data, isBinary) => {
-    events.receiveMessage(isBinary ? toBytes(data) : data.toString());
-  });
-  ws.on("ping", (data) => events.receivePing(toBytes(data)));
-  ws.on("pong", (data) => events.receivePong(toBytes(data)));
-  ws.on("close", (code, reason) => events.receiveClose(code, reason.toString()));
-  ws.on("error", () => {}); // ws closes the socket with the right code and then emits close.
-  let drainRequested = false;
-  const drained = () => {
-    drainRequested = false;
-    events.receiveDrain();
-  };
-  return {
-    send: (data, fin) =>
-      fin ? ws.send(data) : ws.send(data, { fin, binary: typeof data !== "string" }),
-    ping: (data) => ws.ping(data),
-    pong: (data) => ws.pong(data),
-    close: (code, reason) => ws.close(code, reason),
-    terminate: () => ws.terminate(),
-    get bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    requestDrain() {
-      if (drainRequested) return;
-      drainRequested = true;
-      if (socket.writableNeedDrain) socket.once("drain", drained);
-      else setImmediate(drained);
-    },
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
-  };
+/** One connection's link: a class, so its methods are shared, not closures per connection. */
+class NodeLink implements WebSocketLink {
+  readonly #ws: WebSocket;
+  readonly #socket: Socket;
+  readonly #events: WebSocketEvents;
+  #drainRequested = false;
+
+  constructor(ws: WebSocket, socket: Socket, events: WebSocketEvents) {
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#events = events;
+    // Shared listeners that find the connection through `this` (the WebSocket): closures
+    // would cost every connection its own functions.
+    (ws as EventedWebSocket)[EVENTS] = events;
+    ws.on("message", onMessage);
+    ws.on("ping", onPing);
+    ws.on("pong", onPong);
+    ws.on("close", onClose);
+    ws.on("error", ignore); // ws closes the socket with the right code and then emits close.
+  }
+
+  send(data: string | Uint8Array, fin: boolean): void {
+    if (fin) this.#ws.send(data);
+    else this.#ws.send(data, { fin, binary: typeof data !== "string" });
+  }
+
+  ping(data: Uint8Array): void {
+    this.#ws.ping(data);
+  }
+
+  pong(data: Uint8Array): void {
+    this.#ws.pong(data);
+  }
+
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  requestDrain(): void {
+    if (this.#drainRequested) return;
+    this.#drainRequested = true;
+    const drained = () => {
+      this.#drainRequested = false;
+      this.#events.receiveDrain();
+    };
+    if (this.#socket.writableNeedDrain) this.#socket.once("drain", drained);
+    else setImmediate(drained);
+  }
+
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
+  }
 }
+
+const EVENTS = Symbol("coro-ws events");
+
+interface EventedWebSocket extends WebSocket {
+  [EVENTS]: WebSocketEvents;
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as EventedWebSocket)[EVENTS].receiveMessage(isBinary ? toBytes(data) : data.toString());
+}
+
+function onPing(this: WebSocket, data: Buffer): void {
+  (this as EventedWebSocket)[EVENTS].receivePing(toBytes(data));
+}
+
+function onPong(this: WebSocket, data: Buffer): void {
+  (this as EventedWebSocket)[EVENTS].receivePong(toBytes(data));
+}
+
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  (this as EventedWebSocket)[EVENTS].receiveClose(code, reason.toString());
+}
+
+function ignore(): void {}
