@@ -59,11 +59,6 @@ interface HeldBack extends Outgoing {
   text: boolean;
 }
 
-interface Waiter {
-  resolve: (result: RecvResult) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
 const TRUE = Promise.resolve(true);
 const FALSE = Promise.resolve(false);
 const CLOSED: Promise<RecvResult> = Promise.resolve("");
@@ -96,7 +91,9 @@ export class WebSocketConnection implements WebSocketEvents {
   #inbound: Frame[] = [];
   #inboundCost = 0;
   #paused = false;
-  #waiter: Waiter | undefined;
+  /** The waiting recv()'s resolve function, and its timeout. */
+  #waiter: ((result: RecvResult) => void) | undefined;
+  #waiterTimer: ReturnType<typeof setTimeout> | undefined;
 
   #outbound: Outgoing[] = [];
   /** Pushes made while a fragmented message is open; they follow its last fragment. */
@@ -238,16 +235,23 @@ export class WebSocketConnection implements WebSocketEvents {
     }
     if (this.#state !== "open") return CLOSED;
     const seconds = timeout === 0 ? this.#settings.socket_read_timeout : timeout;
-    return new Promise((resolve) => {
-      const timer = seconds > 0
-        ? setTimeout(() => {
-          this.#waiter = undefined;
-          this.#setError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
-          resolve(false);
-        }, seconds * 1000)
-        : undefined;
-      this.#waiter = { resolve, timer };
-    });
+    // One shared executor, not a closure per call: recv() is the hottest path there is.
+    WebSocketConnection.#waiting = this;
+    const received = new Promise<RecvResult>(WebSocketConnection.#storeWaiter);
+    if (seconds > 0) {
+      this.#waiterTimer = setTimeout(() => {
+        this.#waiterTimer = undefined;
+        this.#setError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
+        this.#settleWaiter(false);
+      }, seconds * 1000);
+    }
+    return received;
+  }
+
+  static #waiting: WebSocketConnection | undefined;
+  static #storeWaiter(resolve: (result: RecvResult) => void): void {
+    WebSocketConnection.#waiting!.#waiter = resolve;
+    WebSocketConnection.#waiting = undefined;
   }
 
   /**
@@ -395,11 +399,8 @@ export class WebSocketConnection implements WebSocketEvents {
 
   #deliver(frame: Frame, size: number): void {
     frame.fd = this.fd;
-    const waiter = this.#waiter;
-    if (waiter) {
-      this.#waiter = undefined;
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-      waiter.resolve(frame);
+    if (this.#waiter) {
+      this.#settleWaiter(frame);
       return;
     }
     this.#inbound.push(frame);
@@ -526,8 +527,11 @@ export class WebSocketConnection implements WebSocketEvents {
     const waiter = this.#waiter;
     if (!waiter) return;
     this.#waiter = undefined;
-    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-    waiter.resolve(result);
+    if (this.#waiterTimer !== undefined) {
+      clearTimeout(this.#waiterTimer);
+      this.#waiterTimer = undefined;
+    }
+    waiter(result);
   }
 
   #failPushes(): void {
