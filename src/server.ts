@@ -273,14 +273,26 @@ export class Server {
       respondPlain(exchange, 503, "Too many connections");
       return;
     }
-    const fd = this.#nextFd++;
-    const response = new Response(exchange, fd, this.#context!);
-    const running = this.#run(handler, new Request(exchange, fd, this.#listener!.port), response);
+    const running = this.#run(handler, exchange, this.#nextFd++);
     this.#handlers.add(running);
     running.then(() => this.#handlers.delete(running));
   }
 
-  async #run(handler: Handler, request: Request, response: Response): Promise<void> {
+  async #run(handler: Handler, exchange: HttpExchange, fd: number): Promise<void> {
+    let body: Uint8Array | undefined;
+    try {
+      body = await exchange.readBody(this.#settings.package_max_length);
+    } catch {
+      return; // The client went away while sending its body: nobody to answer.
+    }
+    if (!body) {
+      // The adapter throws the rest of the body away: closing the connection while the client
+      // still sends would make the kernel reset it and lose this answer.
+      respondPlain(exchange, 413, "Request body larger than package_max_length");
+      return;
+    }
+    const request = new Request(exchange, fd, this.#listener!.port, body, this.#settings);
+    const response = new Response(exchange, fd, this.#context!);
     let failed = false;
     try {
       await handler(request, response);

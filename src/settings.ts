@@ -40,6 +40,10 @@ export interface Settings {
   allowed_origins?: string[];
   /** Seconds `shutdown()` waits for handlers before dropping their connections. */
   max_wait_time?: number;
+  /** Parse an urlencoded request body into `request.post`. */
+  http_parse_post?: boolean;
+  /** Parse the Cookie header into `request.cookie`. */
+  http_parse_cookie?: boolean;
   /** `recv()` returns the peer's Close as a `CloseFrame` before `""`. */
   open_websocket_close_frame?: boolean;
   /** `recv()` returns pings as frames (they are still answered automatically). */
@@ -62,6 +66,8 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   max_connections: 10_000,
   allowed_origins: ["*"],
   max_wait_time: 3,
+  http_parse_post: true,
+  http_parse_cookie: true,
   open_websocket_close_frame: false,
   open_websocket_ping_frame: false,
   open_websocket_pong_frame: false,

@@ -14,6 +14,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
+import { readBodyWithin } from "./body.ts";
 
 interface SocketData {
   events: WebSocketEvents;
@@ -94,6 +95,7 @@ function exchange(
     headers: Object.fromEntries(request.headers),
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,
+    readBody: (limit) => readBodyWithin(request, limit),
     respond(head, body) {
       respond(
         new Response(body as ResponseBody, {

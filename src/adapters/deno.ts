@@ -12,6 +12,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
+import { readBodyWithin } from "./body.ts";
 import type { ResolvedSettings } from "../settings.ts";
 
 /** How often to look at `bufferedAmount` while a push waits: Deno has no drain event. */
@@ -74,6 +75,7 @@ function exchange(
     headers: Object.fromEntries(request.headers),
     remoteAddress: info.remoteAddr.hostname,
     remotePort: info.remoteAddr.port,
+    readBody: (limit) => readBodyWithin(request, limit),
     respond(head, body) {
       respond(
         new Response(body as ResponseBody, {

@@ -102,6 +102,39 @@ export const nodeAdapter: Adapter = {
   },
 };
 
+const NO_BODY = Promise.resolve(new Uint8Array(0));
+
+/** The body, or undefined as soon as it proves larger than `limit`; the rest is not read. */
+function readBody(request: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
+  const declared = request.headers["content-length"];
+  if (declared === undefined && request.headers["transfer-encoding"] === undefined) {
+    return NO_BODY;
+  }
+  if (Number(declared ?? 0) > limit) {
+    request.resume(); // Discard it: see below.
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      // Discard the rest rather than stop reading: closing a socket with unread data makes the
+      // kernel reset it and drop the 413 before the client can read it.
+      request.off("data", onData);
+      request.resume();
+      resolve(undefined);
+    };
+    request.on("data", onData);
+    request.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks))));
+    request.on("error", reject);
+  });
+}
+
 function requestHeaders(request: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
@@ -133,6 +166,7 @@ function httpExchange(
 ): HttpExchange {
   return {
     ...exchangeBase(request),
+    readBody: (limit) => readBody(request, limit),
     respond(head, body) {
       response.writeHead(head.status, head.reason || undefined, withLength(head, body).flat());
       response.end(body, () => {
@@ -152,6 +186,7 @@ function upgradeExchange(
 ): HttpExchange {
   return {
     ...exchangeBase(request),
+    readBody: () => NO_BODY, // A GET that asks to switch protocols carries no body.
     respond(head, body) {
       // node:http leaves an upgrade request's socket to us: write the response by hand.
       const lines = [`HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || ""}`];

@@ -82,6 +82,11 @@ export interface HttpExchange {
   readonly headers: Record<string, string>;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * The request body, or undefined as soon as it proves larger than `limit` bytes (answer
+   * 413); the rest is thrown away as it arrives, never held in memory.
+   */
+  readBody(limit: number): Promise<Uint8Array | undefined>;
   /** Sends a whole response. */
   respond(head: ResponseHead, body: Uint8Array): void;
   /**

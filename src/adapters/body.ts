@@ -1,0 +1,61 @@
+/**
+ * Reading a request body from a web-standard stream (Bun, Deno) within a byte limit.
+ *
+ * @module
+ */
+
+import { concatBytes } from "../frame.ts";
+
+const NO_BODY = Promise.resolve(new Uint8Array(0));
+
+/**
+ * The body of `request`, or undefined as soon as it proves larger than `limit` bytes: the
+ * declared Content-Length is checked first, and a stream that grows past the limit is
+ * cancelled, so the rest is never read into memory.
+ */
+export function readBodyWithin(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  if (!request.body) return NO_BODY;
+  if (Number(request.headers.get("content-length") ?? 0) > limit) {
+    void discard(request.body.getReader());
+    return Promise.resolve(undefined);
+  }
+  return readStream(request.body, limit);
+}
+
+/** How long a refused body is still read and thrown away, so the 413 reaches the client. */
+const DISCARD_MS = 2000;
+
+/**
+ * Reads and drops the rest of a refused body for a while before cancelling it: closing a
+ * connection with unread data makes the kernel reset it, losing the 413 on its way out.
+ */
+async function discard(
+  reader: { read(): Promise<{ done: boolean }>; cancel(): Promise<void> },
+): Promise<void> {
+  const deadline = Date.now() + DISCARD_MS;
+  try {
+    while (Date.now() < deadline && !(await reader.read()).done);
+  } catch {
+    return; // The client went away.
+  }
+  await reader.cancel().catch(() => {});
+}
+
+async function readStream(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array | undefined> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return concatBytes(chunks);
+    size += value.byteLength;
+    if (size > limit) {
+      void discard(reader);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+}
