@@ -25,7 +25,7 @@
 
 export { type Address, type Handler, Server, type ServerStats } from "./src/server.ts";
 export { Request, type ServerInfo } from "./src/request.ts";
-export { Response } from "./src/response.ts";
+export { type CookieAttributes, Response } from "./src/response.ts";
 export type { PushData, RecvResult } from "./src/connection.ts";
 export { CloseFrame, Frame, type FrameData } from "./src/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/constants.ts";

@@ -5,6 +5,9 @@
  */
 
 import type { HttpExchange } from "./adapters/types.ts";
+import type { ResolvedSettings } from "./settings.ts";
+
+const decoder = new TextDecoder();
 
 /**
  * Swoole's `$request->server`: facts about the request and its connection.
@@ -58,15 +61,30 @@ export class Request {
   readonly server: ServerInfo;
   /** Query parameters; for a repeated name the last value wins, as in PHP. */
   readonly get: Record<string, string>;
-  /** Cookies, URL-decoded. */
+  /**
+   * Fields of an `application/x-www-form-urlencoded` body (with `http_parse_post`); for a
+   * repeated name the last value wins.
+   */
+  readonly post: Record<string, string>;
+  /** Cookies, URL-decoded (with `http_parse_cookie`). */
   readonly cookie: Record<string, string>;
+  readonly #method: string;
+  readonly #body: Uint8Array;
 
   /**
    * @param exchange the request as the adapter received it
    * @param fd the connection number
    * @param serverPort the port the server listens on
+   * @param body the request body, already read within `package_max_length`
+   * @param settings which parts of the request to parse
    */
-  constructor(exchange: HttpExchange, fd: number, serverPort: number) {
+  constructor(
+    exchange: HttpExchange,
+    fd: number,
+    serverPort: number,
+    body: Uint8Array,
+    settings: ResolvedSettings,
+  ) {
     const now = Date.now() / 1000;
     const queryAt = exchange.target.indexOf("?");
     const path = queryAt < 0 ? exchange.target : exchange.target.slice(0, queryAt);
@@ -85,8 +103,62 @@ export class Request {
       request_time: Math.floor(now),
       request_time_float: now,
     };
-    this.get = Object.fromEntries(new URLSearchParams(query));
-    this.cookie = parseCookies(exchange.headers.cookie ?? "");
+    this.get = query ? Object.fromEntries(new URLSearchParams(query)) : {};
+    const cookies = exchange.headers.cookie;
+    this.cookie = cookies && settings.http_parse_cookie ? parseCookies(cookies) : {};
+    this.#method = exchange.method;
+    this.#body = body;
+    const type = exchange.headers["content-type"] ?? "";
+    this.post = body.byteLength > 0 && settings.http_parse_post &&
+        type.toLowerCase().startsWith("application/x-www-form-urlencoded")
+      ? Object.fromEntries(new URLSearchParams(decoder.decode(body)))
+      : {};
+  }
+
+  /**
+   * The request method, e.g. `"POST"`.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/", (request, response) => {
+   *   response.end(request.getMethod() === "POST" ? "created" : "hello");
+   * });
+   * ```
+   */
+  getMethod(): string {
+    return this.#method;
+  }
+
+  /**
+   * The request body as text (UTF-8); "" when there is none.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/echo", (request, response) => {
+   *   response.end(request.getContent());
+   * });
+   * ```
+   */
+  getContent(): string {
+    return decoder.decode(this.#body);
+  }
+
+  /**
+   * The request body as bytes. (In PHP a string holds bytes, so Swoole's `rawContent()` and
+   * `getContent()` are one; here text and bytes differ.)
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/upload", (request, response) => {
+   *   response.end(`${request.rawContent().byteLength} bytes`);
+   * });
+   * ```
+   */
+  rawContent(): Uint8Array {
+    return this.#body;
   }
 }
 

@@ -30,6 +30,25 @@ export interface ResponseContext {
 export let finishResponse: (response: Response, failed: boolean) => void;
 
 /**
+ * A cookie's attributes after its name and value, in Swoole's order: `expires` (Unix seconds,
+ * 0 for a session cookie), `path` ("/"), `domain`, `secure`, `httponly`, `samesite`.
+ *
+ * @example
+ * ```ts
+ * import type { CookieAttributes } from "../mod.ts";
+ * const session: CookieAttributes = [0, "/", "", true, true, "Lax"];
+ * ```
+ */
+export type CookieAttributes = [
+  expires?: number,
+  path?: string,
+  domain?: string,
+  secure?: boolean,
+  httponly?: boolean,
+  samesite?: string,
+];
+
+/**
  * The handler's side of one request: an HTTP response, or after {@link Response.upgrade} a
  * WebSocket connection with `recv()`, `push()` and `close()`.
  *
@@ -132,6 +151,102 @@ export class Response implements AsyncIterable<Frame> {
     if (this.#ended) return false;
     this.#headers.push([key, String(value)]);
     return true;
+  }
+
+  /**
+   * Sets a cookie: `Set-Cookie` with the value URL-encoded (Swoole's `cookie()`). `expires`
+   * is a Unix time in seconds (0: a session cookie).
+   *
+   * @returns false once the response was sent
+   * @throws {TypeError} for a name that is not a token, or a CR, LF or `;` in an attribute
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function login(response: Response) {
+   *   const week = Math.floor(Date.now() / 1000) + 7 * 86400;
+   *   response.cookie("session", "a b", week, "/", "", true, true, "Lax");
+   *   response.end("welcome");
+   * }
+   * ```
+   */
+  cookie(name: string, value = "", ...attributes: CookieAttributes): boolean {
+    return this.rawcookie(name, encodeURIComponent(value), ...attributes);
+  }
+
+  /**
+   * Sets a cookie with the value as given (Swoole's `rawcookie()`).
+   *
+   * @returns false once the response was sent
+   * @throws {TypeError} for a name that is not a token, or a CR, LF, `;` or `,` in the value
+   * or an attribute
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function remember(response: Response) {
+   *   response.rawcookie("theme", "dark");
+   * }
+   * ```
+   */
+  rawcookie(name: string, value = "", ...attributes: CookieAttributes): boolean {
+    const [expires = 0, path = "/", domain = "", secure = false, httponly = false, samesite = ""] =
+      attributes;
+    if (!TOKEN.test(name)) throw new TypeError(`Cannot set cookie "${name}": invalid name`);
+    for (
+      const [what, text] of [["value", value], ["path", path], ["domain", domain], [
+        "samesite",
+        samesite,
+      ]]
+    ) {
+      if (/[\r\n;,]/.test(text)) {
+        throw new TypeError(`Cannot set cookie "${name}": CR, LF, ";" or "," in its ${what}`);
+      }
+    }
+    let cookie = `${name}=${value}`;
+    if (expires > 0) {
+      const maxAge = Math.max(0, Math.floor(expires - Date.now() / 1000));
+      cookie += `; expires=${new Date(expires * 1000).toUTCString()}; Max-Age=${maxAge}`;
+    }
+    if (path) cookie += `; path=${path}`;
+    if (domain) cookie += `; domain=${domain}`;
+    if (secure) cookie += "; secure";
+    if (httponly) cookie += "; HttpOnly";
+    if (samesite) cookie += `; SameSite=${samesite}`;
+    return this.header("Set-Cookie", cookie);
+  }
+
+  /**
+   * Redirects: sets `Location` and the status (302 unless given), then ends the response.
+   *
+   * @returns false once the response was sent
+   * @throws {TypeError} for a CR or LF in `url`
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/old", (request, response) => {
+   *   response.redirect("/new", 301);
+   * });
+   * ```
+   */
+  redirect(url: string, code = 302): boolean {
+    if (this.#ended) return false;
+    this.header("Location", url);
+    this.status(code);
+    return this.end();
+  }
+
+  /**
+   * Whether the response can still be sent (Swoole's `isWritable()`).
+   *
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function finish(response: Response) {
+   *   if (response.isWritable()) response.end("done");
+   * }
+   * ```
+   */
+  isWritable(): boolean {
+    return !this.#ended;
   }
 
   /**
