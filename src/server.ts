@@ -4,6 +4,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { detectAdapter } from "./adapters/detect.ts";
 import type { HttpExchange, Listener } from "./adapters/types.ts";
 import { CLOSE } from "./constants.ts";
@@ -217,7 +218,7 @@ export class Server {
 
   async #listen(): Promise<void> {
     try {
-      if (this.ssl) throw new Error("Cannot start: TLS is not supported yet");
+      const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
       const adapter = await detectAdapter();
       this.#context = {
         capabilities: adapter.capabilities,
@@ -231,6 +232,7 @@ export class Server {
         host: this.host,
         port: this.port,
         reusePort: this.reusePort,
+        tls,
         settings: this.#settings,
         onRequest: (exchange) => this.#serve(exchange),
       });
@@ -313,6 +315,15 @@ function respondPlain(exchange: HttpExchange, status: number, text: string): voi
     { status, reason: "", headers: [["Content-Type", "text/plain"]] },
     encoder.encode(`${text}\n`),
   );
+}
+
+/** The certificate and key for TLS, read from the files the settings name. */
+function readTlsFiles(settings: ResolvedSettings): { cert: string; key: string } {
+  const { ssl_cert_file: certFile, ssl_key_file: keyFile } = settings;
+  if (!certFile || !keyFile) {
+    throw new Error("Cannot start with ssl: set ssl_cert_file and ssl_key_file");
+  }
+  return { cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
 }
 
 /** Waits for `promise`, at most `ms` milliseconds. */

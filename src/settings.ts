@@ -40,6 +40,10 @@ export interface Settings {
   allowed_origins?: string[];
   /** Seconds `shutdown()` waits for handlers before dropping their connections. */
   max_wait_time?: number;
+  /** PEM certificate (chain) file for `new Server(host, port, true)`. */
+  ssl_cert_file?: string;
+  /** PEM private key file for `new Server(host, port, true)`. */
+  ssl_key_file?: string;
   /** Parse an urlencoded request body into `request.post`. */
   http_parse_post?: boolean;
   /** Parse the Cookie header into `request.cookie`. */
@@ -66,6 +70,8 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   max_connections: 10_000,
   allowed_origins: ["*"],
   max_wait_time: 3,
+  ssl_cert_file: "",
+  ssl_key_file: "",
   http_parse_post: true,
   http_parse_cookie: true,
   open_websocket_close_frame: false,

@@ -42,6 +42,7 @@ export const bunAdapter: Adapter = {
       hostname: options.host,
       port: options.port,
       reusePort: options.reusePort,
+      tls: options.tls,
       fetch: (request, server) =>
         new Promise<Response | undefined>((respond) => {
           options.onRequest(exchange(request, server, respond));

@@ -36,6 +36,7 @@ export const denoAdapter: Adapter = {
           hostname: options.host,
           port: options.port,
           reusePort: options.reusePort,
+          ...options.tls,
           onListen: (address) => {
             resolve({
               host: address.hostname,

@@ -11,6 +11,7 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type {
@@ -59,14 +60,19 @@ export const nodeAdapter: Adapter = {
       }
     });
     let closing = false;
-    const server = createServer({
+    const serverOptions = {
       // Drop a client that sends its headers too slowly (slowloris) after 10 s, as Bun does;
       // Node checks only every connectionsCheckingInterval, 30 s by default.
       headersTimeout: HEADERS_TIMEOUT_MS,
       connectionsCheckingInterval: 1000,
-    }, (request, response) => {
+      ...options.tls,
+    };
+    const onRequest = (request: IncomingMessage, response: ServerResponse) => {
       options.onRequest(httpExchange(request, response, () => closing && server));
-    });
+    };
+    const server: Server = options.tls
+      ? createHttpsServer(serverOptions, onRequest)
+      : createServer(serverOptions, onRequest);
     server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
       // A reset before the handshake ends is not our failure. A shared function, not a closure:
       // a closure here would keep this whole request alive for the life of the connection.

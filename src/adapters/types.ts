@@ -102,6 +102,8 @@ export interface ListenOptions {
   host: string;
   port: number;
   reusePort: boolean;
+  /** PEM certificate chain and private key: serve HTTPS and WSS. */
+  tls: { cert: string; key: string } | undefined;
   settings: ResolvedSettings;
   /** Called for every request, upgrade requests included. */
   onRequest(exchange: HttpExchange): void;
