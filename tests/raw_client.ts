@@ -4,6 +4,7 @@
  */
 
 import { connect as tcpConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { CloseFrame, concatBytes, decodeFrame, type Frame } from "../src/frame.ts";
 
 /** A handshake's answer. */
@@ -37,10 +38,12 @@ export class RawClient {
     });
   }
 
-  /** Opens TCP to `port` on 127.0.0.1. */
-  static open(port: number): Promise<RawClient> {
+  /** Opens TCP to `port` on 127.0.0.1; with `ca`, TLS trusting that PEM certificate. */
+  static open(port: number, ca?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = tcpConnect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
+      const socket: Socket = ca
+        ? tlsConnect({ port, host: "127.0.0.1", ca }, () => resolve(new RawClient(socket)))
+        : tcpConnect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
       socket.once("error", reject);
     });
   }
@@ -54,8 +57,9 @@ export class RawClient {
     port: number,
     path: string,
     headers: Record<string, string> = {},
+    ca?: string,
   ): Promise<{ client: RawClient; answer: HttpAnswer }> {
-    const client = await RawClient.open(port);
+    const client = await RawClient.open(port, ca);
     const all: Record<string, string> = {
       Host: `127.0.0.1:${port}`,
       Upgrade: "websocket",
@@ -133,6 +137,15 @@ export class RawClient {
     }
     this.#buffer = this.#buffer.slice(offset);
     this.#wake?.();
+  }
+
+  /** Sends a GET for `path` and resolves with the answer (the connection is then closed). */
+  static async get(port: number, path: string, ca?: string): Promise<HttpAnswer> {
+    const client = await RawClient.open(port, ca);
+    client.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    const answer = await client.#readHead();
+    client.destroy();
+    return answer;
   }
 
   /** Sends raw bytes. */
