@@ -129,3 +129,44 @@ test(`[${runtime}] HTTP: CR or LF in a header, cookie or redirect is refused wit
   assert.equal(await answer.text(), "header value,header name,cookie value,redirect");
   assert.equal(answer.headers.get("injected"), null);
 });
+
+test(`[${runtime}] HTTP: pipelined requests on one keep-alive connection answer in order`, async () => {
+  const client = await RawClient.open(server.port);
+  let text = "";
+  const both = new Promise<void>((resolve) => {
+    client.socket.on("data", (data: Uint8Array) => {
+      text += new TextDecoder().decode(data);
+      if ((text.match(/HTTP\/1\.1 200/g) ?? []).length === 2 && text.endsWith("}")) resolve();
+    });
+  });
+  const request = (n: number) =>
+    `POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nn=${n}`;
+  client.write(request(1) + request(2));
+  await within(both, 5000, "two answers");
+  const contents = [...text.matchAll(/"content":"(n=\d)"/g)].map((match) => match[1]);
+  assert.deepEqual(contents, ["n=1", "n=2"]);
+  client.destroy();
+});
+
+test(`[${runtime}] HTTP: IPv6 hosts work`, async () => {
+  const own = await startServer("fixtures/http.ts", { HOST: "::1" });
+  try {
+    const answer = await fetch(`http://[::1]:${own.port}/form?x=1`);
+    assert.equal(((await answer.json()) as { method: string }).method, "GET");
+  } finally {
+    own.kill();
+  }
+});
+
+test(`[${runtime}] HTTP: shutdown() lets a request in flight finish and refuses new ones`, async () => {
+  const own = await startServer("fixtures/http.ts");
+  const inFlight = fetch(`${own.url}/slow?ms=500`);
+  await new Promise((resolve) => setTimeout(resolve, 100)); // It has reached its handler.
+  await (await fetch(`${own.url}/shutdown`)).text();
+  const answer = await inFlight;
+  assert.equal(answer.status, 200);
+  assert.equal(await answer.text(), "slow done");
+  assert.equal(await within(own.exited, 8000, "server exit"), 0);
+  assert.match(own.output(), /stopped/);
+  await assert.rejects(fetch(`${own.url}/form`), "no longer accepting connections");
+});
