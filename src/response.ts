@@ -4,11 +4,16 @@
  * @module
  */
 
-import type { HttpExchange, ResponseHead, RuntimeCapabilities } from "./adapters/types.ts";
+import type {
+  BodyWriter,
+  HttpExchange,
+  ResponseHead,
+  RuntimeCapabilities,
+} from "./adapters/types.ts";
 import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
 import { type PushData, type RecvResult, WebSocketConnection } from "./connection.ts";
 import { setLastError } from "./errors.ts";
-import type { Frame, FrameData } from "./frame.ts";
+import { type Frame, type FrameData, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 
 const encoder = new TextEncoder();
@@ -74,6 +79,8 @@ export class Response implements AsyncIterable<Frame> {
   #reason = "";
   #headers: [string, string][] = [];
   #ended = false;
+  /** Set by the first write(): the head is sent, the body streams. */
+  #writer: BodyWriter | undefined;
   #ws: WebSocketConnection | undefined;
   #errCode: number = ERROR.NONE;
   #errMsg = "";
@@ -124,7 +131,7 @@ export class Response implements AsyncIterable<Frame> {
       throw new RangeError(`Cannot set status ${code}: it must be a whole number from 100 to 999`);
     }
     assertNoLineBreak("status reason", reason);
-    if (this.#ended) return false;
+    if (this.#ended || this.#writer) return false;
     this.#status = code;
     this.#reason = reason;
     this.#statusSet = true;
@@ -148,7 +155,7 @@ export class Response implements AsyncIterable<Frame> {
   header(key: string, value: string): boolean {
     if (!TOKEN.test(key)) throw new TypeError(`Cannot set header "${key}": invalid header name`);
     assertNoLineBreak(`header "${key}"`, value);
-    if (this.#ended) return false;
+    if (this.#ended || this.#writer) return false;
     this.#headers.push([key, String(value)]);
     return true;
   }
@@ -250,6 +257,36 @@ export class Response implements AsyncIterable<Frame> {
   }
 
   /**
+   * Streams a piece of the body (chunked transfer): the first call sends the status and
+   * headers. Resolves true once the runtime has taken the chunk (waiting while the client
+   * reads slowly), false when the client has gone or the response was already ended.
+   * `end()` finishes the body.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/count", async (request, response) => {
+   *   for (let i = 1; i <= 3; i++) {
+   *     if (!await response.write(`${i}\n`)) return; // the client left
+   *   }
+   *   response.end();
+   * });
+   * ```
+   */
+  write(chunk: string | Uint8Array): Promise<boolean> {
+    if (this.#ended || this.#ws) return FALSE;
+    this.#writer ??= this.#startStream();
+    return this.#writer.write(toBytes(chunk));
+  }
+
+  #startStream(): BodyWriter {
+    const writer = this.#exchange!.stream(this.#head());
+    this.#exchange = undefined;
+    this.#headers = [];
+    return writer;
+  }
+
+  /**
    * Sends the response with `body`; only the first call sends.
    *
    * @returns false when the response was already sent or upgraded
@@ -265,6 +302,12 @@ export class Response implements AsyncIterable<Frame> {
   end(body: string | Uint8Array = ""): boolean {
     if (this.#ended) return false;
     this.#ended = true;
+    if (this.#writer) {
+      if (body.length > 0) void this.#writer.write(toBytes(body));
+      this.#writer.end();
+      this.#writer = undefined;
+      return true;
+    }
     this.#exchange!.respond(this.#head(), typeof body === "string" ? encoder.encode(body) : body);
     this.#exchange = undefined;
     this.#headers = [];
@@ -475,6 +518,10 @@ export class Response implements AsyncIterable<Frame> {
       return;
     }
     if (this.#ended) return;
+    if (this.#writer) {
+      this.end(); // The head went out with the first write(): finish the body as it is.
+      return;
+    }
     // Swoole's rule: a handler that set a status but sent nothing sends an empty body.
     if (failed || !this.#statusSet) {
       this.#status = 500;

@@ -14,7 +14,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
-import { readBodyWithin } from "./body.ts";
+import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
 
 interface SocketData {
   events: WebSocketEvents;
@@ -79,9 +79,6 @@ function toBytes(data: Buffer): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
-type ResponseBody = ConstructorParameters<typeof Response>[0];
-
 function exchange(
   request: Request,
   server: BunServer<SocketData>,
@@ -97,15 +94,8 @@ function exchange(
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,
     readBody: (limit) => readBodyWithin(request, limit),
-    respond(head, body) {
-      respond(
-        new Response(body as ResponseBody, {
-          status: head.status,
-          statusText: head.reason,
-          headers: head.headers,
-        }),
-      );
-    },
+    respond: (head, body) => respond(webResponse(head, body)),
+    stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
     upgrade(head, protocol, events) {
       // An empty value stops Bun from picking the first offered subprotocol on its own.
       const headers = [...head.headers, ["Sec-WebSocket-Protocol", protocol ?? ""]];

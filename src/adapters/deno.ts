@@ -12,7 +12,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
-import { readBodyWithin } from "./body.ts";
+import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
 import type { ResolvedSettings } from "../settings.ts";
 
 /** How often to look at `bufferedAmount` while a push waits: Deno has no drain event. */
@@ -59,9 +59,6 @@ export const denoAdapter: Adapter = {
   },
 };
 
-/** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
-type ResponseBody = ConstructorParameters<typeof Response>[0];
-
 function exchange(
   request: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
@@ -77,15 +74,8 @@ function exchange(
     remoteAddress: info.remoteAddr.hostname,
     remotePort: info.remoteAddr.port,
     readBody: (limit) => readBodyWithin(request, limit),
-    respond(head, body) {
-      respond(
-        new Response(body as ResponseBody, {
-          status: head.status,
-          statusText: head.reason,
-          headers: head.headers,
-        }),
-      );
-    },
+    respond: (head, body) => respond(webResponse(head, body)),
+    stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
     upgrade(head, protocol, events) {
       let upgraded: Deno.WebSocketUpgrade;
       try {

@@ -14,6 +14,7 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import { concatBytes } from "../frame.ts";
 import type {
   Adapter,
   HttpExchange,
@@ -181,6 +182,24 @@ function httpExchange(
         if (server) setImmediate(() => server.closeIdleConnections());
       });
     },
+    stream(head) {
+      response.writeHead(head.status, head.reason || undefined, head.headers.flat());
+      return {
+        write: (chunk) =>
+          new Promise((resolve) => {
+            if (response.destroyed) return resolve(false);
+            if (response.write(chunk)) return resolve(true);
+            const settle = () => {
+              response.off("drain", settle);
+              response.off("close", settle);
+              resolve(!response.destroyed);
+            };
+            response.once("drain", settle);
+            response.once("close", settle);
+          }),
+        end: () => response.end(),
+      };
+    },
     upgrade: () => false, // Not an upgrade request: the core answers 400 before asking.
   };
 }
@@ -193,6 +212,17 @@ function upgradeExchange(
   return {
     ...exchangeBase(request),
     readBody: () => NO_BODY, // A GET that asks to switch protocols carries no body.
+    stream(head) {
+      // Rare (a handler that writes to an upgrade request): gather, then send whole.
+      const chunks: Uint8Array[] = [];
+      return {
+        write: (chunk) => {
+          chunks.push(chunk);
+          return Promise.resolve(!socket.destroyed);
+        },
+        end: () => this.respond(head, concatBytes(chunks)),
+      };
+    },
     respond(head, body) {
       // node:http leaves an upgrade request's socket to us: write the response by hand.
       const lines = [`HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || ""}`];

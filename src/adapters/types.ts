@@ -89,12 +89,22 @@ export interface HttpExchange {
   readBody(limit: number): Promise<Uint8Array | undefined>;
   /** Sends a whole response. */
   respond(head: ResponseHead, body: Uint8Array): void;
+  /** Sends the head now and the body as it is written (chunked). */
+  stream(head: ResponseHead): BodyWriter;
   /**
    * Completes the WebSocket handshake with `head.headers` added to the 101 and `protocol` as
    * the chosen subprotocol. Events go to `events`; `receiveOpen` fires once the runtime says
    * the socket is open. Returns false when the runtime refused the upgrade.
    */
   upgrade(head: ResponseHead, protocol: string | undefined, events: WebSocketEvents): boolean;
+}
+
+/** A response body being streamed. */
+export interface BodyWriter {
+  /** Resolves true once the runtime has taken `chunk` below its buffer limit, false when the client is gone. */
+  write(chunk: Uint8Array): Promise<boolean>;
+  /** Ends the body. */
+  end(): void;
 }
 
 /** Where the server listens, and what it needs from the runtime there. */

@@ -1,10 +1,26 @@
 /**
- * Reading a request body from a web-standard stream (Bun, Deno) within a byte limit.
+ * What the Bun and Deno adapters share: both speak web-standard `Request` and `Response`.
  *
  * @module
  */
 
 import { concatBytes } from "../frame.ts";
+import type { BodyWriter, ResponseHead } from "./types.ts";
+
+/** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
+type ResponseBody = ConstructorParameters<typeof Response>[0];
+
+/** A web `Response` with `head`'s status and headers. */
+export function webResponse(
+  head: ResponseHead,
+  body: Uint8Array | ReadableStream<Uint8Array>,
+): Response {
+  return new Response(body as ResponseBody, {
+    status: head.status,
+    statusText: head.reason,
+    headers: head.headers,
+  });
+}
 
 const NO_BODY = Promise.resolve(new Uint8Array(0));
 
@@ -58,4 +74,38 @@ async function readStream(
     }
     chunks.push(value);
   }
+}
+
+/**
+ * A {@link BodyWriter} over a web `ReadableStream` that `send` answers the request with:
+ * `write()` waits while the stream's queue is full (the client reads slowly) and gives false
+ * once the client has gone (the runtime cancels the stream).
+ */
+export function webStreamWriter(send: (body: ReadableStream<Uint8Array>) => void): BodyWriter {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let gone = false;
+  let wake: (() => void) | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start: (c) => controller = c,
+    pull: () => wake?.(),
+    cancel: () => {
+      gone = true;
+      wake?.();
+    },
+  }, { highWaterMark: 64 * 1024, size: (chunk) => chunk?.byteLength ?? 0 });
+  send(body);
+  return {
+    async write(chunk) {
+      if (gone) return false;
+      controller.enqueue(chunk);
+      while (!gone && (controller.desiredSize ?? 0) <= 0) {
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+      return !gone;
+    },
+    end() {
+      if (!gone) controller.close();
+    },
+  };
 }
