@@ -170,3 +170,46 @@ test(`[${runtime}] HTTP: shutdown() lets a request in flight finish and refuses 
   assert.match(own.output(), /stopped/);
   await assert.rejects(fetch(`${own.url}/form`), "no longer accepting connections");
 });
+
+test(`[${runtime}] HTTP: write() streams the body in order, chunked, after the head`, async () => {
+  const client = await RawClient.open(server.port);
+  let text = "";
+  const done = new Promise<void>((resolve) => {
+    client.socket.on("data", (data: Uint8Array) => {
+      text += new TextDecoder().decode(data);
+      if (text.endsWith("0\r\n\r\n")) resolve();
+    });
+  });
+  client.write("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  await within(done, 5000, "the whole stream");
+  client.destroy();
+  const headEnd = text.indexOf("\r\n\r\n");
+  const head = text.slice(0, headEnd);
+  const body = text.slice(headEnd + 4);
+  assert.match(head, /^HTTP\/1\.1 200/);
+  assert.match(head, /transfer-encoding: chunked/i);
+  assert.match(head, /x-streamed: yes/i);
+  // De-chunk: sizes in hex, each followed by its bytes.
+  const pieces = [...body.matchAll(/([0-9a-f]+)\r\n([^\r]*)\r\n/gi)]
+    .filter((match) => match[1] !== "0").map((match) => match[2]);
+  assert.equal(pieces.join(""), "abcd");
+});
+
+test(`[${runtime}] HTTP: write() waits for a slow client and turns false once it has gone`, async () => {
+  const client = await RawClient.open(server.port);
+  client.socket.on("error", () => {});
+  client.write("GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n");
+  await new Promise((resolve) => client.socket.once("data", resolve));
+  client.socket.pause(); // A client that stops reading: write() must wait, not buffer.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(await (await fetch(`${server.url}/firehose-result`)).text(), "writing");
+  client.destroy();
+  const deadline = Date.now() + 5000;
+  let result = "";
+  while (Date.now() < deadline) {
+    result = await (await fetch(`${server.url}/firehose-result`)).text();
+    if (result !== "writing") break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.match(result, /^write\(\) false after \d+$/);
+});
