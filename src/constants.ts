@@ -90,6 +90,8 @@ export const CLOSE = {
 export const ERROR = {
   /** No error. */
   NONE: 0,
+  /** `ENOENT`: `sendfile()` could not open the file. */
+  FILE_NOT_FOUND: 2,
   /** `ECONNRESET`: the connection is closing or closed. */
   CONNECTION_RESET: 104,
   /** `ETIMEDOUT`: `recv()` timed out; the connection stays open. */

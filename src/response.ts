@@ -4,6 +4,8 @@
  * @module
  */
 
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import type {
   BodyWriter,
   HttpExchange,
@@ -279,6 +281,49 @@ export class Response implements AsyncIterable<Frame> {
     return this.#writer.write(toBytes(chunk));
   }
 
+  /**
+   * Sends `length` bytes of a file from `offset` (0: to its end), streamed from disk without
+   * loading it; sets `Content-Type` from the extension unless a header set it. Resolves false
+   * when the file cannot be read (nothing is sent then) or the client has gone.
+   *
+   * @throws {RangeError} for a negative offset or length
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/logo.svg", async (request, response) => {
+   *   if (!await response.sendfile("./static/logo.svg")) response.status(404);
+   * });
+   * ```
+   */
+  async sendfile(path: string, offset = 0, length = 0): Promise<boolean> {
+    if (offset < 0 || length < 0) {
+      throw new RangeError(`Cannot send ${path}: offset and length must be 0 or more`);
+    }
+    if (this.#ended || this.#writer || this.#ws) return false;
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (error) {
+      this.#setError(ERROR.FILE_NOT_FOUND, `Cannot send ${path}: ${(error as Error).message}`);
+      return false;
+    }
+    const end = length > 0 ? Math.min(size, offset + length) : size;
+    if (!this.#headers.some(([name]) => name.toLowerCase() === "content-type")) {
+      this.header("Content-Type", contentTypeOf(path));
+    }
+    if (end > offset) {
+      const file = createReadStream(path, { start: offset, end: end - 1 });
+      try {
+        for await (const chunk of file) {
+          if (!await this.write(chunk as Uint8Array)) return false;
+        }
+      } finally {
+        file.destroy();
+      }
+    }
+    return this.end();
+  }
+
   #startStream(): BodyWriter {
     const writer = this.#exchange!.stream(this.#head());
     this.#exchange = undefined;
@@ -542,6 +587,28 @@ function assertNoLineBreak(what: string, value: string): void {
   if (/[\r\n\0]/.test(value)) {
     throw new TypeError(`Cannot set ${what}: it contains CR, LF or NUL`);
   }
+}
+
+/** Content types for the files a web server sends most. */
+const CONTENT_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  json: "application/json",
+  txt: "text/plain; charset=utf-8",
+  svg: "image/svg+xml",
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  gif: "image/gif",
+  webp: "image/webp",
+  wasm: "application/wasm",
+  pdf: "application/pdf",
+};
+
+function contentTypeOf(path: string): string {
+  const extension = path.slice(path.lastIndexOf(".") + 1).toLowerCase();
+  return CONTENT_TYPES[extension] ?? "application/octet-stream";
 }
 
 /** Why the request cannot be upgraded (RFC 6455 §4.2.1), or undefined when it can. */
