@@ -4,6 +4,9 @@
  */
 
 import assert from "node:assert/strict";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { setImmediate } from "node:timers";
 import { runtime, startServer, within } from "./helpers.ts";
@@ -212,4 +215,48 @@ test(`[${runtime}] HTTP: write() waits for a slow client and turns false once it
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   assert.match(result, /^write\(\) false after \d+$/);
+});
+
+test(`[${runtime}] HTTP: sendfile() streams a range of a 72 MiB file without loading it`, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coro-ws-sendfile-"));
+  const path = join(dir, "big.bin");
+  try {
+    // 72 MiB where every 4-byte word is its own index: any range can be checked.
+    const block = new Uint8Array(MIB);
+    const view = new DataView(block.buffer);
+    const file = openSync(path, "w");
+    for (let m = 0; m < 72; m++) {
+      for (let i = 0; i < MIB / 4; i++) view.setUint32(i * 4, m * (MIB / 4) + i);
+      writeSync(file, block);
+    }
+    closeSync(file);
+    const query = (offset: number, length: number) =>
+      `${server.url}/file?path=${encodeURIComponent(path)}&offset=${offset}&length=${length}`;
+
+    const range = await fetch(query(70 * MIB, 4096));
+    assert.equal(range.headers.get("content-type"), "application/octet-stream");
+    const bytes = new DataView(await range.arrayBuffer());
+    assert.equal(bytes.byteLength, 4096);
+    assert.equal(bytes.getUint32(0), (70 * MIB) / 4);
+    assert.equal(bytes.getUint32(4092), (70 * MIB) / 4 + 1023);
+
+    const before = await liveMemory();
+    const whole = await fetch(query(0, 0));
+    const reader = whole.body!.getReader();
+    let received = (await reader.read()).value!.byteLength;
+    // The client has read one piece: the server must hold back the rest, not load it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const grown = (await liveMemory()) - before;
+    assert.ok(grown < 32 * MIB, `the server grew by ${grown} B while sending 72 MiB`);
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      received += read.value.byteLength;
+    }
+    assert.equal(received, 72 * MIB);
+
+    const missing = await fetch(query(0, 0).replace("big.bin", "missing.bin"));
+    assert.equal(missing.status, 404);
+    assert.equal(await missing.text(), "errCode 2");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
