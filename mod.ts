@@ -25,6 +25,7 @@
 
 export { type Address, type Handler, Server, type ServerStats } from "./src/server.ts";
 export { Request, type ServerInfo } from "./src/request.ts";
+export { MalformedBodyError, type UploadedFile } from "./src/multipart.ts";
 export { type CookieAttributes, Response } from "./src/response.ts";
 export type { PushData, RecvResult } from "./src/connection.ts";
 export { CloseFrame, Frame, type FrameData } from "./src/frame.ts";

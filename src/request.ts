@@ -6,6 +6,7 @@
 
 import type { HttpExchange } from "./adapters/types.ts";
 import type { ResolvedSettings } from "./settings.ts";
+import { parseMultipart, type UploadedFile } from "./multipart.ts";
 
 const decoder = new TextDecoder();
 
@@ -66,6 +67,8 @@ export class Request {
    * repeated name the last value wins.
    */
   readonly post: Record<string, string>;
+  /** Uploaded files of a `multipart/form-data` body, by field name (with `http_parse_files`). */
+  readonly files: Record<string, UploadedFile>;
   /** Cookies, URL-decoded (with `http_parse_cookie`). */
   readonly cookie: Record<string, string>;
   readonly #method: string;
@@ -77,6 +80,7 @@ export class Request {
    * @param serverPort the port the server listens on
    * @param body the request body, already read within `package_max_length`
    * @param settings which parts of the request to parse
+   * @throws {MalformedBodyError} for a multipart body that is not well formed
    */
   constructor(
     exchange: HttpExchange,
@@ -109,10 +113,17 @@ export class Request {
     this.#method = exchange.method;
     this.#body = body;
     const type = exchange.headers["content-type"] ?? "";
-    this.post = body.byteLength > 0 && settings.http_parse_post &&
-        type.toLowerCase().startsWith("application/x-www-form-urlencoded")
-      ? Object.fromEntries(new URLSearchParams(decoder.decode(body)))
-      : {};
+    const kind = type.toLowerCase();
+    this.post = {};
+    this.files = {};
+    if (body.byteLength === 0) return;
+    if (settings.http_parse_post && kind.startsWith("application/x-www-form-urlencoded")) {
+      this.post = Object.fromEntries(new URLSearchParams(decoder.decode(body)));
+    } else if (kind.startsWith("multipart/form-data")) {
+      const { fields, files } = parseMultipart(body, type);
+      if (settings.http_parse_post) this.post = fields;
+      if (settings.http_parse_files) this.files = files;
+    }
   }
 
   /**

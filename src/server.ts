@@ -4,6 +4,7 @@
  * @module
  */
 
+import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
 import { detectAdapter } from "./adapters/detect.ts";
 import type { HttpExchange, Listener } from "./adapters/types.ts";
@@ -293,7 +294,14 @@ export class Server {
       respondPlain(exchange, 413, "Request body larger than package_max_length");
       return;
     }
-    const request = new Request(exchange, fd, this.#listener!.port, body, this.#settings);
+    let request: Request;
+    try {
+      request = new Request(exchange, fd, this.#listener!.port, body, this.#settings);
+    } catch (error) {
+      if (!(error instanceof MalformedBodyError)) throw error;
+      respondPlain(exchange, 400, `Malformed request: ${error.message}`);
+      return;
+    }
     const response = new Response(exchange, fd, this.#context!);
     let failed = false;
     try {

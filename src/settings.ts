@@ -46,6 +46,8 @@ export interface Settings {
   ssl_key_file?: string;
   /** Parse an urlencoded request body into `request.post`. */
   http_parse_post?: boolean;
+  /** Parse the files of a multipart body into `request.files`. */
+  http_parse_files?: boolean;
   /** Parse the Cookie header into `request.cookie`. */
   http_parse_cookie?: boolean;
   /** `recv()` returns the peer's Close as a `CloseFrame` before `""`. */
@@ -73,6 +75,7 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   ssl_cert_file: "",
   ssl_key_file: "",
   http_parse_post: true,
+  http_parse_files: true,
   http_parse_cookie: true,
   open_websocket_close_frame: false,
   open_websocket_ping_frame: false,

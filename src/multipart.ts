@@ -1,0 +1,93 @@
+/**
+ * A `multipart/form-data` parser (RFC 7578) for request bodies already in memory.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+
+/**
+ * One uploaded file, with Swoole's keys. The content stays in memory: the whole body is
+ * bounded by `package_max_length`, so there is no temporary file to clean up.
+ *
+ * @example
+ * ```ts
+ * import { Server, type UploadedFile } from "../mod.ts";
+ * new Server("127.0.0.1", 0).handle("/upload", (request, response) => {
+ *   const file: UploadedFile | undefined = request.files.avatar;
+ *   response.end(file ? `${file.name}: ${file.size} bytes of ${file.type}` : "no file");
+ * });
+ * ```
+ */
+export interface UploadedFile {
+  /** The file name the client gave. */
+  name: string;
+  /** Its Content-Type, as the client gave it. */
+  type: string;
+  size: number;
+  /** 0: uploaded (PHP's UPLOAD_ERR_OK). */
+  error: number;
+  content: Uint8Array;
+}
+
+/**
+ * A body that claims to be multipart but is not well formed; the server answers it 400.
+ *
+ * @example
+ * ```ts
+ * import { MalformedBodyError } from "../mod.ts";
+ * const error = new MalformedBodyError("multipart body without a boundary");
+ * console.log(error.name); // "MalformedBodyError"
+ * ```
+ */
+export class MalformedBodyError extends Error {
+  override name = "MalformedBodyError";
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The fields and files of a multipart body.
+ *
+ * @throws {MalformedBodyError} without a boundary, or when the parts are not delimited by it
+ */
+export function parseMultipart(
+  body: Uint8Array,
+  contentType: string,
+): { fields: Record<string, string>; files: Record<string, UploadedFile> } {
+  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  if (!boundary) throw new MalformedBodyError("multipart body without a boundary");
+  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const fields: Record<string, string> = {};
+  const files: Record<string, UploadedFile> = {};
+  let at = bytes.indexOf(delimiter);
+  if (at < 0) throw new MalformedBodyError("multipart body without its boundary");
+  for (;;) {
+    at += delimiter.length;
+    if (bytes[at] === 0x2d && bytes[at + 1] === 0x2d) return { fields, files }; // "--": the end
+    const headEnd = bytes.indexOf("\r\n\r\n", at);
+    const next = bytes.indexOf(delimiter, at);
+    if (headEnd < 0 || next < 0 || headEnd > next) {
+      throw new MalformedBodyError("multipart part not closed by its boundary");
+    }
+    const head = decoder.decode(bytes.subarray(at, headEnd));
+    const content = bytes.subarray(headEnd + 4, next - 2); // Without the CRLF before "--".
+    const disposition = /content-disposition:\s*form-data([^\r\n]*)/i.exec(head)?.[1] ?? "";
+    const name = /;\s*name="([^"]*)"/i.exec(disposition)?.[1];
+    const filename = /;\s*filename="([^"]*)"/i.exec(disposition)?.[1];
+    if (name === undefined) throw new MalformedBodyError("multipart part without a name");
+    if (filename === undefined) {
+      fields[name] = decoder.decode(content);
+    } else {
+      files[name] = {
+        name: filename,
+        type: /content-type:\s*([^\r\n]+)/i.exec(head)?.[1].trim() ?? "application/octet-stream",
+        size: content.byteLength,
+        error: 0,
+        content: new Uint8Array(content),
+      };
+    }
+    at = next;
+  }
+}
