@@ -67,9 +67,16 @@ test(`[${runtime}] HTTP: an urlencoded POST reaches post, getContent() and getMe
     post: { name: "Jürgen", x: "2", empty: "" },
     content: "name=J%C3%BCrgen&x=1&x=2&empty=",
     bytes: 31,
+    files: {},
   });
   const json = await fetch(`${server.url}/form`, { method: "PUT", body: '{"a":1}' });
-  assert.deepEqual(await json.json(), { method: "PUT", post: {}, content: '{"a":1}', bytes: 7 });
+  assert.deepEqual(await json.json(), {
+    method: "PUT",
+    post: {},
+    content: '{"a":1}',
+    bytes: 7,
+    files: {},
+  });
 });
 
 test(`[${runtime}] HTTP: a body over package_max_length gets 413`, async () => {
@@ -259,4 +266,34 @@ test(`[${runtime}] HTTP: sendfile() streams a range of a 72 MiB file without loa
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test(`[${runtime}] HTTP: a multipart form fills post and files; a malformed one gets 400`, async () => {
+  const form = new FormData();
+  form.append("title", "Grüße");
+  const bytes = new Uint8Array([0, 13, 10, 45, 45, 255]); // NUL, CRLF, "--", 0xff
+  form.append("upload", new Blob([bytes], { type: "application/x-test" }), "data.bin");
+  const answer = await fetch(`${server.url}/form`, { method: "POST", body: form });
+  const received = await answer.json() as {
+    post: Record<string, string>;
+    files: Record<string, unknown>;
+  };
+  assert.deepEqual(received.post, { title: "Grüße" });
+  assert.deepEqual(received.files, {
+    upload: {
+      name: "data.bin",
+      type: "application/x-test",
+      size: 6,
+      error: 0,
+      content: [...bytes],
+    },
+  });
+
+  const malformed = await fetch(`${server.url}/form`, {
+    method: "POST",
+    headers: { "Content-Type": "multipart/form-data" },
+    body: "no boundary here",
+  });
+  assert.equal(malformed.status, 400);
+  assert.match(await malformed.text(), /Malformed request/);
 });
