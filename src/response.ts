@@ -4,6 +4,7 @@
  * @module
  */
 
+import { deflateSync, gzipSync } from "node:zlib";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type {
@@ -18,7 +19,6 @@ import { setLastError } from "./errors.ts";
 import { type Frame, type FrameData, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 
-const encoder = new TextEncoder();
 const FALSE = Promise.resolve(false);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -353,10 +353,29 @@ export class Response implements AsyncIterable<Frame> {
       this.#writer = undefined;
       return true;
     }
-    this.#exchange!.respond(this.#head(), typeof body === "string" ? encoder.encode(body) : body);
+    this.#exchange!.respond(this.#head(), this.#compress(toBytes(body)));
     this.#exchange = undefined;
     this.#headers = [];
     return true;
+  }
+
+  /** `body`, gzip- or deflate-compressed when the settings and the client allow it. */
+  #compress(body: Uint8Array): Uint8Array {
+    const settings = this.#context.settings;
+    if (!settings.http_compression || body.byteLength < settings.http_compression_min_length) {
+      return body;
+    }
+    if (this.#headers.some(([name]) => name.toLowerCase() === "content-encoding")) return body;
+    const accepted = (this.#exchange!.headers["accept-encoding"] ?? "").toLowerCase();
+    const encoding = /\bgzip\b/.test(accepted)
+      ? "gzip"
+      : /\bdeflate\b/.test(accepted)
+      ? "deflate"
+      : undefined;
+    if (!encoding) return body;
+    const level = settings.http_compression_level;
+    this.#headers.push(["Content-Encoding", encoding], ["Vary", "Accept-Encoding"]);
+    return encoding === "gzip" ? gzipSync(body, { level }) : deflateSync(body, { level });
   }
 
   // ---- WebSocket ----

@@ -44,6 +44,12 @@ export interface Settings {
   ssl_cert_file?: string;
   /** PEM private key file for `new Server(host, port, true)`. */
   ssl_key_file?: string;
+  /** Compress responses sent with `end()` (gzip or deflate, as the client accepts). */
+  http_compression?: boolean;
+  /** zlib level, 1 (fastest) to 9 (smallest). */
+  http_compression_level?: number;
+  /** Bodies shorter than this many bytes are sent as they are. */
+  http_compression_min_length?: number;
   /** Parse an urlencoded request body into `request.post`. */
   http_parse_post?: boolean;
   /** Parse the files of a multipart body into `request.files`. */
@@ -74,6 +80,9 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   max_wait_time: 3,
   ssl_cert_file: "",
   ssl_key_file: "",
+  http_compression: true,
+  http_compression_level: 1,
+  http_compression_min_length: 20,
   http_parse_post: true,
   http_parse_files: true,
   http_parse_cookie: true,
@@ -109,6 +118,9 @@ export function mergeSettings(current: ResolvedSettings, update: Settings): Reso
     }
     if (expected === "number" && key !== "socket_read_timeout" && !((value as number) >= 0)) {
       throw new RangeError(`Cannot set "${key}" to ${value}: it must be 0 or more`);
+    }
+    if (key === "http_compression_level" && !((value as number) >= 1 && (value as number) <= 9)) {
+      throw new RangeError(`Cannot set "${key}" to ${value}: it must be from 1 to 9`);
     }
     merged[key] = value;
   }
