@@ -4,10 +4,12 @@
  */
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { gunzipSync, inflateSync } from "node:zlib";
 import { setImmediate } from "node:timers";
 import { runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
@@ -296,4 +298,35 @@ test(`[${runtime}] HTTP: a multipart form fills post and files; a malformed one 
   });
   assert.equal(malformed.status, 400);
   assert.match(await malformed.text(), /Malformed request/);
+});
+
+test(`[${runtime}] HTTP: http_compression gzips or deflates what the client accepts`, async () => {
+  const text = "compress me ".repeat(100);
+  const ask = async (path: string, accept: string) => {
+    const client = await RawClient.open(server.port);
+    const head = `GET ${path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: ${accept}\r\n` +
+      "Connection: close\r\n\r\n";
+    const chunks: Uint8Array[] = [];
+    const closed = new Promise((resolve) => client.socket.on("close", resolve));
+    client.socket.on("data", (data: Uint8Array) => chunks.push(data));
+    client.write(head);
+    await within(closed, 5000, "the answer");
+    const raw = Buffer.concat(chunks);
+    const headEnd = raw.indexOf("\r\n\r\n");
+    const headers = raw.subarray(0, headEnd).toString("latin1").toLowerCase();
+    return { headers, body: raw.subarray(headEnd + 4) };
+  };
+  const gzipped = await ask("/text", "br, gzip;q=0.9");
+  assert.match(gzipped.headers, /content-encoding: gzip/);
+  assert.match(gzipped.headers, /vary: accept-encoding/);
+  assert.equal(gunzipSync(gzipped.body).toString(), text);
+
+  const deflated = await ask("/text", "deflate");
+  assert.match(deflated.headers, /content-encoding: deflate/);
+  assert.equal(inflateSync(deflated.body).toString(), text);
+
+  for (const [path, accept] of [["/text", "identity"], ["/text?short", "gzip"]]) {
+    const plain = await ask(path, accept);
+    assert.doesNotMatch(plain.headers, /content-encoding/, `${path} ${accept}`);
+  }
 });
