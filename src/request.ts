@@ -127,6 +127,31 @@ export class Request {
   }
 
   /**
+   * The request as a web-standard `Request` (a new one per call), for code written against
+   * the Fetch API.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * new Server("127.0.0.1", 0).handle("/api", async (request, response) => {
+   *   const web = request.toWeb();
+   *   response.end(`${new URL(web.url).pathname} ${await web.text()}`);
+   * });
+   * ```
+   */
+  toWeb(): globalThis.Request {
+    const host = this.header.host ?? `${this.server.remote_addr}:${this.server.server_port}`;
+    const target = this.server.request_uri +
+      (this.server.query_string ? `?${this.server.query_string}` : "");
+    const method = this.#method;
+    return new globalThis.Request(`http://${host}${target}`, {
+      method,
+      headers: this.header,
+      body: method === "GET" || method === "HEAD" ? undefined : this.#body.slice(),
+    });
+  }
+
+  /**
    * The request method, e.g. `"POST"`.
    *
    * @example

@@ -330,3 +330,12 @@ test(`[${runtime}] HTTP: http_compression gzips or deflates what the client acce
     assert.doesNotMatch(plain.headers, /content-encoding/, `${path} ${accept}`);
   }
 });
+
+test(`[${runtime}] HTTP: toWeb() gives the web-standard Request`, async () => {
+  const answer = await fetch(`${server.url}/web?q=1`, {
+    method: "POST",
+    headers: { "X-A": "b" },
+    body: "payload",
+  });
+  assert.equal(await answer.text(), "POST /web?q=1 b payload");
+});
