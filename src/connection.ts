@@ -290,6 +290,22 @@ export class WebSocketConnection implements WebSocketEvents {
     return this.#pushFragment(payload, text, false);
   }
 
+  /**
+   * Sends a whole message now if the connection can take it without waiting: open, no
+   * fragmented message in progress, nothing queued, and below `websocket_write_limit`.
+   * Otherwise skips it and returns false: a fan-out never buffers for a slow consumer.
+   */
+  offer(data: FrameData): boolean {
+    if (
+      this.#state !== "open" || this.#fragmentText !== undefined || this.#outbound.length > 0 ||
+      !this.#belowWriteLimit(data)
+    ) {
+      return false;
+    }
+    this.#link!.send(data, true);
+    return true;
+  }
+
   /** Sends a ping; false where the runtime cannot (see `capabilities.controlFrames`). */
   ping(data: FrameData): boolean {
     if (this.#state !== "open") {

@@ -28,6 +28,10 @@ export interface ResponseContext {
   readonly settings: ResolvedSettings;
   /** Called when a connection starts its handshake, and when it has closed. */
   track(connection: WebSocketConnection, open: boolean): void;
+  /** Called when an upgraded connection is open, and when it has closed. */
+  register(response: Response, open: boolean): void;
+  /** Adds `response` to `topic`'s subscribers, or removes it. */
+  subscribe(response: Response, topic: string, subscribed: boolean): void;
 }
 
 /**
@@ -35,6 +39,12 @@ export interface ResponseContext {
  * or 1011 when the handler threw) and answers a request the handler left unanswered.
  */
 export let finishResponse: (response: Response, failed: boolean) => void;
+
+/**
+ * Sends a whole message to an upgraded connection now, or skips it when the connection cannot
+ * take it without waiting (see {@link WebSocketConnection.offer}): the server's fan-out.
+ */
+export let offerMessage: (response: Response, data: FrameData) => boolean;
 
 /**
  * A cookie's attributes after its name and value, in Swoole's order: `expires` (Unix seconds,
@@ -81,6 +91,8 @@ export class Response implements AsyncIterable<Frame> {
   #reason = "";
   #headers: [string, string][] = [];
   #ended = false;
+  /** The topics this connection is subscribed to. */
+  readonly #topics = new Set<string>();
   /** Set by the first write(): the head is sent, the body streams. */
   #writer: BodyWriter | undefined;
   #ws: WebSocketConnection | undefined;
@@ -89,6 +101,7 @@ export class Response implements AsyncIterable<Frame> {
 
   static {
     finishResponse = (response, failed) => response.#finish(failed);
+    offerMessage = (response, data) => response.#ws?.offer(data) ?? false;
   }
 
   /**
@@ -421,7 +434,12 @@ export class Response implements AsyncIterable<Frame> {
       this.fd,
       this.#context.capabilities,
       this.#context.settings,
-      (closed) => this.#context.track(closed, false),
+      (closed) => {
+        this.#context.track(closed, false);
+        this.#context.register(this, false);
+        for (const topic of this.#topics) this.#context.subscribe(this, topic, false);
+        this.#topics.clear();
+      },
     );
     const head = { status: 101, reason: "", headers: this.#headers };
     if (!exchange.upgrade(head, protocol, connection)) {
@@ -433,7 +451,10 @@ export class Response implements AsyncIterable<Frame> {
     this.#headers = [];
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
-    return connection.opened;
+    return connection.opened.then((open) => {
+      if (open) this.#context.register(this, true);
+      return open;
+    });
   }
 
   #refuseUpgrade(status: number, problem: string): Promise<boolean> {
@@ -491,6 +512,49 @@ export class Response implements AsyncIterable<Frame> {
     if (this.#ws) return this.#ws.push(data, opcode, finish);
     this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot push(): the request was not upgraded");
     return FALSE;
+  }
+
+  /**
+   * Subscribes this connection to `topic`: {@link Server.publish} to it reaches this
+   * connection until it unsubscribes or closes.
+   *
+   * @returns false when the connection is not open
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/room", async (request, ws) => {
+   *   if (!await ws.upgrade()) return;
+   *   ws.subscribe(`room:${request.get.name}`);
+   *   for await (const frame of ws) server.publish(`room:${request.get.name}`, String(frame.data));
+   * });
+   * ```
+   */
+  subscribe(topic: string): boolean {
+    if (!this.#ws?.isOpen) return false;
+    if (!this.#topics.has(topic)) {
+      this.#topics.add(topic);
+      this.#context.subscribe(this, topic, true);
+    }
+    return true;
+  }
+
+  /**
+   * Unsubscribes this connection from `topic`.
+   *
+   * @returns false when it was not subscribed
+   * @example
+   * ```ts
+   * import type { Response } from "../mod.ts";
+   * function leave(ws: Response, room: string) {
+   *   ws.unsubscribe(`room:${room}`);
+   * }
+   * ```
+   */
+  unsubscribe(topic: string): boolean {
+    if (!this.#topics.delete(topic)) return false;
+    this.#context.subscribe(this, topic, false);
+    return true;
   }
 
   /**

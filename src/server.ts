@@ -11,7 +11,7 @@ import type { HttpExchange, Listener } from "./adapters/types.ts";
 import { CLOSE } from "./constants.ts";
 import type { WebSocketConnection } from "./connection.ts";
 import { Request } from "./request.ts";
-import { finishResponse, Response, type ResponseContext } from "./response.ts";
+import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
 import {
   DEFAULT_SETTINGS,
@@ -107,6 +107,9 @@ export class Server {
   #nextFd = 1;
   readonly #handlers = new Set<Promise<void>>();
   readonly #connections = new Set<WebSocketConnection>();
+  /** Upgraded connections that are open: what {@link Server.connections} shows. */
+  readonly #open = new Set<Response>();
+  readonly #topics = new Map<string, Set<Response>>();
   #resolveListening!: (address: Address) => void;
   #rejectListening!: (error: unknown) => void;
   #stopped: Promise<void> | undefined;
@@ -203,6 +206,60 @@ export class Server {
   }
 
   /**
+   * The open WebSocket connections (a live view: a connection leaves it as it closes).
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/who", (request, response) => response.end(`${server.connections.size} online`));
+   * ```
+   */
+  get connections(): ReadonlySet<Response> {
+    return this.#open;
+  }
+
+  /**
+   * Sends `data` to every connection subscribed to `topic` (see `response.subscribe()`), text
+   * for a string and binary for bytes. A connection that cannot take it at once (closing, in
+   * the middle of a fragmented message, or with `websocket_write_limit` bytes already
+   * buffered: a slow consumer) is skipped for this message rather than buffered for.
+   *
+   * @returns how many connections it was sent to
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/news", async (request, ws) => {
+   *   if (!await ws.upgrade()) return;
+   *   ws.subscribe("news");
+   *   for await (const _frame of ws);
+   * });
+   * setInterval(() => server.publish("news", `tick ${Date.now()}`), 1000);
+   * ```
+   */
+  publish(topic: string, data: string | Uint8Array): number {
+    return fanOut(this.#topics.get(topic) ?? [], data);
+  }
+
+  /**
+   * Sends `data` to every open connection, with {@link Server.publish}'s rules.
+   *
+   * @returns how many connections it was sent to
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/shout", (request, response) => {
+   *   response.end(`reached ${server.broadcast(request.get.text ?? "")}`);
+   * });
+   * ```
+   */
+  broadcast(data: string | Uint8Array): number {
+    return fanOut(this.#open, data);
+  }
+
+  /**
    * How many WebSockets are open and how many handlers are running: a number that only grows
    * is a leak.
    *
@@ -227,6 +284,19 @@ export class Server {
         track: (connection, open) => {
           if (open) this.#connections.add(connection);
           else this.#connections.delete(connection);
+        },
+        register: (response, open) => {
+          if (open) this.#open.add(response);
+          else this.#open.delete(response);
+        },
+        subscribe: (response, topic, subscribed) => {
+          let subscribers = this.#topics.get(topic);
+          if (subscribed) {
+            if (!subscribers) this.#topics.set(topic, subscribers = new Set());
+            subscribers.add(response);
+          } else if (subscribers?.delete(response) && subscribers.size === 0) {
+            this.#topics.delete(topic);
+          }
         },
       };
       this.#listener = await adapter.listen({
@@ -323,6 +393,12 @@ function respondPlain(exchange: HttpExchange, status: number, text: string): voi
     { status, reason: "", headers: [["Content-Type", "text/plain"]] },
     encoder.encode(`${text}\n`),
   );
+}
+
+function fanOut(subscribers: Iterable<Response>, data: string | Uint8Array): number {
+  let sent = 0;
+  for (const subscriber of subscribers) if (offerMessage(subscriber, data)) sent++;
+  return sent;
 }
 
 /** The certificate and key for TLS, read from the files the settings name. */
