@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { detectAdapter } from "../src/adapters/detect.ts";
 import { type Client, connect, runtime, startServer, within } from "./helpers.ts";
+import { RawClient } from "./raw_client.ts";
 
 const capabilities = (await detectAdapter()).capabilities;
 
@@ -49,6 +50,25 @@ test(`[${runtime}] examples/broadcast.ts delivers each message to every client`,
     await receive(bob, "Server：hi");
     alice.close(1000);
     bob.close(1000);
+  } finally {
+    server.kill();
+  }
+});
+
+test(`[${runtime}] examples/cluster.ts shares one port between its workers`, async () => {
+  const server = await startServer("../examples/cluster.ts", { WORKERS: "2" });
+  try {
+    const pids = new Set<string>();
+    for (let i = 0; i < 40 && pids.size < 2; i++) {
+      // A new connection each time: the kernel picks a worker per connection.
+      const answer = await RawClient.get(server.port, "/");
+      pids.add(answer.body.trim());
+    }
+    assert.equal(pids.size, 2, `answered by ${[...pids].join(", ")}`);
+    const client = await connect(`${server.wsUrl}/websocket`);
+    client.send("cluster");
+    assert.match(String(await client.next()), /^Hello cluster from \d+!$/);
+    client.close(1000);
   } finally {
     server.kill();
   }
