@@ -6,6 +6,9 @@
  * @module
  */
 
+import { bunAdapter } from "../src/adapters/bun.ts";
+import { denoAdapter } from "../src/adapters/deno.ts";
+import { nodeAdapter } from "../src/adapters/node.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import type { RuntimeCapabilities, WebSocketLink } from "../src/adapters/types.ts";
 import { DEFAULT_SETTINGS, mergeSettings, type Settings } from "../src/settings.ts";
@@ -94,35 +97,10 @@ export class FakeLink implements WebSocketLink {
   }
 }
 
-/** Like Node (`ws`): fragments, pause, terminate and control frames. */
-export const NODE_LIKE: RuntimeCapabilities = {
-  runtime: "node",
-  fragments: true,
-  pause: true,
-  terminate: true,
-  idleTimeout: false,
-  controlFrames: true,
-};
-
-/** Like Deno: none of the optional capabilities. */
-export const DENO_LIKE: RuntimeCapabilities = {
-  runtime: "deno",
-  fragments: false,
-  pause: false,
-  terminate: false,
-  idleTimeout: true,
-  controlFrames: false,
-};
-
-/** Like Bun: pause, terminate and control frames, but whole messages only. */
-export const BUN_LIKE: RuntimeCapabilities = {
-  runtime: "bun",
-  fragments: false,
-  pause: true,
-  terminate: true,
-  idleTimeout: true,
-  controlFrames: true,
-};
+/** The real adapters' capabilities: the fakes behave as the runtimes say they do. */
+export const NODE_LIKE: RuntimeCapabilities = nodeAdapter.capabilities;
+export const DENO_LIKE: RuntimeCapabilities = denoAdapter.capabilities;
+export const BUN_LIKE: RuntimeCapabilities = bunAdapter.capabilities;
 
 /** What {@link createConnection} builds. */
 export interface Harness {

@@ -47,17 +47,21 @@ export interface Workload {
   unit: string;
 }
 
-/** What one client run reported (see client.ts), plus the server's memory for idle runs. */
-export interface RunResult {
-  server: string;
-  workload: string;
-  round: number;
+/** The part of client.ts's report the harness keeps. */
+interface ClientReport {
   throughput: number;
   p50_ms: number | null;
   p99_ms: number | null;
   errors: number;
   client_cpu: number;
   client_bound: boolean;
+}
+
+/** What one client run reported, plus the server's memory for idle runs. */
+export interface RunResult extends ClientReport {
+  server: string;
+  workload: string;
+  round: number;
   /** Idle mode: server memory per open connection. */
   kib_per_connection?: number;
   failure?: string;
@@ -228,15 +232,6 @@ function rssOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-interface ClientReport {
-  throughput: number;
-  p50_ms: number | null;
-  p99_ms: number | null;
-  errors: number;
-  client_cpu: number;
-  client_bound: boolean;
 }
 
 /**

@@ -5,32 +5,12 @@
  * loops over a Set (no pub/sub).
  */
 
-import type { Peer } from "crossws";
 import crossws from "crossws/adapters/bun";
+import { hooks } from "./crossws_hooks.ts";
 
 const HOST = Bun.env.HOST ?? "127.0.0.1";
-const listeners = new Set<Peer>();
-
 const ws = crossws({
-  hooks: {
-    open(peer) {
-      if (peer.namespace === "/broadcast") listeners.add(peer);
-    },
-    close(peer) {
-      listeners.delete(peer);
-    },
-    message(peer, message) {
-      if (typeof message.rawData !== "string") return; // text arrives as a string
-      const text = message.text();
-      if (peer.namespace === "/websocket") {
-        peer.send(`Hello ${text}!`);
-        peer.send(`How are you, ${text}?`);
-      } else {
-        const out = `Server：${text}`;
-        for (const listener of listeners) listener.send(out);
-      }
-    },
-  },
+  hooks,
 });
 
 const server = Bun.serve({

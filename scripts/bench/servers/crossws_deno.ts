@@ -4,32 +4,12 @@
  * `/websocket` answers each text message with two replies, `/broadcast` loops over a Set.
  */
 
-import type { Peer } from "crossws";
 import crossws from "crossws/adapters/deno";
+import { hooks } from "./crossws_hooks.ts";
 
 const HOST = Deno.env.get("HOST") ?? "127.0.0.1";
-const listeners = new Set<Peer>();
-
 const ws = crossws({
-  hooks: {
-    open(peer) {
-      if (peer.namespace === "/broadcast") listeners.add(peer);
-    },
-    close(peer) {
-      listeners.delete(peer);
-    },
-    message(peer, message) {
-      if (typeof message.rawData !== "string") return; // text arrives as a string
-      const text = message.text();
-      if (peer.namespace === "/websocket") {
-        peer.send(`Hello ${text}!`);
-        peer.send(`How are you, ${text}?`);
-      } else {
-        const out = `Server：${text}`;
-        for (const listener of listeners) listener.send(out);
-      }
-    },
-  },
+  hooks,
 });
 
 Deno.serve({
