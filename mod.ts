@@ -25,6 +25,12 @@
 
 export { type Address, type Handler, Server, type ServerStats } from "./src/server.ts";
 export { Request, type ServerInfo } from "./src/request.ts";
+export {
+  type BrokerLink,
+  type BrokerMessage,
+  MemoryBroker,
+  type PubSubBroker,
+} from "./src/broker.ts";
 export { MalformedBodyError, type UploadedFile } from "./src/multipart.ts";
 export { type CookieAttributes, Response } from "./src/response.ts";
 export type { PushData, RecvResult } from "./src/connection.ts";

@@ -1,41 +1,39 @@
 /**
  * The Swoole manual's broadcast example: every message goes to every connected client as
- * "Server：X"; "close" closes.
+ * "Server：X"; "close" closes. Swoole's version keeps its own list of connections; here
+ * `server.broadcast()` reaches every open one, and with `REDIS_URL` set (e.g.
+ * `redis://127.0.0.1:6379`) every one on each process that uses the same Redis.
  *
  * Run: `node examples/broadcast.ts`, `deno run -A examples/broadcast.ts` or
- * `bun examples/broadcast.ts` (HOST and PORT from the environment, default 127.0.0.1:9502).
+ * `bun examples/broadcast.ts` (HOST, PORT and REDIS_URL from the environment, default
+ * 127.0.0.1:9502 and no Redis).
  */
 
 import process from "node:process";
-import { CloseFrame, lastError, type Response, Server } from "../mod.ts";
+import { CloseFrame, lastError, Server } from "../mod.ts";
+import { RedisBroker } from "../src/redis.ts";
 import { demoPage } from "./page.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
-const wsObjects = new Map<number, Response>();
+if (process.env.REDIS_URL) server.useBroker(new RedisBroker({ url: process.env.REDIS_URL }));
 
 server.handle("/websocket", async (_request, ws) => {
   await ws.upgrade();
-  wsObjects.set(ws.fd, ws);
   while (true) {
     const frame = await ws.recv();
     if (frame === "") {
-      wsObjects.delete(ws.fd);
       ws.close();
       break;
     } else if (frame === false) {
       console.log(`errorCode: ${lastError()}`);
-      wsObjects.delete(ws.fd);
       ws.close();
       break;
     } else {
       if (frame.data === "close" || frame instanceof CloseFrame) {
-        wsObjects.delete(ws.fd);
         ws.close();
         break;
       }
-      for (const obj of wsObjects.values()) {
-        void obj.push(`Server：${frame.data}`);
-      }
+      server.broadcast(`Server：${frame.data}`);
     }
   }
 });

@@ -575,7 +575,7 @@ export class WebSocketConnection implements WebSocketEvents {
 }
 
 /** The payload as the runtime must send it: a string for text, bytes for binary. */
-function asPayload(data: Exclude<PushData, Frame>, text: boolean): FrameData {
+export function asPayload(data: Exclude<PushData, Frame>, text: boolean): FrameData {
   if (text) return typeof data === "string" ? data : decoder.decode(data);
   return toBytes(data);
 }

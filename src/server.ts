@@ -8,8 +8,10 @@ import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
 import { detectAdapter } from "./adapters/detect.ts";
 import type { HttpExchange, Listener } from "./adapters/types.ts";
-import { CLOSE } from "./constants.ts";
-import type { WebSocketConnection } from "./connection.ts";
+import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
+import { CLOSE, OPCODE, type Opcode } from "./constants.ts";
+import { asPayload, type WebSocketConnection } from "./connection.ts";
+import type { FrameData } from "./frame.ts";
 import { Request } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
@@ -110,6 +112,8 @@ export class Server {
   /** Upgraded connections that are open: what {@link Server.connections} shows. */
   readonly #open = new Set<Response>();
   readonly #topics = new Map<string, Set<Response>>();
+  #broker: PubSubBroker | undefined;
+  #brokerLink: BrokerLink | undefined;
   #resolveListening!: (address: Address) => void;
   #rejectListening!: (error: unknown) => void;
   #stopped: Promise<void> | undefined;
@@ -148,6 +152,25 @@ export class Server {
   set(settings: Settings): void {
     if (this.#stopped) throw new Error("Cannot change settings: the server has started");
     this.#settings = mergeSettings(this.#settings, settings);
+  }
+
+  /**
+   * Shares `publish()` and `broadcast()` with every other server that uses the same broker:
+   * `MemoryBroker` for servers in this process, `RedisBroker` (from `coro-ws/redis`) across
+   * processes and hosts. Call it before `start()`, which connects to the broker and rejects if
+   * it cannot.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBroker, Server } from "../mod.ts";
+   * const broker = new MemoryBroker();
+   * const server = new Server("127.0.0.1", 0);
+   * server.useBroker(broker);
+   * ```
+   */
+  useBroker(broker: PubSubBroker): void {
+    if (this.#stopped) throw new Error("Cannot use a broker: the server has started");
+    this.#broker = broker;
   }
 
   /**
@@ -220,12 +243,16 @@ export class Server {
   }
 
   /**
-   * Sends `data` to every connection subscribed to `topic` (see `response.subscribe()`), text
-   * for a string and binary for bytes. A connection that cannot take it at once (closing, in
-   * the middle of a fragmented message, or with `websocket_write_limit` bytes already
-   * buffered: a slow consumer) is skipped for this message rather than buffered for.
+   * Sends `data` to every connection subscribed to `topic` (see `response.subscribe()`), on
+   * this server and, through its broker (see {@link Server.useBroker}), on every other.
+   * Without `opcode`, a string goes as text and bytes as binary. A connection that cannot take
+   * it at once (closing, in the middle of a fragmented message, or with
+   * `websocket_write_limit` bytes already buffered: a slow consumer) is skipped for this
+   * message rather than buffered for.
    *
-   * @returns how many connections it was sent to
+   * @param opcode `OPCODE.TEXT` or `OPCODE.BINARY`, to convert `data`
+   * @returns how many of this server's connections it was sent to
+   * @throws {RangeError} for another opcode
    * @example
    * ```ts
    * import { Server } from "../mod.ts";
@@ -238,14 +265,17 @@ export class Server {
    * setInterval(() => server.publish("news", `tick ${Date.now()}`), 1000);
    * ```
    */
-  publish(topic: string, data: string | Uint8Array): number {
-    return fanOut(this.#topics.get(topic) ?? [], data);
+  publish(topic: string, data: FrameData, opcode?: Opcode): number {
+    return this.#publish({ topic, data: messagePayload(data, opcode) });
   }
 
   /**
-   * Sends `data` to every open connection, with {@link Server.publish}'s rules.
+   * Sends `data` to every open connection, here and on the broker's other servers, with
+   * {@link Server.publish}'s rules.
    *
-   * @returns how many connections it was sent to
+   * @param opcode `OPCODE.TEXT` or `OPCODE.BINARY`, to convert `data`
+   * @returns how many of this server's connections it was sent to
+   * @throws {RangeError} for another opcode
    * @example
    * ```ts
    * import { Server } from "../mod.ts";
@@ -255,8 +285,8 @@ export class Server {
    * });
    * ```
    */
-  broadcast(data: string | Uint8Array): number {
-    return fanOut(this.#open, data);
+  broadcast(data: FrameData, opcode?: Opcode): number {
+    return this.#publish({ topic: null, data: messagePayload(data, opcode) });
   }
 
   /**
@@ -274,10 +304,27 @@ export class Server {
     return { connection_num: this.#connections.size, coroutine_num: this.#handlers.size };
   }
 
+  #publish(message: BrokerMessage): number {
+    const sent = this.#deliver(message);
+    this.#brokerLink?.publish(message);
+    return sent;
+  }
+
+  /** Sends `message` to this server's connections; what a broker calls with other servers'. */
+  #deliver(message: BrokerMessage): number {
+    const subscribers = message.topic === null ? this.#open : this.#topics.get(message.topic);
+    let sent = 0;
+    if (subscribers) {
+      for (const subscriber of subscribers) if (offerMessage(subscriber, message.data)) sent++;
+    }
+    return sent;
+  }
+
   async #listen(): Promise<void> {
     try {
       const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
       const adapter = await detectAdapter();
+      this.#brokerLink = await this.#broker?.connect((message) => void this.#deliver(message));
       this.#context = {
         capabilities: adapter.capabilities,
         settings: this.#settings,
@@ -292,10 +339,14 @@ export class Server {
         subscribe: (response, topic, subscribed) => {
           let subscribers = this.#topics.get(topic);
           if (subscribed) {
-            if (!subscribers) this.#topics.set(topic, subscribers = new Set());
+            if (!subscribers) {
+              this.#topics.set(topic, subscribers = new Set());
+              this.#brokerLink?.subscribe(topic);
+            }
             subscribers.add(response);
           } else if (subscribers?.delete(response) && subscribers.size === 0) {
             this.#topics.delete(topic);
+            this.#brokerLink?.unsubscribe(topic);
           }
         },
       };
@@ -308,6 +359,7 @@ export class Server {
         onRequest: (exchange) => this.#serve(exchange),
       });
     } catch (error) {
+      await this.#brokerLink?.close();
       this.#rejectListening(error);
       this.#resolveStopped();
       throw error;
@@ -327,6 +379,7 @@ export class Server {
     const deadline = this.#settings.max_wait_time * 1000;
     await settleWithin(Promise.allSettled(this.#handlers), deadline);
     for (const connection of this.#connections) connection.close();
+    await this.#brokerLink?.close();
     await settleWithin(listenerClosed, deadline);
     this.#resolveStopped();
   }
@@ -395,10 +448,13 @@ function respondPlain(exchange: HttpExchange, status: number, text: string): voi
   );
 }
 
-function fanOut(subscribers: Iterable<Response>, data: string | Uint8Array): number {
-  let sent = 0;
-  for (const subscriber of subscribers) if (offerMessage(subscriber, data)) sent++;
-  return sent;
+/** The payload to fan out: `data` as `opcode` says, encoded once for every connection. */
+function messagePayload(data: FrameData, opcode: Opcode | undefined): FrameData {
+  if (opcode === undefined) return data;
+  if (opcode !== OPCODE.TEXT && opcode !== OPCODE.BINARY) {
+    throw new RangeError(`Cannot publish with opcode ${opcode}: use OPCODE.TEXT or OPCODE.BINARY`);
+  }
+  return asPayload(data, opcode === OPCODE.TEXT);
 }
 
 /** The certificate and key for TLS, read from the files the settings name. */

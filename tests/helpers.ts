@@ -14,6 +14,16 @@ export const runtime: "deno" | "bun" | "node" = "Bun" in globalThis
   ? "deno"
   : "node";
 
+/** The three runtimes, each test file runs under every one. */
+export const runtimes = ["node", "deno", "bun"] as const;
+
+/** The runtime after `current` in {@link runtimes}: a different peer for cross-runtime tests. */
+export function otherRuntime(current: Runtime = runtime): Runtime {
+  return runtimes[(runtimes.indexOf(current) + 1) % runtimes.length];
+}
+
+type Runtime = (typeof runtimes)[number];
+
 /** A running server process. */
 export interface ServerProcess {
   /** `http://127.0.0.1:PORT` */
@@ -37,16 +47,19 @@ export function testPath(relative: string): string {
 }
 
 /**
- * Starts `script` (relative to the tests folder) on this runtime with PORT=0, and resolves
- * once it prints `listening on http://HOST:PORT`.
+ * Starts `script` (relative to the tests folder) with PORT=0 on `on` (default: this runtime),
+ * and resolves once it prints `listening on http://HOST:PORT`.
  */
 export function startServer(
   script: string,
   env: Record<string, string> = {},
+  on: Runtime = runtime,
 ): Promise<ServerProcess> {
   const file = testPath(script);
-  const args = runtime === "deno" ? ["run", "-A", file] : [file];
-  const child = spawn(process.execPath, args, {
+  const args = on === "deno" ? ["run", "-A", file] : [file];
+  // The npm-installed runtimes, as `npm test` puts first on PATH.
+  const binary = on === runtime ? process.execPath : testPath(`../node_modules/.bin/${on}`);
+  const child = spawn(binary, args, {
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,0 +1,260 @@
+/**
+ * The Redis broker: `server.publish()` and `server.broadcast()` reach the connections of every
+ * server, in any process on any host, that uses the same Redis. Its own entry point
+ * (`coro-ws/redis`) so the core keeps no dependency; it needs the npm package `redis`.
+ *
+ * Delivery is Redis pub/sub's: at most once, in order per publishing server. While Redis is
+ * unreachable, each server still delivers to its own connections, messages for the others are
+ * dropped and reported once per outage through `onError`, and the broker reconnects with
+ * backoff and subscribes again.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "../mod.ts";
+ * import { RedisBroker } from "./redis.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.useBroker(new RedisBroker({ url: "redis://127.0.0.1:6379" }));
+ * ```
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createClient } from "redis";
+import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
+
+/** Bytes of the random id each server puts on its messages, to skip them on the way back. */
+const ORIGIN_LENGTH = 16;
+const TEXT = 0;
+const BINARY = 1;
+/** Publishes waiting for Redis's reply before further ones are dropped: bounded memory. */
+const MAX_PENDING_PUBLISHES = 10_000;
+/** Reconnect delays double from 100 ms up to this. */
+const MAX_RECONNECT_DELAY_MS = 3_000;
+/** How long `close()` waits for publishes in flight before it drops the connection. */
+const CLOSE_TIMEOUT_MS = 1_000;
+
+const decoder = new TextDecoder();
+
+/**
+ * Where Redis is and how to report its failures.
+ *
+ * @example
+ * ```ts
+ * import type { RedisBrokerOptions } from "./redis.ts";
+ * const options: RedisBrokerOptions = {
+ *   url: "redis://127.0.0.1:6379",
+ *   prefix: "chat:",
+ *   onError: (error) => console.warn(error.message),
+ * };
+ * ```
+ */
+export interface RedisBrokerOptions {
+  /** The Redis server, e.g. `redis://user:password@host:6379/0`; default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Prefix of every channel name, so several applications can share one Redis; default `coro-ws:`. */
+  prefix?: string;
+  /** Told what went wrong: an outage (once until Redis is back) or a failed command; default `console.error`. */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * Joins servers through Redis pub/sub: each topic is the channel `<prefix>topic:<topic>`,
+ * broadcasts go on `<prefix>all`, and a server subscribes only to the topics its connections
+ * want. Each server that connects opens two Redis connections (one for publishing, one
+ * subscribed).
+ *
+ * @example A topic chat that spans processes
+ * ```ts
+ * import process from "node:process";
+ * import { Server } from "../mod.ts";
+ * import { RedisBroker } from "./redis.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * server.useBroker(new RedisBroker({ url: process.env.REDIS_URL }));
+ * server.handle("/chat", async (request, ws) => {
+ *   if (!await ws.upgrade()) return;
+ *   const room = `room:${request.get.room ?? "lobby"}`;
+ *   ws.subscribe(room);
+ *   for await (const frame of ws) server.publish(room, String(frame.data));
+ * });
+ * ```
+ */
+export class RedisBroker implements PubSubBroker {
+  readonly #url: string;
+  readonly #prefix: string;
+  readonly #onError: (error: Error) => void;
+
+  /** @param options where Redis is; see {@link RedisBrokerOptions} */
+  constructor(options: RedisBrokerOptions = {}) {
+    this.#url = options.url ?? "redis://127.0.0.1:6379";
+    this.#prefix = options.prefix ?? "coro-ws:";
+    this.#onError = options.onError ?? ((error) => console.error(`coro-ws: ${error.message}`));
+  }
+
+  /**
+   * Connects a server to Redis; rejects when Redis cannot be reached at all.
+   *
+   * @example
+   * ```ts
+   * import { RedisBroker } from "./redis.ts";
+   * const link = await new RedisBroker().connect((message) => console.log(message));
+   * link.subscribe("news");
+   * await link.close();
+   * ```
+   */
+  async connect(deliver: (message: BrokerMessage) => void): Promise<BrokerLink> {
+    const link = new RedisLink(this.#url, this.#prefix, this.#onError, deliver);
+    await link.open();
+    return link;
+  }
+}
+
+class RedisLink implements BrokerLink {
+  /** The Redis URL without its password, for messages. */
+  readonly #url: string;
+  readonly #prefix: string;
+  readonly #onError: (error: Error) => void;
+  readonly #deliver: (message: BrokerMessage) => void;
+  readonly #origin = crypto.getRandomValues(Buffer.alloc(ORIGIN_LENGTH));
+  readonly #publisher: ReturnType<typeof createClient>;
+  readonly #subscriber: ReturnType<typeof createClient>;
+  /** Whether Redis has been reached once: before that a failure fails `connect()`. */
+  #connected = false;
+  /** Whether the current outage has been reported. */
+  #failing = false;
+
+  constructor(
+    url: string,
+    prefix: string,
+    onError: (error: Error) => void,
+    deliver: (message: BrokerMessage) => void,
+  ) {
+    this.#url = withoutPassword(url);
+    this.#prefix = prefix;
+    this.#onError = onError;
+    this.#deliver = deliver;
+    this.#publisher = createClient({
+      url,
+      // While Redis is down a publish fails at once instead of piling up in memory.
+      disableOfflineQueue: true,
+      commandsQueueMaxLength: MAX_PENDING_PUBLISHES,
+      socket: { reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause) },
+    });
+    // Subscriptions made during an outage wait for the reconnect: there is one per topic.
+    this.#subscriber = this.#publisher.duplicate({ disableOfflineQueue: false });
+    for (const client of [this.#publisher, this.#subscriber]) {
+      client.on("error", (error: Error) => this.#outage(error));
+      client.on("ready", () => this.#failing = false);
+    }
+  }
+
+  async open(): Promise<void> {
+    try {
+      await Promise.all([this.#publisher.connect(), this.#subscriber.connect()]);
+    } catch (error) {
+      this.#destroy();
+      throw new Error(`Cannot connect to Redis at ${this.#url}: ${describe(error)}`, {
+        cause: error,
+      });
+    }
+    this.#connected = true;
+    await this.#subscriber.subscribe(
+      this.#channel(null),
+      (message) => this.#receive(null, message),
+      true,
+    );
+  }
+
+  subscribe(topic: string): void {
+    this.#subscriber.subscribe(
+      this.#channel(topic),
+      (message) => this.#receive(topic, message),
+      true,
+    )
+      .catch((error) => this.#report("subscribe to", topic, error));
+  }
+
+  unsubscribe(topic: string): void {
+    this.#subscriber.unsubscribe(this.#channel(topic))
+      .catch((error) => this.#report("unsubscribe from", topic, error));
+  }
+
+  publish(message: BrokerMessage): void {
+    const text = typeof message.data === "string";
+    const header = Buffer.allocUnsafe(1 + ORIGIN_LENGTH);
+    header[0] = text ? TEXT : BINARY;
+    this.#origin.copy(header, 1);
+    const payload = text ? Buffer.from(message.data as string) : message.data as Uint8Array;
+    this.#publisher.publish(this.#channel(message.topic), Buffer.concat([header, payload]))
+      .catch((error) => {
+        // An outage is reported once, by the client's error event; other failures each time.
+        if (!this.#failing) this.#report("publish to", message.topic, error);
+      });
+  }
+
+  async close(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([this.#publisher.close(), this.#subscriber.close()]),
+      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
+    ]);
+    clearTimeout(timer);
+    this.#destroy();
+  }
+
+  #receive(topic: string | null, message: Buffer): void {
+    if (message.length < 1 + ORIGIN_LENGTH) return; // Not ours: somebody else on the channel.
+    if (this.#origin.equals(message.subarray(1, 1 + ORIGIN_LENGTH))) return;
+    const payload = message.subarray(1 + ORIGIN_LENGTH);
+    this.#deliver({ topic, data: message[0] === TEXT ? decoder.decode(payload) : payload });
+  }
+
+  #channel(topic: string | null): string {
+    return topic === null ? `${this.#prefix}all` : `${this.#prefix}topic:${topic}`;
+  }
+
+  #reconnectDelay(retries: number, cause: Error): number | Error {
+    if (!this.#connected) return cause; // Never reached: let connect() fail.
+    return Math.min(100 * 2 ** retries, MAX_RECONNECT_DELAY_MS) + Math.random() * 100;
+  }
+
+  #outage(error: Error): void {
+    if (this.#failing || !this.#connected) return;
+    this.#failing = true;
+    this.#onError(
+      new Error(
+        `Redis at ${this.#url} is unreachable (${describe(error)}): messages for other ` +
+          `servers are dropped until it is back; reconnecting`,
+        { cause: error },
+      ),
+    );
+  }
+
+  #report(action: string, topic: string | null, error: unknown): void {
+    const what = topic === null ? "the broadcast channel" : `topic "${topic}"`;
+    this.#onError(
+      new Error(`Cannot ${action} ${what} on Redis at ${this.#url}: ${describe(error)}`, {
+        cause: error,
+      }),
+    );
+  }
+
+  #destroy(): void {
+    for (const client of [this.#publisher, this.#subscriber]) if (client.isOpen) client.destroy();
+  }
+}
+
+/** `url` fit for an error message. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

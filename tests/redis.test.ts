@@ -1,0 +1,224 @@
+/**
+ * The Redis broker against a real redis-server on loopback: chat and broadcast across two
+ * processes on two runtimes, per-publisher order, a Redis crash and restart, and the
+ * subscriptions a server keeps on Redis.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createClient } from "redis";
+import { OPCODE, Server } from "../mod.ts";
+import { RedisBroker } from "../src/redis.ts";
+import {
+  type Client,
+  connect,
+  otherRuntime,
+  runtime,
+  type ServerProcess,
+  startServer,
+} from "./helpers.ts";
+import { redisMissing, RedisServer } from "./redis_server.ts";
+
+if (redisMissing) console.error(redisMissing);
+const skip = redisMissing
+  ? "redis-server is not installed (apt-get install -y redis-server)"
+  : false;
+const redis = redisMissing ? undefined : await RedisServer.start();
+const other = otherRuntime();
+
+/** Starts examples/chat.ts on this runtime and on the other one, both on the test's Redis. */
+async function chatPair(): Promise<[ServerProcess, ServerProcess]> {
+  const env = { REDIS_URL: redis!.url };
+  return await Promise.all([
+    startServer("../examples/chat.ts", env),
+    startServer("../examples/chat.ts", env, other),
+  ]);
+}
+
+function join(server: ServerProcess, name: string, room = "r"): Promise<Client> {
+  return connect(`${server.wsUrl}/chat?room=${room}&name=${name}`);
+}
+
+/** The next message `client` gets that matches `pattern`, skipping others. */
+async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise<string> {
+  const deadline = Date.now() + ms;
+  while (true) {
+    const message = String(await client.next(Math.max(1, deadline - Date.now())));
+    if (pattern.test(message)) return message;
+  }
+}
+
+/**
+ * Sends probes from `sender` until `receiver` gets one through Redis: the receiving server's
+ * subscription has reached Redis, or Redis is back after an outage.
+ */
+async function untilCrossing(sender: Client, receiver: Client, name: string, ms: number) {
+  const deadline = Date.now() + ms;
+  for (let probe = 0;; probe++) {
+    sender.send(`probe ${probe}`);
+    try {
+      return await nextMatching(receiver, new RegExp(`^${name}: probe`), 200);
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`nothing crossed within ${ms} ms`, { cause: error });
+      }
+    }
+  }
+}
+
+/** `count` numbered messages from each sender, interleaved, then what `receiver` got of them. */
+async function exchange(senders: [Client, string][], receiver: Client, count: number) {
+  for (let i = 1; i <= count; i++) for (const [sender] of senders) sender.send(`seq ${i}`);
+  const got = new Map<string, number[]>(senders.map(([, name]) => [name, []]));
+  for (let i = 0; i < count * senders.length; i++) {
+    const [name, seq] = (await nextMatching(receiver, /: seq \d+$/)).split(": seq ");
+    got.get(name)!.push(Number(seq));
+  }
+  return got;
+}
+
+test(
+  `[${runtime}] RedisBroker: chat crosses ${runtime} and ${other} processes, in order per publisher`,
+  {
+    skip,
+  },
+  async () => {
+    const [a, b] = await chatPair();
+    try {
+      const bob = await join(b, "bob");
+      const alice = await join(a, "alice");
+      const carol = await join(b, "carol");
+      await untilCrossing(alice, bob, "alice", 5000);
+      await untilCrossing(carol, alice, "carol", 5000);
+      const got = await exchange([[alice, "alice"], [carol, "carol"]], bob, 200);
+      const inOrder = Array.from({ length: 200 }, (_, i) => i + 1);
+      assert.deepEqual(got.get("alice"), inOrder, `${runtime} → ${other}`);
+      assert.deepEqual(got.get("carol"), inOrder, `${other}, local`);
+      const dave = await join(a, "dave", "other-room");
+      assert.equal(await dave.next(), "dave joined");
+      alice.send("not for dave");
+      assert.equal(await nextMatching(bob, /not for dave/), "alice: not for dave");
+      await assert.rejects(dave.next(300), /no message/, "room r's message reached other-room");
+      for (const client of [alice, bob, carol, dave]) client.close(1000);
+    } finally {
+      a.kill();
+      b.kill();
+    }
+  },
+);
+
+test(`[${runtime}] RedisBroker: the seed broadcast example reaches ${other}'s clients`, {
+  skip,
+}, async () => {
+  const env = { REDIS_URL: redis!.url };
+  const [a, b] = await Promise.all([
+    startServer("../examples/broadcast.ts", env),
+    startServer("../examples/broadcast.ts", env, other),
+  ]);
+  try {
+    const onA = await connect(`${a.wsUrl}/websocket`);
+    const onB = await connect(`${b.wsUrl}/websocket`);
+    onA.send("hi");
+    assert.equal(await onA.next(), "Server：hi");
+    assert.equal(await onB.next(), "Server：hi");
+    onB.send("back");
+    assert.equal(await onA.next(), "Server：back");
+    assert.equal(await onB.next(), "Server：back");
+    onA.close(1000);
+    onB.close(1000);
+  } finally {
+    a.kill();
+    b.kill();
+  }
+});
+
+test(`[${runtime}] RedisBroker: a Redis crash keeps local delivery, is reported, and heals`, {
+  skip,
+}, async () => {
+  const [a, b] = await chatPair();
+  try {
+    const alice = await join(a, "alice");
+    const erin = await join(a, "erin");
+    const bob = await join(b, "bob");
+    await untilCrossing(alice, bob, "alice", 5000);
+
+    await redis!.kill();
+    alice.send("during the outage");
+    assert.equal(await nextMatching(erin, /outage/), "alice: during the outage");
+    const deadline = Date.now() + 5000;
+    while (!/Redis at .* is unreachable/.test(a.output())) {
+      assert.ok(Date.now() < deadline, `no outage reported:\n${a.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const late = await join(b, "late");
+    assert.equal(await late.next(), "late joined", `${other} still serves`);
+
+    await redis!.restart();
+    await untilCrossing(alice, bob, "alice", 20_000);
+    const got = await exchange([[alice, "alice"]], bob, 50);
+    assert.deepEqual(got.get("alice"), Array.from({ length: 50 }, (_, i) => i + 1));
+    for (const client of [alice, erin, bob, late]) client.close(1000);
+  } finally {
+    a.kill();
+    b.kill();
+  }
+});
+
+test(`[${runtime}] RedisBroker: a server keeps one Redis subscription per topic it serves`, {
+  skip,
+}, async () => {
+  const watcher = createClient({ url: redis!.url });
+  await watcher.connect();
+  const subscribers = async (topic: string) =>
+    (await watcher.pubSubNumSub(`coro-ws:topic:${topic}`))[`coro-ws:topic:${topic}`];
+  const servers = [new Server("127.0.0.1", 0), new Server("127.0.0.1", 0)];
+  try {
+    for (const server of servers) {
+      server.useBroker(new RedisBroker({ url: redis!.url }));
+      server.handle("/ws", async (request, ws) => {
+        if (!await ws.upgrade()) return;
+        ws.subscribe(request.get.topic);
+        await ws.push("ok");
+        for await (const _frame of ws);
+      });
+      void server.start();
+    }
+    const [a, b] = await Promise.all(servers.map((server) => server.listening));
+    const first = await connect(`ws://127.0.0.1:${b.port}/ws?topic=bin`);
+    const second = await connect(`ws://127.0.0.1:${b.port}/ws?topic=bin`);
+    assert.equal(await first.next(), "ok");
+    assert.equal(await second.next(), "ok");
+    await waitFor(async () => await subscribers("bin") === 1, "one subscription for two clients");
+    assert.equal(servers[0].publish("bin", "bytes", OPCODE.BINARY), 0, "none local on a");
+    for (const client of [first, second]) {
+      assert.deepEqual(await client.next(), new TextEncoder().encode("bytes"));
+    }
+    first.close(1000);
+    second.close(1000);
+    await waitFor(async () => await subscribers("bin") === 0, "unsubscribed after the last left");
+    assert.ok(a.port > 0);
+  } finally {
+    await Promise.all(servers.map((server) => server.shutdown()));
+    await watcher.close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: start() rejects when Redis is unreachable, without the password`, {
+  skip,
+}, async () => {
+  const server = new Server("127.0.0.1", 0);
+  server.useBroker(new RedisBroker({ url: "redis://user:hunter2@127.0.0.1:1" }));
+  await assert.rejects(server.start(), (error: Error) => {
+    assert.match(error.message, /^Cannot connect to Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1/);
+    assert.doesNotMatch(error.message, /hunter2/);
+    return true;
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!await condition()) {
+    assert.ok(Date.now() < deadline, `not within 5 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
