@@ -1,7 +1,8 @@
 /**
  * The Swoole manual's coroutine WebSocket example, line by line: `/websocket` answers each
  * message X with "Hello X!" and "How are you, X?", and "close" closes; `/` serves a page that
- * connects and shows the replies.
+ * connects and shows the replies. Beyond the manual: every open connection then hears X as
+ * "Broadcast: visitor FD: X" (`server.broadcast()`), so a second page sees the first one's.
  *
  * Run: `node examples/echo.ts`, `deno run -A examples/echo.ts` or `bun examples/echo.ts`
  * (HOST and PORT from the environment, default 127.0.0.1:9502).
@@ -31,6 +32,7 @@ server.handle("/websocket", async (_request, ws) => {
       }
       await ws.push(`Hello ${frame.data}!`);
       await ws.push(`How are you, ${frame.data}?`);
+      server.broadcast(`Broadcast: visitor ${ws.fd}: ${frame.data}`);
     }
   }
 });

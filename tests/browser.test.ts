@@ -1,0 +1,110 @@
+/**
+ * The demo page in a real browser: headless Chromium (playwright-core) opens the page that
+ * examples/echo.ts serves, on a node, a deno and a bun server in turn, and two pages talk
+ * through it. Runs once, under node: it drives all three runtimes' servers itself.
+ */
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import process from "node:process";
+import { test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { runtime, runtimes, type ServerProcess, startServer } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+/** The bound on every wait: starting a server, and each thing the page must show. */
+const WAIT = 10_000;
+
+const skip = runtime !== "node"
+  ? "runs once, under node: it drives all three runtimes' servers itself"
+  : !existsSync(CHROMIUM)
+  ? `no Chromium at ${CHROMIUM}`
+  : undefined;
+if (runtime !== "node") {
+  console.log(`tests/browser.test.ts skipped under ${runtime}: ${skip}`);
+} else if (skip) {
+  console.error(
+    `\n${"!".repeat(72)}\n!! tests/browser.test.ts SKIPPED: ${skip}.\n` +
+      `!! The demo page is NOT tested in a browser. Install it: apt-get install -y chromium\n` +
+      `${"!".repeat(72)}\n`,
+  );
+}
+
+/** Waits for a `#log` item of `kind` ("sent", "reply", "broadcast", "info") with `text`. */
+function shows(page: Page, kind: string, text: string): Promise<void> {
+  return page.locator(`#log li.${kind}`, { hasText: text }).waitFor({ timeout: WAIT });
+}
+
+for (const server of runtimes) {
+  test(`[browser] the demo page on a ${server} server: replies, broadcasts, state`, {
+    skip,
+  }, async () => {
+    let echo: ServerProcess | undefined;
+    let browser: Browser | undefined;
+    const errors: Error[] = [];
+    try {
+      const { chromium } = await import("playwright-core");
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        timeout: WAIT,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      echo = await startServer("../examples/echo.ts", {}, server);
+      const url = echo.url;
+      const [one, two] = await Promise.all([0, 1].map(async () => {
+        const context = await browser!.newContext({ viewport: { width: 720, height: 640 } });
+        context.setDefaultTimeout(WAIT);
+        const page = await context.newPage();
+        page.on("pageerror", (error) => errors.push(error));
+        await page.goto(url);
+        await page.locator("#state.open").waitFor();
+        return page;
+      }));
+      // Page two's own reply proves its connection is registered for broadcasts.
+      await two.fill("#message", "Grace");
+      await two.press("#message", "Enter");
+      await shows(two, "reply", "How are you, Grace?");
+
+      await one.fill("#message", "Ada");
+      await one.click("#send button");
+      await shows(one, "sent", "Ada");
+      await shows(one, "reply", "How are you, Ada?");
+      assert.deepEqual(await one.locator("#log li.reply").allTextContents(), [
+        "Hello Ada!",
+        "How are you, Ada?",
+      ]);
+      await shows(two, "broadcast", "Ada");
+      const heard = await two.locator("#log li.broadcast").allTextContents();
+      assert.deepEqual(heard.map((line) => line.replace(/\d+/, "N")), [
+        "visitor N: Grace",
+        "visitor N: Ada",
+      ]);
+      if (process.env.DEMO_SCREENSHOT && server === "node") {
+        await one.screenshot({ path: process.env.DEMO_SCREENSHOT });
+      }
+
+      // "close" closes; the page says so and reconnects on request.
+      await one.fill("#message", "close");
+      await one.press("#message", "Enter");
+      await one.locator("#state.closed").waitFor();
+      await one.click("#reconnect");
+      await one.locator("#state.open").waitFor();
+      assert.equal(await one.locator("#reconnect").isHidden(), true);
+      assert.deepEqual(errors, []);
+    } catch (error) {
+      console.error(`examples/echo.ts on ${server} printed:\n${echo?.output()}`);
+      throw error;
+    } finally {
+      await browser?.close();
+      echo?.kill();
+    }
+  });
+}
