@@ -115,7 +115,10 @@ export class Response implements AsyncIterable<Frame> {
     this.#context = context;
   }
 
-  /** The code of this response's last failure, one of `ERROR` (Swoole's `$response->errCode`). */
+  /**
+   * The code of this response's last failure, one of `ERROR`. Swoole has only
+   * `swoole_last_error()` (here `lastError()`); this one is kept per response.
+   */
   get errCode(): number {
     return this.#ws?.errCode || this.#errCode;
   }
@@ -154,7 +157,8 @@ export class Response implements AsyncIterable<Frame> {
   }
 
   /**
-   * Adds a response header (it goes into the 101 when set before `upgrade()`).
+   * Sets a response header, replacing one of the same name (ignoring case) as Swoole does;
+   * it goes into the 101 when set before `upgrade()`. Cookies have `cookie()`.
    *
    * @returns false once the response was sent
    * @throws {TypeError} for a name that is not a token, or a CR or LF in the value
@@ -171,7 +175,10 @@ export class Response implements AsyncIterable<Frame> {
     if (!TOKEN.test(key)) throw new TypeError(`Cannot set header "${key}": invalid header name`);
     assertNoLineBreak(`header "${key}"`, value);
     if (this.#ended || this.#writer) return false;
-    this.#headers.push([key, String(value)]);
+    const name = key.toLowerCase();
+    const same = this.#headers.findIndex(([other]) => other.toLowerCase() === name);
+    if (same === -1 || name === "set-cookie") this.#headers.push([key, String(value)]);
+    else this.#headers[same] = [key, String(value)];
     return true;
   }
 

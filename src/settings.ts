@@ -16,7 +16,7 @@
  * ```
  */
 export interface Settings {
-  /** Largest WebSocket message (and, later, HTTP body) in bytes; larger ones close with 1009. */
+  /** Largest WebSocket message (larger ones close with 1009) and HTTP body (413), in bytes. */
   package_max_length?: number;
   /** Default `recv()` timeout in seconds; `< 0` (the default) waits forever. */
   socket_read_timeout?: number;

@@ -120,9 +120,10 @@ test(`[${runtime}] HTTP: a client that ignores the 413 and sends 128 MB is not b
   assert.equal((await fetch(`${server.url}/form`)).status, 200, "the server still answers");
 });
 
-test(`[${runtime}] HTTP: cookie() encodes the value, rawcookie() does not`, async () => {
+test(`[${runtime}] HTTP: cookie() encodes the value, rawcookie() does not, header() replaces`, async () => {
   const answer = await fetch(`${server.url}/cookies`);
   assert.equal(await answer.text(), "set");
+  assert.equal(answer.headers.get("x-version"), "2");
   assert.deepEqual(answer.headers.getSetCookie(), [
     "session=a%20b%3Bc; path=/; secure; HttpOnly; SameSite=Lax",
     "theme=dark; path=/app",
