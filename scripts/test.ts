@@ -4,8 +4,8 @@
  *
  *   npm test                                  # everything
  *   npm test -- --only=node                   # only the Node test run (comma separated list of
- *                                             #   steps: tsc, lint, fmt, docs, static, node,
- *                                             #   deno, bun)
+ *                                             #   steps: tsc, lint, fmt, docs, exports,
+ *                                             #   publish, static (all six), node, deno, bun)
  *   npm test -- tests/foo.test.ts             # only these test files (static checks still run)
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
@@ -15,20 +15,23 @@
  *                            counted as failed when it is exceeded
  *
  * Steps: tsc --noEmit, deno lint, deno fmt --check, deno check --doc-only (every code
- * example in README.md and the JSDoc), then the same test files under
+ * example in README.md and the JSDoc), scripts/check_exports.ts (package.json and deno.json
+ * export the same entry points), deno publish --dry-run (what JSR would get, slow types
+ * included), then the same test files under
  * `node --test`, `deno test` and `bun test`. The test runs happen even if a static check fails;
  * the exit code reflects every failure. The last line printed is
  * `N passed, N failed` summed over the three runtimes (+1 failed per failed check).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
+import { DENO_TYPES_FILE, writeDenoTypes } from "./deno_types.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const STATIC_STEPS = ["tsc", "lint", "fmt", "docs"] as const;
+const STATIC_STEPS = ["tsc", "lint", "fmt", "docs", "exports", "publish"] as const;
 const RUNTIMES = ["node", "deno", "bun"] as const;
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
@@ -37,13 +40,28 @@ type Step = StaticStep | Runtime;
 const TIMEOUT_MS = Number(process.env.TEST_STEP_TIMEOUT ?? "240") * 1000;
 /** Per-test time limit given to node and bun (bun's default of 5 s is too short for I/O tests). */
 const PER_TEST_TIMEOUT_MS = 60_000;
-/** The static checks deno runs; `docs` type-checks every code example in the docs. */
-const DENO_STATIC_ARGS: Record<Exclude<StaticStep, "tsc">, string[]> = {
-  lint: ["lint"],
-  fmt: ["fmt", "--check"],
-  docs: ["check", "--doc-only", "README.md", "mod.ts", "src/"],
+/**
+ * The static checks that are one command each (tsc also needs the Deno types first): `docs`
+ * type-checks every code example in the docs, `publish` is what `deno publish` would check.
+ */
+const STATIC_COMMANDS: Record<
+  Exclude<StaticStep, "tsc">,
+  { tool: "deno" | "node"; args: string[]; label: string }
+> = {
+  lint: { tool: "deno", args: ["lint"], label: "deno lint" },
+  fmt: { tool: "deno", args: ["fmt", "--check"], label: "deno fmt --check" },
+  docs: {
+    tool: "deno",
+    args: ["check", "--doc-only", "README.md", "docs/porting-from-swoole.md", "mod.ts", "src/"],
+    label: "deno check --doc-only",
+  },
+  exports: { tool: "node", args: ["scripts/check_exports.ts"], label: "check_exports" },
+  publish: {
+    tool: "deno",
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    label: "deno publish --dry-run",
+  },
 };
-const DENO_TYPES_FILE = join(ROOT, "node_modules", ".cache", "deno.d.ts");
 
 interface RunResult {
   code: number | null;
@@ -227,31 +245,11 @@ function banner(title: string, cmd: string, args: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // static checks
 
-/**
- * Writes the `Deno` namespace declarations from `deno types` to node_modules/.cache/deno.d.ts.
- * Only the namespace blocks are kept: Deno's own web globals (fetch, WebSocket, ...) would
- * otherwise be merged with the ones from @types/node and @types/bun.
- */
+/** Writes node_modules/.cache/deno.d.ts (see scripts/deno_types.ts) from `deno types`. */
 async function generateDenoTypes(): Promise<string | undefined> {
   const r = await run(bin("deno"), ["types"], { capture: "stdout" });
   if (r.code !== 0) return `deno types failed (${describeExit(r)})`;
-  const blocks: string[] = [];
-  let inside = false;
-  for (const line of r.output.split("\n")) {
-    if (!inside && line.startsWith("declare namespace Deno {")) inside = true;
-    if (inside) {
-      blocks.push(line);
-      if (line.startsWith("}")) inside = false;
-    }
-  }
-  if (blocks.length === 0) return "no `declare namespace Deno` found in `deno types` output";
-  mkdirSync(dirname(DENO_TYPES_FILE), { recursive: true });
-  writeFileSync(
-    DENO_TYPES_FILE,
-    "// Generated by scripts/test.ts from `deno types` (Deno namespace only). Do not edit.\n" +
-      blocks.join("\n") + "\n",
-  );
-  return undefined;
+  return writeDenoTypes(r.output);
 }
 
 async function runStatic(step: StaticStep): Promise<{ ok: boolean; note: string }> {
@@ -271,9 +269,9 @@ async function runStatic(step: StaticStep): Promise<{ ok: boolean; note: string 
       note: r.code === 0 ? "" : errors > 0 ? `${errors} type errors` : describeExit(r),
     };
   }
-  const args = DENO_STATIC_ARGS[step];
-  banner(`deno ${args.join(" ")}`, bin("deno"), args);
-  const r = await run(bin("deno"), args);
+  const { tool, args, label } = STATIC_COMMANDS[step];
+  banner(label, bin(tool), args);
+  const r = await run(bin(tool), args);
   return { ok: r.code === 0, note: r.code === 0 ? "" : describeExit(r) };
 }
 
@@ -406,11 +404,9 @@ async function main(): Promise<number> {
   if (staticResults.length > 0) {
     console.log("static checks:");
     for (const s of staticResults) {
-      const label = s.step === "tsc"
-        ? "tsc --noEmit"
-        : `deno ${DENO_STATIC_ARGS[s.step].slice(0, 2).join(" ")}`;
+      const label = s.step === "tsc" ? "tsc --noEmit" : STATIC_COMMANDS[s.step].label;
       console.log(
-        `  ${label.padEnd(21)} ${s.ok ? "ok" : "FAILED"}${s.note ? `  (${s.note})` : ""}`,
+        `  ${label.padEnd(23)} ${s.ok ? "ok" : "FAILED"}${s.note ? `  (${s.note})` : ""}`,
       );
     }
   }
