@@ -222,6 +222,11 @@ function run(
       settled = true;
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
+      // Whatever the tests left running in the group goes too: Deno's test runner emits no
+      // process "exit", where the helpers kill the servers they started.
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch { /* nothing left */ }
       current = undefined;
       resolvePromise({ ...result, output, timedOut });
     };
