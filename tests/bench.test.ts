@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import process from "node:process";
 import { runtime, testPath } from "./helpers.ts";
+import { redisMissing } from "./redis_server.ts";
 
 test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
   skip: runtime === "node"
@@ -30,8 +31,11 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
   const servers = ["raw", "coro-ws", "crossws"].flatMap((library) =>
     ["bun", "deno", "node"].map((name) => `${library}/${name}`)
   );
-  for (const workload of ["echo-32", "broadcast", "idle"]) {
-    for (const server of servers) {
+  if (redisMissing) console.log(redisMissing);
+  const workloads = ["echo-32", "broadcast", "publish", "idle", ...(redisMissing ? [] : ["redis"])];
+  for (const workload of workloads) {
+    // Cross-process through Redis is coro-ws only.
+    for (const server of servers.filter((s) => workload !== "redis" || s.startsWith("coro-ws/"))) {
       const row = record.summaries.find((s: { workload: string; server: string }) =>
         s.workload === workload && s.server === server
       );
@@ -40,6 +44,9 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
       const measured = workload === "idle" ? Number.isFinite(row.value) : row.value > 0;
       assert.ok(measured, `${workload} ${server}: measured nothing (${row.value})`);
       assert.equal(row.errors, 0, `${workload} ${server}: errors`);
+      if (workload === "redis") {
+        assert.equal(row.ratio, null, `${server}: redis has no raw baseline`);
+      }
     }
   }
   const chart = readFileSync(testPath("../scripts/bench/results/bench.svg"), "utf8");

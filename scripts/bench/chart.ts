@@ -1,6 +1,7 @@
 /**
  * Renders the benchmark summary as a small SVG bar chart: one panel per workload, each
- * library's median ratio to the raw API of the same runtime (raw = 1.0).
+ * library's median ratio to the raw API of the same runtime (raw = 1.0). A workload with no raw
+ * baseline (e.g. "redis", coro-ws only) shows its medians instead, on their own scale.
  */
 
 import type { Summary, Workload } from "./run.ts";
@@ -29,22 +30,27 @@ export function renderChart(summaries: Summary[], workloads: Workload[]): string
     `font-family="sans-serif" font-size="10">` +
     `<rect width="100%" height="100%" fill="white"/>${parts.join("")}${legend}` +
     `<text x="${width - 10}" y="${PANEL_HEIGHT + 17}" text-anchor="end">` +
-    `ratio to the runtime's raw API (raw = 1.0; memory: lower is better)</text></svg>\n`;
+    `ratio to the runtime's raw API (raw = 1.0; memory: lower is better)${
+      shown.some((workload) => absolute(summaries, workload)) ? "; no raw baseline: medians" : ""
+    }</text></svg>\n`;
 }
 
 function panel(summaries: Summary[], workload: Workload, left: number): string {
-  const y = (ratio: number) =>
-    PLOT_TOP + PLOT_HEIGHT * (1 - Math.min(ratio, MAX_RATIO) / MAX_RATIO);
+  const rows = summaries.filter((s) => s.workload === workload.name);
+  const medians = absolute(summaries, workload);
+  const top = medians ? Math.max(...rows.map((row) => row.value)) * 1.2 || 1 : MAX_RATIO;
+  const y = (bar: number) => PLOT_TOP + PLOT_HEIGHT * (1 - Math.min(bar, top) / top);
   const plotWidth = PANEL_WIDTH - 30;
   const out = [
     `<text x="${left + PANEL_WIDTH / 2 - 10}" y="14" text-anchor="middle" font-weight="bold">` +
     `${escape(workload.name)}</text>`,
     `<text x="${left + PANEL_WIDTH / 2 - 10}" y="27" text-anchor="middle">${
-      escape(workload.unit)
+      escape(medians ? `${workload.unit} (no raw baseline)` : workload.unit)
     }</text>`,
-    `<line x1="${left}" x2="${left + plotWidth}" y1="${y(1)}" y2="${y(1)}" stroke="black"/>`,
+    `<line x1="${left}" x2="${left + plotWidth}" y1="${y(medians ? 0 : 1)}" ` +
+    `y2="${y(medians ? 0 : 1)}" stroke="black"/>`,
   ];
-  if (workload.mode !== "idle") {
+  if (!medians && workload.mode !== "idle") {
     out.push(
       `<line x1="${left}" x2="${left + plotWidth}" y1="${y(0.95)}" y2="${y(0.95)}" ` +
         `stroke="#d33" stroke-dasharray="3 3"/>`,
@@ -53,16 +59,15 @@ function panel(summaries: Summary[], workload: Workload, left: number): string {
   RUNTIMES.forEach((runtime, group) => {
     const groupLeft = left + group * (plotWidth / 3);
     Object.keys(COLORS).forEach((library, bar) => {
-      const row = summaries.find((s) =>
-        s.workload === workload.name && s.runtime === runtime && s.library === library
-      );
-      if (row?.ratio === null || row?.ratio === undefined) return;
+      const row = rows.find((s) => s.runtime === runtime && s.library === library);
+      const height = medians ? row?.value : row?.ratio;
+      if (height === null || height === undefined) return;
       const x = groupLeft + 8 + bar * 27;
       out.push(
-        `<rect x="${x}" y="${y(row.ratio)}" width="24" height="${y(0) - y(row.ratio)}" ` +
+        `<rect x="${x}" y="${y(height)}" width="24" height="${y(0) - y(height)}" ` +
           `fill="${COLORS[library]}"/>`,
-        `<text x="${x + 12}" y="${y(row.ratio) - 3}" text-anchor="middle">` +
-          `${row.ratio.toFixed(2)}</text>`,
+        `<text x="${x + 12}" y="${y(height) - 3}" text-anchor="middle">` +
+          `${medians ? short(height) : height.toFixed(2)}</text>`,
       );
     });
     out.push(
@@ -71,6 +76,18 @@ function panel(summaries: Summary[], workload: Workload, left: number): string {
     );
   });
   return out.join("");
+}
+
+/** 123456 → "123k", 1234567 → "1.2M": fits over a bar. */
+function short(value: number): string {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(0)}k`;
+  return value.toFixed(0);
+}
+
+/** Whether `workload` has no raw baseline: its bars are then the medians, scaled to the largest. */
+function absolute(summaries: Summary[], workload: Workload): boolean {
+  return summaries.every((s) => s.workload !== workload.name || s.ratio === null);
 }
 
 function escape(text: string): string {

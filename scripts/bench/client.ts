@@ -4,7 +4,14 @@
  *
  *   node scripts/bench/client.ts --url ws://127.0.0.1:PORT/websocket --mode echo|broadcast|idle
  *     [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
- *     [--warmup W=1] [--open-concurrency C=200]
+ *     [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]
+ *
+ * Broadcast mode: one connection sends, every connection must receive each message, and
+ * throughput counts deliveries. With `--sender-url` the sender is an extra connection to that
+ * URL (e.g. another server process sharing a broker) and is not a receiver: the `--connections`
+ * receivers at `--url` are the ones counted. Before the pipeline starts it then sends one probe
+ * at a time until the receivers get one, since messages published before the receiving server's
+ * subscription is in place (a Redis SUBSCRIBE in flight) are lost for good.
  *
  * Prints exactly one JSON line on stdout; diagnostics go to stderr. Built to cost the client as
  * little CPU as possible so the server stays the bottleneck: raw `node:net` sockets reading into
@@ -32,16 +39,23 @@ interface Options {
   duration: number;
   warmup: number;
   openConcurrency: number;
+  /** Broadcast mode: where the sender connects, when it is not one of the receivers. */
+  senderUrl: URL | null;
 }
 
 const USAGE =
   `usage: node scripts/bench/client.ts --url ws://HOST:PORT/PATH --mode echo|broadcast|idle
   [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
-  [--warmup W=1] [--open-concurrency C=200]`;
+  [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]`;
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CLOSE_GRACE_MS = 1_000;
+/** `--sender-url`: how long to wait for a probe before sending another, and in all. */
+const PROBE_INTERVAL_MS = 200;
+const PROBE_TIMEOUT_MS = 10_000;
+/** `--sender-url`: quiet time after the first probe lands, for any later ones to land too. */
+const PROBE_SETTLE_MS = 300;
 /** Fixed mask key: masking is required by RFC 6455, its randomness only matters for proxies. */
 const MASK_KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
 const OPCODE_CLOSE = 0x8;
@@ -69,6 +83,7 @@ function parseOptions(argv: string[]): Options {
     "duration",
     "warmup",
     "open-concurrency",
+    "sender-url",
   ];
   for (const name of values.keys()) {
     if (!known.includes(name)) throw new UsageError(`unknown option: --${name}`);
@@ -82,21 +97,31 @@ function parseOptions(argv: string[]): Options {
     }
     return value;
   };
-  const urlText = values.get("url");
-  if (urlText === undefined) throw new UsageError("--url is required");
-  let url: URL;
-  try {
-    url = new URL(urlText);
-  } catch {
-    throw new UsageError(`invalid --url: ${urlText}`);
-  }
-  if (url.protocol !== "ws:") throw new UsageError("--url must start with ws:// (no TLS)");
+  const wsUrl = (name: string): URL | null => {
+    const text = values.get(name);
+    if (text === undefined) return null;
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new UsageError(`invalid --${name}: ${text}`);
+    }
+    if (url.protocol !== "ws:") throw new UsageError(`--${name} must start with ws:// (no TLS)`);
+    return url;
+  };
+  const url = wsUrl("url");
+  if (url === null) throw new UsageError("--url is required");
   const mode = values.get("mode");
   if (mode !== "echo" && mode !== "broadcast" && mode !== "idle") {
     throw new UsageError("--mode must be echo, broadcast or idle");
   }
+  const senderUrl = wsUrl("sender-url");
+  if (senderUrl !== null && mode !== "broadcast") {
+    throw new UsageError("--sender-url only applies to --mode broadcast");
+  }
   return {
     url,
+    senderUrl,
     mode,
     connections: number("connections", 100, 1),
     inflight: number("inflight", 1, 1),
@@ -445,6 +470,13 @@ async function main(): Promise<number> {
   const openStarted = performance.now();
   const openCpuStart = process.cpuUsage();
   const connections = await openConnections(options, onFailure);
+  // `--sender-url`: the sender is one more connection, not among the receivers.
+  let separateSender: WsConnection | null = null;
+  if (options.senderUrl !== null && connections.length > 0) {
+    const sender = new WsConnection(-1);
+    sender.onFailure = onFailure;
+    if (await sender.connect(options.senderUrl)) separateSender = sender;
+  }
   const openMs = performance.now() - openStarted;
   const openCpu = cpuFraction(process.cpuUsage(openCpuStart), openMs);
   if (connections.length < options.connections) {
@@ -454,11 +486,13 @@ async function main(): Promise<number> {
   const closeFrame = encodeClientFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8])); // 1000 normal
   const closeAll = async (): Promise<void> => {
     const grace = new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref());
-    await Promise.race([grace, Promise.all(connections.map((c) => c.close(closeFrame)))]);
+    const all = separateSender ? [...connections, separateSender] : connections;
+    await Promise.race([grace, Promise.all(all.map((c) => c.close(closeFrame)))]);
   };
   const result = {
     mode,
     url: options.url.href,
+    sender_url: options.senderUrl?.href ?? null,
     connections: options.connections,
     inflight: mode === "idle" ? null : inflight,
     size: mode === "idle" ? null : options.size,
@@ -489,8 +523,10 @@ async function main(): Promise<number> {
     process.stdout.write(JSON.stringify(result) + "\n");
   };
 
-  if (connections.length === 0) {
+  if (connections.length === 0 || (options.senderUrl !== null && separateSender === null)) {
+    if (connections.length > 0) console.error(`could not open the sender at ${options.senderUrl}`);
     emit(openCpu);
+    await closeAll();
     return 1;
   }
 
@@ -544,7 +580,13 @@ async function main(): Promise<number> {
   } else {
     // Broadcast: message k is complete once every receiver got it. Each receiver gets messages
     // in order, so its k-th message is message k; count deliveries per in-flight slot.
-    const sender = connections[0];
+    const sender = separateSender ?? connections[0];
+    if (separateSender !== null && !await probe(separateSender, connections, message)) {
+      errors++;
+      emit(0);
+      await closeAll();
+      return 1;
+    }
     let receivers = connections.length;
     const sendTimes = new Float64Array(inflight);
     const deliveries = new Uint32Array(inflight);
@@ -576,7 +618,7 @@ async function main(): Promise<number> {
     }
     onConnectionLost = (connection) => {
       if (connection === sender) console.error("the broadcast sender failed: no more messages");
-      receivers--;
+      if (connection !== separateSender) receivers--;
       completeReady();
     };
     const start = performance.now();
@@ -610,6 +652,35 @@ async function main(): Promise<number> {
   emit(cpuFraction(cpu, measuredMs));
   await closeAll();
   return 0;
+}
+
+/**
+ * `--sender-url`: sends one message at a time until every receiver got one (earlier ones may be
+ * lost while the receivers' server subscribes), waits for stragglers, then zeroes the receivers'
+ * counts so the pipeline's message k is each receiver's k-th message. False on timeout.
+ */
+async function probe(
+  sender: WsConnection,
+  receivers: WsConnection[],
+  message: Buffer,
+): Promise<boolean> {
+  const reached = () => receivers.every((r) => r.failed || r.messagesReceived > 0);
+  const deadline = performance.now() + PROBE_TIMEOUT_MS;
+  let probes = 0;
+  while (!reached()) {
+    if (performance.now() > deadline || sender.failed) {
+      console.error(`no probe reached every receiver in ${PROBE_TIMEOUT_MS} ms (${probes} sent)`);
+      return false;
+    }
+    sender.send(message);
+    probes++;
+    const waitUntil = performance.now() + PROBE_INTERVAL_MS;
+    while (!reached() && performance.now() < waitUntil) await sleep(5);
+  }
+  await sleep(PROBE_SETTLE_MS);
+  for (const receiver of receivers) receiver.messagesReceived = 0;
+  if (probes > 1) console.error(`${probes} probes sent before messages reached the receivers`);
+  return true;
 }
 
 function cpuFraction(usage: NodeJS.CpuUsage, wallMs: number): number {

@@ -5,8 +5,13 @@
  * For each workload and round it runs every server in turn (A B C A B C ...), each in a fresh
  * process pinned to CPU 0 while the load generator (`client.ts`) runs on CPU 1, then prints
  * the medians with each server's ratio to the raw API of its runtime. A full run writes
- * `docs/bench.json` and `docs/bench.svg` (shown in the README); a quick one writes them to
- * `scripts/bench/results/`.
+ * `docs/bench.json` and `docs/bench.svg` (shown in the README); a quick or partial one (with
+ * `--servers` or `--workloads`) writes them to `scripts/bench/results/`.
+ *
+ * The "redis" workload runs coro-ws only (there is no raw baseline, so no ratio): a
+ * redis-server and two server processes using it as their broker, all three pinned to CPU 0,
+ * the client's sender connected to one process and its receivers to the other. It is left out,
+ * loudly, where redis-server is not installed.
  *
  *   npm run bench -- [--quick] [--rounds N] [--duration S] [--servers a,b] [--workloads a,b]
  */
@@ -17,6 +22,8 @@ import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { connect } from "node:net";
+import { RedisServer, redisServerBinary } from "../../tests/redis_server.ts";
 import { renderChart } from "./chart.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -45,6 +52,13 @@ export interface Workload {
   size: number;
   /** What the throughput counts. */
   unit: string;
+  /** Only these libraries run it (default: all). */
+  libraries?: Library[];
+  /**
+   * Cross-process: two processes of the server share a Redis broker; the sender connects to
+   * the first, the `connections` receivers to the second.
+   */
+  redis?: boolean;
 }
 
 /** The part of client.ts's report the harness keeps. */
@@ -93,6 +107,29 @@ const FULL_WORKLOADS: Workload[] = [
     unit: "deliveries/s",
   },
   {
+    name: "publish",
+    label: "publish to 1,000 clients (pub/sub API; raw Node and Deno: a loop)",
+    mode: "broadcast",
+    path: "/publish",
+    connections: 1000,
+    inflight: 4,
+    size: 32,
+    unit: "deliveries/s",
+  },
+  {
+    name: "redis",
+    label: "publish via Redis, A → 100 clients on B (16 in flight; coro-ws only)",
+    mode: "broadcast",
+    path: "/publish",
+    connections: 100,
+    // Deep enough to keep three processes on one CPU busy: at 4, Bun's runs wait on latency.
+    inflight: 16,
+    size: 32,
+    unit: "deliveries/s",
+    libraries: ["coro-ws"],
+    redis: true,
+  },
+  {
     name: "idle",
     label: "memory per idle connection (5,000 conns)",
     mode: "idle",
@@ -107,9 +144,15 @@ const FULL_WORKLOADS: Workload[] = [
 /** Small enough to finish in seconds; proves every server and mode works. */
 const QUICK_WORKLOADS: Workload[] = [
   echo("echo-32", "echo, 10 conns, 1 in flight, 32 B", 10, 1, 32),
-  { ...FULL_WORKLOADS[3], label: "broadcast to 50 clients", connections: 50 },
-  { ...FULL_WORKLOADS[4], label: "memory per idle connection (200 conns)", connections: 200 },
+  { ...full("broadcast"), label: "broadcast to 50 clients", connections: 50 },
+  { ...full("publish"), label: "publish to 50 clients", connections: 50 },
+  { ...full("redis"), label: "publish via Redis, A → 20 clients on B", connections: 20 },
+  { ...full("idle"), label: "memory per idle connection (200 conns)", connections: 200 },
 ];
+
+function full(name: string): Workload {
+  return FULL_WORKLOADS.find((workload) => workload.name === name)!;
+}
 
 function echo(
   name: string,
@@ -132,6 +175,8 @@ function echo(
 
 interface Options {
   quick: boolean;
+  /** Only some servers or workloads: written next to quick runs, not to docs/. */
+  partial: boolean;
   rounds: number;
   duration: number;
   warmup: number;
@@ -154,6 +199,7 @@ function parseOptions(argv: string[]): Options {
   };
   return {
     quick,
+    partial: value("servers") !== undefined || value("workloads") !== undefined,
     rounds: Number(value("rounds") ?? (quick ? 1 : 3)),
     duration: Number(value("duration") ?? (quick ? 1 : 5)),
     warmup: quick ? 0.3 : 1,
@@ -185,11 +231,11 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-function startServer(spec: ServerSpec): Promise<RunningServer> {
+function startServer(spec: ServerSpec, env: Record<string, string> = {}): Promise<RunningServer> {
   const [program, args] = serverCommand(spec);
   const child = spawn(program, args, {
     cwd: ROOT,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1" },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -223,6 +269,34 @@ function startServer(spec: ServerSpec): Promise<RunningServer> {
   });
 }
 
+/**
+ * A redis-server for the "redis" workload, moved to CPU 0 with the servers (`taskset -a -p`:
+ * every thread, since RedisServer starts it unpinned). Its pid comes from `INFO server`.
+ */
+async function startRedis(): Promise<RedisServer> {
+  const redis = await RedisServer.start();
+  if (PIN) {
+    const info = await redisCommand(redis.port, "INFO server");
+    const pid = /process_id:(\d+)/.exec(info)?.[1];
+    if (!pid || spawnSync("taskset", ["-a", "-p", "-c", "0", pid]).status !== 0) {
+      await redis.kill();
+      throw new Error(`cannot pin redis-server (pid ${pid ?? "unknown"}) to CPU 0`);
+    }
+  }
+  return redis;
+}
+
+/** Sends one inline command to Redis and resolves with the raw reply. */
+function redisCommand(port: number, line: string): Promise<string> {
+  return new Promise((resolveReply, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.end(`${line}\r\nQUIT\r\n`));
+    let reply = "";
+    socket.on("data", (chunk: Buffer) => reply += chunk.toString());
+    socket.on("error", reject);
+    socket.on("close", () => resolveReply(reply));
+  });
+}
+
 /** Resident memory of a process in bytes, from /proc (Linux); undefined elsewhere. */
 function rssOf(pid: number): number | undefined {
   try {
@@ -243,11 +317,15 @@ function runClient(
   workload: Workload,
   options: Options,
   whileOpen?: () => Promise<void>,
+  senderPort?: number,
 ): Promise<ClientReport> {
   const args = [
     join(ROOT, "scripts", "bench", "client.ts"),
     "--url",
     `ws://127.0.0.1:${port}${workload.path}`,
+    ...(senderPort === undefined
+      ? []
+      : ["--sender-url", `ws://127.0.0.1:${senderPort}${workload.path}`]),
     "--mode",
     workload.mode,
     "--connections",
@@ -288,11 +366,20 @@ async function runOnce(
   workload: Workload,
   options: Options,
   round: number,
+  redis?: RedisServer,
 ): Promise<RunResult> {
   const base = { server: spec.name, workload: workload.name, round };
   let server: RunningServer | undefined;
+  let publisher: RunningServer | undefined;
   try {
-    server = await startServer(spec);
+    if (workload.redis) {
+      if (!redis) throw new Error("no redis-server");
+      // The sender's server, then the receivers' (`server`): both on CPU 0, like redis-server.
+      publisher = await startServer(spec, { REDIS_URL: redis.url });
+      server = await startServer(spec, { REDIS_URL: redis.url });
+    } else {
+      server = await startServer(spec);
+    }
     let kibPerConnection: number | undefined;
     let baseline: number | undefined;
     if (workload.mode === "idle") {
@@ -307,7 +394,7 @@ async function runOnce(
       if (held !== undefined) {
         kibPerConnection = (held - baseline) / workload.connections / 1024;
       }
-    });
+    }, publisher?.port);
     return {
       ...base,
       throughput: report.throughput,
@@ -330,7 +417,7 @@ async function runOnce(
       failure: String(error instanceof Error ? error.message : error),
     };
   } finally {
-    await server?.stop();
+    await Promise.all([server?.stop(), publisher?.stop()]);
   }
 }
 
@@ -414,7 +501,10 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
   for (const workload of workloads) {
     const rows = summaries.filter((s) => s.workload === workload.name);
     if (rows.length === 0) continue;
-    console.log(`\n${workload.label} (${workload.unit}; ratio to the runtime's raw API)`);
+    const hasRaw = rows.some((row) => row.ratio !== null);
+    console.log(
+      `\n${workload.label} (${workload.unit}${hasRaw ? "; ratio to the runtime's raw API" : ""})`,
+    );
     console.log(
       `  ${"server".padEnd(14)} ${"median".padStart(9)} ${"ratio".padStart(6)} ` +
         `${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  per-round ratios`,
@@ -426,7 +516,7 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
       ].filter(Boolean).join(", ");
       console.log(
         `  ${row.server.padEnd(14)} ${format(row.value, workload.unit).padStart(9)} ` +
-          `${(row.ratio === null ? "-" : row.ratio.toFixed(2)).padStart(6)} ` +
+          `${(row.ratio === null ? "—" : row.ratio.toFixed(2)).padStart(6)} ` +
           `${(row.p50_ms?.toFixed(2) ?? "-").padStart(8)} ` +
           `${(row.p99_ms?.toFixed(2) ?? "-").padStart(8)}  ` +
           `${row.ratios.map((r) => r.toFixed(2)).join(" ")}${flags ? `  (${flags})` : ""}`,
@@ -435,32 +525,61 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
   }
 }
 
+/** The servers that run `workload`. */
+function serversOf(workload: Workload, options: Options): ServerSpec[] {
+  return options.servers.filter((spec) => workload.libraries?.includes(spec.library) ?? true);
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
+  if (!redisServerBinary && options.workloads.some((workload) => workload.redis)) {
+    options.workloads = options.workloads.filter((workload) => !workload.redis);
+    console.log([
+      "#".repeat(72),
+      '### SKIPPED: redis-server is not installed, so the "redis" workload is left out.',
+      "### Install it (Debian: apt-get install -y redis-server) for the full benchmark.",
+      "#".repeat(72),
+    ].join("\n"));
+  }
   console.log(
     `coro-ws benchmark: ${options.rounds} round(s) × ${options.servers.length} servers, ` +
       `${options.duration} s per run${PIN ? ", server on CPU 0, client on CPU 1" : ""}`,
   );
   const results: RunResult[] = [];
   for (const workload of options.workloads) {
-    for (let round = 1; round <= options.rounds; round++) {
-      for (const spec of options.servers) {
-        const result = await runOnce(spec, workload, options, round);
-        results.push(result);
-        const shown = result.failure
-          ? `FAILED: ${result.failure.split("\n")[0]}`
-          : format(figure(result), workload.unit);
-        console.log(`  [${workload.name} ${round}/${options.rounds}] ${spec.name}: ${shown}`);
+    const servers = serversOf(workload, options);
+    if (servers.length === 0) continue;
+    let redis: RedisServer | undefined;
+    try {
+      if (workload.redis) redis = await startRedis();
+    } catch (error) {
+      console.log(`  [${workload.name}] FAILED to start redis-server: ${error}`);
+    }
+    try {
+      for (let round = 1; round <= options.rounds; round++) {
+        for (const spec of servers) {
+          const result = await runOnce(spec, workload, options, round, redis);
+          results.push(result);
+          const shown = result.failure
+            ? `FAILED: ${result.failure.split("\n")[0]}`
+            : format(figure(result), workload.unit);
+          console.log(`  [${workload.name} ${round}/${options.rounds}] ${spec.name}: ${shown}`);
+        }
       }
+    } finally {
+      await redis?.kill();
     }
   }
   const summaries = summarise(results, options.servers, options.workloads);
   printTable(summaries, options.workloads);
-  const outDir = options.quick ? join(ROOT, "scripts", "bench", "results") : join(ROOT, "docs");
+  const outDir = options.quick || options.partial
+    ? join(ROOT, "scripts", "bench", "results")
+    : join(ROOT, "docs");
   mkdirSync(outDir, { recursive: true });
   const record = {
     date: new Date().toISOString(),
     quick: options.quick,
+    partial: options.partial,
     rounds: options.rounds,
     duration_s: options.duration,
     pinned: PIN,

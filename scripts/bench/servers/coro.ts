@@ -1,12 +1,22 @@
 /**
  * coro-ws speaking the benchmark protocol, on whichever runtime runs it: `/websocket` is the
- * seed's echo (two replies per message), `/broadcast` sends each message to every client.
+ * seed's echo (two replies per message), `/broadcast` sends each message to every client with a
+ * loop of `push()` (the Swoole seed's way, kept comparable with earlier runs), `/publish` does
+ * the same with the pub/sub API (`ws.subscribe()` and `server.publish()`).
+ *
+ * With REDIS_URL set the server uses a Redis broker, so `/publish` reaches the subscribers of
+ * every server process on that Redis (the harness's "redis" workload).
  */
 
 import process from "node:process";
 import { type Response, Server } from "../../../mod.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
+if (process.env.REDIS_URL) {
+  // Imported only here so the other workloads don't load the redis client.
+  const { RedisBroker } = await import("../../../src/redis.ts");
+  server.useBroker(new RedisBroker({ url: process.env.REDIS_URL }));
+}
 
 server.handle("/websocket", async (_request, ws) => {
   if (!await ws.upgrade()) return;
@@ -31,6 +41,14 @@ server.handle("/broadcast", async (_request, ws) => {
     }
   } finally {
     listeners.delete(ws);
+  }
+});
+
+server.handle("/publish", async (_request, ws) => {
+  if (!await ws.upgrade()) return;
+  ws.subscribe("all");
+  for await (const frame of ws) {
+    if (typeof frame.data === "string") server.publish("all", `Server：${frame.data}`);
   }
 });
 

@@ -1,8 +1,8 @@
 /**
- * crossws on Bun: its Bun adapter's `websocket` handler given to `Bun.serve`, the two routes
+ * crossws on Bun: its Bun adapter's `websocket` handler given to `Bun.serve`, the routes
  * upgrading through `ws.handleUpgrade`. Paths are told apart by `peer.namespace` (the request
  * path by default). `/websocket` answers each text message with two replies, `/broadcast`
- * loops over a Set (no pub/sub).
+ * loops over a Set, `/publish` uses crossws's pub/sub (Bun's native one underneath).
  */
 
 import crossws from "crossws/adapters/bun";
@@ -19,6 +19,7 @@ const server = Bun.serve({
   routes: {
     "/websocket": (req, server) => ws.handleUpgrade(req, server),
     "/broadcast": (req, server) => ws.handleUpgrade(req, server),
+    "/publish": (req, server) => ws.handleUpgrade(req, server),
   },
   fetch: () => new Response("crossws bun benchmark server\n"),
   websocket: { ...ws.websocket, maxPayloadLength: 2 * 1024 * 1024 },

@@ -1,7 +1,8 @@
 /**
- * crossws on Deno: its Deno adapter's `handleUpgrade` called from `Deno.serve` for the two
+ * crossws on Deno: its Deno adapter's `handleUpgrade` called from `Deno.serve` for the
  * routes. Paths are told apart by `peer.namespace` (the request path by default).
- * `/websocket` answers each text message with two replies, `/broadcast` loops over a Set.
+ * `/websocket` answers each text message with two replies, `/broadcast` loops over a Set,
+ * `/publish` uses crossws's pub/sub.
  */
 
 import crossws from "crossws/adapters/deno";
@@ -19,7 +20,7 @@ Deno.serve({
 }, (req, info) => {
   const { pathname } = new URL(req.url);
   if (
-    (pathname === "/websocket" || pathname === "/broadcast") &&
+    (pathname === "/websocket" || pathname === "/broadcast" || pathname === "/publish") &&
     req.headers.get("upgrade") === "websocket"
   ) return ws.handleUpgrade(req, info);
   return new Response("crossws deno benchmark server\n");

@@ -1,7 +1,8 @@
 /**
  * crossws on Node: its Node adapter (bundled `ws`) behind `node:http`, one hooks object for
- * both paths, told apart by `peer.namespace` (the request path by default). `/websocket`
- * answers each text message with two replies, `/broadcast` loops over a Set.
+ * every path, told apart by `peer.namespace` (the request path by default). `/websocket`
+ * answers each text message with two replies, `/broadcast` loops over a Set, `/publish` uses
+ * crossws's pub/sub.
  */
 
 import { createServer } from "node:http";
@@ -22,7 +23,8 @@ const server = createServer((_req, res) => {
   res.writeHead(200, { "content-type": "text/plain" }).end("crossws node benchmark server\n");
 });
 server.on("upgrade", (req, socket, head) => {
-  if (req.url === "/websocket" || req.url === "/broadcast") ws.handleUpgrade(req, socket, head);
+  const paths = ["/websocket", "/broadcast", "/publish"];
+  if (paths.includes(req.url ?? "")) ws.handleUpgrade(req, socket, head);
   else socket.destroy();
 });
 server.listen(PORT, HOST, () => {

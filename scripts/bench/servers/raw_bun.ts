@@ -1,29 +1,31 @@
 /**
  * Raw baseline on Bun: `Bun.serve` routes plus its native WebSocket handler. `/websocket`
- * answers each text message with two replies, `/broadcast` loops over a Set (no pub/sub).
+ * answers each text message with two replies, `/broadcast` loops over a Set, `/publish` uses
+ * Bun's native pub/sub (`ws.subscribe()` and `server.publish()`, which includes the sender).
  */
 
 import type { ServerWebSocket } from "bun";
 
-type Path = "/websocket" | "/broadcast";
+type Path = "/websocket" | "/broadcast" | "/publish";
 
 const HOST = Bun.env.HOST ?? "127.0.0.1";
 const listeners = new Set<ServerWebSocket<Path>>();
+
+function upgrade(path: Path) {
+  return (req: Request, server: Bun.Server<Path>) => {
+    if (!server.upgrade(req, { data: path })) {
+      return new Response("Upgrade failed", { status: 400 });
+    }
+  };
+}
 
 const server = Bun.serve({
   hostname: HOST,
   port: Number(Bun.env.PORT ?? 9502),
   routes: {
-    "/websocket": (req, server) => {
-      if (!server.upgrade(req, { data: "/websocket" })) {
-        return new Response("Upgrade failed", { status: 400 });
-      }
-    },
-    "/broadcast": (req, server) => {
-      if (!server.upgrade(req, { data: "/broadcast" })) {
-        return new Response("Upgrade failed", { status: 400 });
-      }
-    },
+    "/websocket": upgrade("/websocket"),
+    "/broadcast": upgrade("/broadcast"),
+    "/publish": upgrade("/publish"),
   },
   fetch: () => new Response("raw bun benchmark server\n"),
   websocket: {
@@ -31,6 +33,7 @@ const server = Bun.serve({
     maxPayloadLength: 2 * 1024 * 1024,
     open(ws) {
       if (ws.data === "/broadcast") listeners.add(ws);
+      else if (ws.data === "/publish") ws.subscribe("all");
     },
     close(ws) {
       listeners.delete(ws);
@@ -40,6 +43,8 @@ const server = Bun.serve({
       if (ws.data === "/websocket") {
         ws.send(`Hello ${message}!`);
         ws.send(`How are you, ${message}?`);
+      } else if (ws.data === "/publish") {
+        server.publish("all", `Server：${message}`);
       } else {
         const text = `Server：${message}`;
         for (const listener of listeners) listener.send(text);

@@ -1,6 +1,7 @@
 /**
  * Raw baseline on Deno: `Deno.serve` plus `Deno.upgradeWebSocket`. `/websocket` answers each
- * text message with two replies, `/broadcast` loops over a Set.
+ * text message with two replies, `/broadcast` loops over a Set. `/publish` is the same loop:
+ * Deno's WebSockets have no pub/sub, so a plain loop over them is Deno's raw fan-out.
  */
 
 const HOST = Deno.env.get("HOST") ?? "127.0.0.1";
@@ -30,7 +31,12 @@ Deno.serve({
   onListen: ({ port }) => console.log(`listening on http://${HOST}:${port}`),
 }, (req) => {
   const { pathname } = new URL(req.url);
-  const onSocket = pathname === "/websocket" ? echo : pathname === "/broadcast" ? broadcast : null;
+  // No native pub/sub to compare with: `/publish` is the plain loop too.
+  const onSocket = pathname === "/websocket"
+    ? echo
+    : pathname === "/broadcast" || pathname === "/publish"
+    ? broadcast
+    : null;
   if (!onSocket || req.headers.get("upgrade") !== "websocket") {
     return new Response("raw deno benchmark server\n");
   }

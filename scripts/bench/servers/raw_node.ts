@@ -1,6 +1,8 @@
 /**
  * Raw baseline on Node: `node:http` plus `ws` (noServer), routing the upgrade by path.
  * `/websocket` answers each text message with two replies, `/broadcast` loops over a Set.
+ * `/publish` is the same loop: `ws` has no pub/sub, so a plain loop over its sockets is Node's
+ * raw fan-out.
  */
 
 import { createServer } from "node:http";
@@ -35,7 +37,8 @@ function broadcast(ws: WebSocket): void {
   });
 }
 
-const routes = new Map([["/websocket", echo], ["/broadcast", broadcast]]);
+// No native pub/sub to compare with: `/publish` is the plain loop too.
+const routes = new Map([["/websocket", echo], ["/broadcast", broadcast], ["/publish", broadcast]]);
 
 const server = createServer((_req, res) => {
   res.writeHead(200, { "content-type": "text/plain" }).end("raw node benchmark server\n");
