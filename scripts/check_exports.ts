@@ -12,7 +12,8 @@
  * condition, if any, points at that same source (Deno gets no condition of its own: it will
  * not run TypeScript from node_modules, so from npm it runs dist/; JSR gives it the sources). Also: `files` ships dist/ and the sources, and
  * every npm package the code imports (`dependencies`, `peerDependencies`) is in the deno.json
- * `imports` map at the same version.
+ * `imports` map at the same version. Both manifests carry one version, which CHANGELOG.md has a
+ * section for.
  *
  * Prints each problem and exits 1 if there is any. scripts/build.ts uses
  * {@link readEntryPoints} to know what to bundle.
@@ -179,6 +180,14 @@ export function readEntryPoints(): { entries: EntryPoint[]; problems: string[] }
         `deno.json: imports["${name}"] is ${target}, which package.json does not depend on`,
       );
     }
+  }
+  // One version for both packages, with its entry in the changelog.
+  if (pkg.version !== deno.version) {
+    problems.push(`package.json is version ${pkg.version}, deno.json ${deno.version}`);
+  }
+  const changelog = readFileSync(join(ROOT, "CHANGELOG.md"), "utf8");
+  if (!changelog.includes(`\n## ${pkg.version} `)) {
+    problems.push(`CHANGELOG.md: no "## ${pkg.version}" section`);
   }
   return { entries, problems };
 }
