@@ -4,8 +4,9 @@
  *
  *   npm test                                  # everything
  *   npm test -- --only=node                   # only the Node test run (comma separated list of
- *                                             #   steps: tsc, lint, fmt, docs, exports,
- *                                             #   publish, static (all six), node, deno, bun)
+ *                                             #   steps: tsc, lint, fmt, docs, doclint,
+ *                                             #   exports, publish, static (all seven), node,
+ *                                             #   deno, bun)
  *   npm test -- tests/foo.test.ts             # only these test files (static checks still run)
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
@@ -15,7 +16,8 @@
  *                            counted as failed when it is exceeded
  *
  * Steps: tsc --noEmit, deno lint, deno fmt --check, deno check --doc-only (every code
- * example in README.md and the JSDoc), scripts/check_exports.ts (package.json and deno.json
+ * example in README.md, the porting guide and the JSDoc), deno doc --lint (JSDoc on every
+ * public symbol), scripts/check_exports.ts (package.json and deno.json
  * export the same entry points), deno publish --dry-run (what JSR would get, slow types
  * included), then the same test files under
  * `node --test`, `deno test` and `bun test`. The test runs happen even if a static check fails;
@@ -31,7 +33,7 @@ import { stripVTControlCharacters } from "node:util";
 import { DENO_TYPES_FILE, writeDenoTypes } from "./deno_types.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const STATIC_STEPS = ["tsc", "lint", "fmt", "docs", "exports", "publish"] as const;
+const STATIC_STEPS = ["tsc", "lint", "fmt", "docs", "doclint", "exports", "publish"] as const;
 const RUNTIMES = ["node", "deno", "bun"] as const;
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
@@ -42,7 +44,8 @@ const TIMEOUT_MS = Number(process.env.TEST_STEP_TIMEOUT ?? "240") * 1000;
 const PER_TEST_TIMEOUT_MS = 60_000;
 /**
  * The static checks that are one command each (tsc also needs the Deno types first): `docs`
- * type-checks every code example in the docs, `publish` is what `deno publish` would check.
+ * type-checks every code example in the docs, `doclint` finds public symbols without JSDoc,
+ * `publish` is what `deno publish` would check.
  */
 const STATIC_COMMANDS: Record<
   Exclude<StaticStep, "tsc">,
@@ -54,6 +57,11 @@ const STATIC_COMMANDS: Record<
     tool: "deno",
     args: ["check", "--doc-only", "README.md", "docs/porting-from-swoole.md", "mod.ts", "src/"],
     label: "deno check --doc-only",
+  },
+  doclint: {
+    tool: "deno",
+    args: ["doc", "--lint", "mod.ts", "src/redis.ts"],
+    label: "deno doc --lint",
   },
   exports: { tool: "node", args: ["scripts/check_exports.ts"], label: "check_exports" },
   publish: {

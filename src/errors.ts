@@ -42,6 +42,8 @@ export function setLastError(code: number): void {
  */
 export class ConcurrencyError extends Error {
   /**
+   * Makes the error; the core throws it, handlers catch it.
+   *
    * @param message what was attempted and why it cannot be done
    */
   constructor(message: string) {

@@ -45,6 +45,8 @@ export class Frame {
   finish: boolean;
 
   /**
+   * Makes a frame, e.g. to push a ping (`new Frame("", OPCODE.PING)`).
+   *
    * @param data the payload
    * @param opcode the frame type
    * @param flags {@link FLAG} bits; FIN is taken from them for `finish`
@@ -156,6 +158,8 @@ export class CloseFrame extends Frame {
   reason: string;
 
   /**
+   * Makes a Close frame, e.g. to push one (`new CloseFrame(1000, "bye")`).
+   *
    * @param code the close code
    * @param reason the close reason
    * @param fd the connection number

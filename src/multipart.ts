@@ -24,9 +24,11 @@ export interface UploadedFile {
   name: string;
   /** Its Content-Type, as the client gave it. */
   type: string;
+  /** Its size in bytes. */
   size: number;
   /** 0: uploaded (PHP's UPLOAD_ERR_OK). */
   error: number;
+  /** The file's bytes (the body is bounded by `package_max_length`, so it stays in memory). */
   content: Uint8Array;
 }
 
@@ -41,6 +43,7 @@ export interface UploadedFile {
  * ```
  */
 export class MalformedBodyError extends Error {
+  /** "MalformedBodyError" */
   override name = "MalformedBodyError";
 }
 

@@ -84,7 +84,11 @@ export class RedisBroker implements PubSubBroker {
   readonly #prefix: string;
   readonly #onError: (error: Error) => void;
 
-  /** @param options where Redis is; see {@link RedisBrokerOptions} */
+  /**
+   * Makes a broker; nothing connects until a server that uses it starts.
+   *
+   * @param options where Redis is; see {@link RedisBrokerOptions}
+   */
   constructor(options: RedisBrokerOptions = {}) {
     this.#url = options.url ?? "redis://127.0.0.1:6379";
     this.#prefix = options.prefix ?? "coro-ws:";

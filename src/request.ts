@@ -24,6 +24,7 @@ const decoder = new TextDecoder();
  * ```
  */
 export interface ServerInfo {
+  /** The method, e.g. "GET". */
   request_method: string;
   /** The path, without the query. */
   request_uri: string;
@@ -31,9 +32,13 @@ export interface ServerInfo {
   path_info: string;
   /** The query without `?`; "" when there is none. */
   query_string: string;
+  /** The protocol, "HTTP/1.1". */
   server_protocol: string;
+  /** The port the server listens on. */
   server_port: number;
+  /** The client's address. */
   remote_addr: string;
+  /** The client's port. */
   remote_port: number;
   /** Seconds since the epoch when the request arrived. */
   request_time: number;
@@ -75,6 +80,8 @@ export class Request {
   readonly #body: Uint8Array;
 
   /**
+   * Made by the server for each request; handlers receive it.
+   *
    * @param exchange the request as the adapter received it
    * @param fd the connection number
    * @param serverPort the port the server listens on

@@ -105,6 +105,8 @@ export class Response implements AsyncIterable<Frame> {
   }
 
   /**
+   * Made by the server for each request; handlers receive it.
+   *
    * @param exchange the request as the adapter received it
    * @param fd the connection number
    * @param context the server's side

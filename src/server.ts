@@ -69,7 +69,9 @@ export interface ServerStats {
  * ```
  */
 export interface Address {
+  /** The bound address, e.g. "127.0.0.1" or "::1". */
   host: string;
+  /** The bound port: the one asked for, or the free one picked for 0. */
   port: number;
 }
 
@@ -121,6 +123,8 @@ export class Server {
   #shutdown: Promise<void> | undefined;
 
   /**
+   * Makes a server; nothing is bound until `start()`.
+   *
    * @param host the address to bind, e.g. "127.0.0.1" or "::1"
    * @param port the port; 0 picks a free one
    * @param ssl serve TLS (`ssl_cert_file` and `ssl_key_file` settings)
