@@ -31,6 +31,8 @@ const BINARY = 1;
 const MAX_PENDING_PUBLISHES = 10_000;
 /** Reconnect delays double from 100 ms up to this. */
 const MAX_RECONNECT_DELAY_MS = 3_000;
+/** At most one report of failed publishes in this time, so a burst does not flood the log. */
+const DROP_REPORT_INTERVAL_MS = 1_000;
 /** How long `close()` waits for publishes in flight before it drops the connection. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -126,6 +128,9 @@ class RedisLink implements BrokerLink {
   #connected = false;
   /** Whether the current outage has been reported. */
   #failing = false;
+  /** Publishes that failed since the last report of one. */
+  #droppedPublishes = 0;
+  #lastDropReport = 0;
 
   constructor(
     url: string,
@@ -191,8 +196,16 @@ class RedisLink implements BrokerLink {
     const payload = text ? Buffer.from(message.data as string) : message.data as Uint8Array;
     this.#publisher.publish(this.#channel(message.topic), Buffer.concat([header, payload]))
       .catch((error) => {
-        // An outage is reported once, by the client's error event; other failures each time.
-        if (!this.#failing) this.#report("publish to", message.topic, error);
+        // An outage is reported once, by the client's error event. Other failures (a full
+        // queue while Redis is slow) come in bursts: one report a second, with the count.
+        if (this.#failing) return;
+        this.#droppedPublishes++;
+        const now = Date.now();
+        if (now - this.#lastDropReport < DROP_REPORT_INTERVAL_MS) return;
+        this.#lastDropReport = now;
+        const dropped = this.#droppedPublishes;
+        this.#droppedPublishes = 0;
+        this.#report(`publish ${dropped} message(s) to`, message.topic, error);
       });
   }
 

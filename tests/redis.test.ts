@@ -203,6 +203,43 @@ test(`[${runtime}] RedisBroker: a server keeps one Redis subscription per topic 
   }
 });
 
+test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and reports drops once`, {
+  skip,
+}, async () => {
+  const errors: string[] = [];
+  const server = new Server("127.0.0.1", 0);
+  server.useBroker(new RedisBroker({ url: redis!.url, onError: (e) => errors.push(e.message) }));
+  server.handle("/ws", async (_request, ws) => {
+    if (!await ws.upgrade()) return;
+    ws.subscribe("t");
+    await ws.push("ok");
+    for await (const _frame of ws);
+  });
+  void server.start();
+  const { port } = await server.listening;
+  const pauser = createClient({ url: redis!.url });
+  await pauser.connect();
+  try {
+    const local = await connect(`ws://127.0.0.1:${port}/ws`);
+    assert.equal(await local.next(), "ok");
+    await pauser.sendCommand(["CLIENT", "PAUSE", "1000", "ALL"]);
+    // More than the 10,000 publishes the broker lets wait for Redis.
+    for (let i = 0; i < 15_000; i++) server.publish("t", "x");
+    await waitFor(() => Promise.resolve(errors.length > 0), "a report of dropped publishes");
+    assert.equal(errors.length, 1, errors.join("\n"));
+    assert.match(errors[0], /^Cannot publish \d+ message\(s\) to topic "t" on Redis/);
+    let received = 0;
+    while (received < 15_000) {
+      assert.equal(await local.next(), "x", "local delivery goes on");
+      received++;
+    }
+    local.close(1000);
+  } finally {
+    await server.shutdown();
+    await pauser.close();
+  }
+});
+
 test(`[${runtime}] RedisBroker: start() rejects when Redis is unreachable, without the password`, {
   skip,
 }, async () => {
