@@ -55,6 +55,29 @@ test(`[${runtime}] examples/broadcast.ts delivers each message to every client`,
   }
 });
 
+test(`[${runtime}] examples/chat.ts keeps each room to itself (one process, no Redis)`, async () => {
+  const server = await startServer("../examples/chat.ts");
+  try {
+    const ada = await connect(`${server.wsUrl}/chat?room=tea&name=ada`);
+    assert.equal(await ada.next(), "ada joined");
+    const bob = await connect(`${server.wsUrl}/chat?room=tea&name=bob`);
+    const eve = await connect(`${server.wsUrl}/chat?room=coffee&name=eve`);
+    assert.equal(await ada.next(), "bob joined");
+    assert.equal(await bob.next(), "bob joined");
+    assert.equal(await eve.next(), "eve joined");
+    ada.send("milk?");
+    assert.equal(await bob.next(), "ada: milk?");
+    assert.equal(await ada.next(), "ada: milk?");
+    bob.close(1000);
+    assert.equal(await ada.next(), "bob left");
+    await assert.rejects(eve.next(200), /no message/, "tea's messages reached coffee");
+    ada.close(1000);
+    eve.close(1000);
+  } finally {
+    server.kill();
+  }
+});
+
 test(`[${runtime}] examples/cluster.ts shares one port between its workers`, async () => {
   const server = await startServer("../examples/cluster.ts", { WORKERS: "2" });
   try {
