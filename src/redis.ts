@@ -25,6 +25,8 @@ import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 
 /** Bytes of the random id each server puts on its messages, to skip them on the way back. */
 const ORIGIN_LENGTH = 16;
+/** A message on the wire: its kind (text or binary), the origin id, then the payload. */
+const HEADER_LENGTH = 1 + ORIGIN_LENGTH;
 const TEXT = 0;
 const BINARY = 1;
 /** Publishes waiting for Redis's reply before further ones are dropped: bounded memory. */
@@ -189,12 +191,15 @@ class RedisLink implements BrokerLink {
   }
 
   publish(message: BrokerMessage): void {
-    const text = typeof message.data === "string";
-    const header = Buffer.allocUnsafe(1 + ORIGIN_LENGTH);
-    header[0] = text ? TEXT : BINARY;
-    this.#origin.copy(header, 1);
-    const payload = text ? Buffer.from(message.data as string) : message.data as Uint8Array;
-    this.#publisher.publish(this.#channel(message.topic), Buffer.concat([header, payload]))
+    // One buffer per message: kind, origin, payload (text encoded straight into it).
+    const { data } = message;
+    const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+    const wire = Buffer.allocUnsafe(HEADER_LENGTH + size);
+    wire[0] = typeof data === "string" ? TEXT : BINARY;
+    this.#origin.copy(wire, 1);
+    if (typeof data === "string") wire.write(data, HEADER_LENGTH);
+    else wire.set(data, HEADER_LENGTH);
+    this.#publisher.publish(this.#channel(message.topic), wire)
       .catch((error) => {
         // An outage is reported once, by the client's error event. Other failures (a full
         // queue while Redis is slow) come in bursts: one report a second, with the count.
@@ -220,9 +225,9 @@ class RedisLink implements BrokerLink {
   }
 
   #receive(topic: string | null, message: Buffer): void {
-    if (message.length < 1 + ORIGIN_LENGTH) return; // Not ours: somebody else on the channel.
-    if (this.#origin.equals(message.subarray(1, 1 + ORIGIN_LENGTH))) return;
-    const payload = message.subarray(1 + ORIGIN_LENGTH);
+    if (message.length < HEADER_LENGTH) return; // Not ours: somebody else on the channel.
+    if (this.#origin.equals(message.subarray(1, HEADER_LENGTH))) return;
+    const payload = message.subarray(HEADER_LENGTH);
     this.#deliver({ topic, data: message[0] === TEXT ? decoder.decode(payload) : payload });
   }
 

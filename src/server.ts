@@ -324,6 +324,13 @@ export class Server {
     return sent;
   }
 
+  /** Closes the broker link; later publishes stay local instead of failing on a closed link. */
+  async #leaveBroker(): Promise<void> {
+    const link = this.#brokerLink;
+    this.#brokerLink = undefined;
+    await link?.close();
+  }
+
   async #listen(): Promise<void> {
     try {
       const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
@@ -363,7 +370,7 @@ export class Server {
         onRequest: (exchange) => this.#serve(exchange),
       });
     } catch (error) {
-      await this.#brokerLink?.close();
+      await this.#leaveBroker();
       this.#rejectListening(error);
       this.#resolveStopped();
       throw error;
@@ -383,7 +390,7 @@ export class Server {
     const deadline = this.#settings.max_wait_time * 1000;
     await settleWithin(Promise.allSettled(this.#handlers), deadline);
     for (const connection of this.#connections) connection.close();
-    await this.#brokerLink?.close();
+    await this.#leaveBroker();
     await settleWithin(listenerClosed, deadline);
     this.#resolveStopped();
   }

@@ -7,22 +7,22 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
+/** The three runtimes, each test file runs under every one. */
+export const runtimes = ["node", "deno", "bun"] as const;
+
+type Runtime = (typeof runtimes)[number];
+
 /** The runtime running the tests: fixture servers run on the same one. */
-export const runtime: "deno" | "bun" | "node" = "Bun" in globalThis
+export const runtime: Runtime = "Bun" in globalThis
   ? "bun"
   : "Deno" in globalThis
   ? "deno"
   : "node";
 
-/** The three runtimes, each test file runs under every one. */
-export const runtimes = ["node", "deno", "bun"] as const;
-
 /** The runtime after `current` in {@link runtimes}: a different peer for cross-runtime tests. */
 export function otherRuntime(current: Runtime = runtime): Runtime {
   return runtimes[(runtimes.indexOf(current) + 1) % runtimes.length];
 }
-
-type Runtime = (typeof runtimes)[number];
 
 /** A running server process. */
 export interface ServerProcess {
