@@ -182,6 +182,43 @@ export class RawClient {
     }
   }
 
+  /**
+   * The data frames the server sends until it closes TCP or sends a Close frame (which ends
+   * the list); rejects after `ms`, saying how many had come.
+   */
+  async dataFramesUntilClose(ms: number): Promise<Frame[]> {
+    const frames: Frame[] = [];
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const frame = await this.nextFrame(Math.max(0, deadline - Date.now()));
+      if (frame instanceof CloseFrame) return frames;
+      if (frame) {
+        frames.push(frame);
+        continue;
+      }
+      if (this.#ended) return frames;
+      throw new Error(`no close within ${ms} ms; ${frames.length} data frames had come`);
+    }
+  }
+
+  /** Reads at most `bytesPerSecond`, as a peer on a slow link: the server's writes back up. */
+  throttle(bytesPerSecond: number): void {
+    const tickMs = 50;
+    const perTick = bytesPerSecond * tickMs / 1000;
+    let budget = 0;
+    const socket = this.socket;
+    socket.pause();
+    const timer = setInterval(() => {
+      budget = Math.min(budget + perTick, perTick);
+      if (budget > 0) socket.resume();
+    }, tickMs);
+    socket.on("data", (chunk: Uint8Array) => {
+      budget -= chunk.byteLength;
+      if (budget <= 0) socket.pause();
+    });
+    void this.ended.then(() => clearInterval(timer));
+  }
+
   /** Stops reading, as a peer that never reads: the server's writes back up. */
   stopReading(): void {
     this.socket.pause();
