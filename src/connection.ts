@@ -10,7 +10,7 @@
 
 import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
 import { ConcurrencyError, setLastError } from "./errors.ts";
-import { currentTurn, trueNextTurn, TURN_BUDGET } from "./fairness.ts";
+import { currentTurn, nextTurn, trueNextTurn, TURN_BUDGET } from "./fairness.ts";
 import {
   CloseFrame,
   concatBytes,
@@ -47,6 +47,9 @@ export type PushData = string | Uint8Array | ArrayBuffer | Frame;
 
 type State = "connecting" | "open" | "closing" | "closed";
 
+/** What settles a waiting `recv()` or iterator `next()`. */
+type Waiter = (result: RecvResult | IteratorResult<Frame>) => void;
+
 /** A data frame waiting for the socket's buffer to drain. */
 interface Outgoing {
   data: FrameData;
@@ -60,8 +63,7 @@ interface HeldBack extends Outgoing {
 }
 
 const TRUE = Promise.resolve(true);
-const FALSE = Promise.resolve(false);
-const CLOSED: Promise<RecvResult> = Promise.resolve("");
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 const decoder = new TextDecoder();
 const NO_BYTES = new Uint8Array(0);
 
@@ -91,9 +93,11 @@ export class WebSocketConnection implements WebSocketEvents {
   #inbound: Frame[] = [];
   #inboundCost = 0;
   #paused = false;
-  /** The waiting recv()'s resolve function, and its timeout. */
-  #waiter: ((result: RecvResult) => void) | undefined;
+  /** The waiting recv()'s (or next()'s) resolve function, and its timeout. */
+  #waiter: Waiter | undefined;
   #waiterTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether the waiter is an iterator's next(), which resolves with an IteratorResult. */
+  #waiterIterates = false;
 
   #outbound: Outgoing[] = [];
   /** Pushes made while a fragmented message is open; they follow its last fragment. */
@@ -105,6 +109,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   /** At least what the runtime has buffered; see #belowWriteLimit(). Measure first. */
   #bufferedAtMost = Infinity;
+  /** Bounds a close the core started; see #boundClose(). */
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Connections whose silence the core checks (where the runtime does not, see
@@ -193,7 +198,12 @@ export class WebSocketConnection implements WebSocketEvents {
   }
 
   receiveClose(code: number, reason: string): void {
-    if (this.#state === "closed") return; // Deno can report one close twice.
+    this.#link = undefined; // The runtime is done with the socket.
+    if (this.#state === "closed") {
+      // The end of a close() (or Deno reporting one close twice): nothing left to bound.
+      this.#stopCloseTimer();
+      return;
+    }
     const fromPeer = this.#state === "open";
     // Runtimes report an abnormal close as 0 (Deno) or 1006; make it 1006 everywhere.
     const normalised = code >= 1000 ? code : CLOSE.ABNORMAL;
@@ -224,20 +234,14 @@ export class WebSocketConnection implements WebSocketEvents {
    * `socket_read_timeout` setting; < 0: forever).
    */
   recv(timeout: number): Promise<RecvResult> {
-    if (this.#waiter) {
-      throw new ConcurrencyError(
-        "Cannot call recv(): another recv() on this connection is still waiting",
-      );
-    }
+    this.#assertNoWaiter("recv()");
     if (this.#inbound.length > 0) {
       const frame = this.#take();
       return this.#takeTurn() ? Promise.resolve(frame) : trueNextTurn().then(() => frame);
     }
-    if (this.#state !== "open") return CLOSED;
+    if (this.#state !== "open") return this.#settled("");
     const seconds = timeout === 0 ? this.#settings.socket_read_timeout : timeout;
-    // One shared executor, not a closure per call: recv() is the hottest path there is.
-    WebSocketConnection.#waiting = this;
-    const received = new Promise<RecvResult>(WebSocketConnection.#storeWaiter);
+    const received = this.#wait<RecvResult>(false);
     if (seconds > 0) {
       this.#waiterTimer = setTimeout(() => {
         this.#waiterTimer = undefined;
@@ -248,9 +252,44 @@ export class WebSocketConnection implements WebSocketEvents {
     return received;
   }
 
+  /**
+   * The next message as an iterator's result, done once the connection has closed or failed.
+   * The result is made where the message arrives, not in a `then()` on `recv()`: each hop
+   * between them is a chance for the runtime to report a close before the handler has
+   * answered what came before it.
+   *
+   * @throws {ConcurrencyError} while a `recv()` on this connection is waiting
+   */
+  next(): Promise<IteratorResult<Frame>> {
+    this.#assertNoWaiter("next()");
+    if (this.#inbound.length > 0) {
+      const item: IteratorResult<Frame> = { done: false, value: this.#take() };
+      return this.#takeTurn() ? Promise.resolve(item) : nextTurn(item);
+    }
+    if (this.#state !== "open") return this.#settled(DONE);
+    return this.#wait<IteratorResult<Frame>>(true);
+  }
+
+  #assertNoWaiter(action: string): void {
+    if (this.#waiter) {
+      throw new ConcurrencyError(
+        `Cannot call ${action}: another recv() on this connection is still waiting`,
+      );
+    }
+  }
+
+  /** A promise the next message (or the close) settles; see #settleWaiter(). */
+  #wait<T>(iterates: boolean): Promise<T> {
+    this.#waiterIterates = iterates;
+    // One shared executor, not a closure per call: this is the hottest path there is.
+    WebSocketConnection.#waiting = this;
+    return new Promise<T>(WebSocketConnection.#storeWaiter);
+  }
+
   static #waiting: WebSocketConnection | undefined;
-  static #storeWaiter(resolve: (result: RecvResult) => void): void {
-    WebSocketConnection.#waiting!.#waiter = resolve;
+  static #storeWaiter(resolve: (result: never) => void): void {
+    // #settleWaiter() gives it a RecvResult or an IteratorResult, as #waiterIterates says.
+    WebSocketConnection.#waiting!.#waiter = resolve as Waiter;
     WebSocketConnection.#waiting = undefined;
   }
 
@@ -323,37 +362,55 @@ export class WebSocketConnection implements WebSocketEvents {
     return true;
   }
 
-  /** Drops the connection without a Close frame; false if it was already closed. */
+  /**
+   * Closes the connection without a Close frame, after what `push()` resolved true for: the
+   * runtime writes it, then ends the stream, within the bound of {@link #boundClose}. False if
+   * it was already closed.
+   */
   close(): boolean {
     if (this.#state === "closed") return false;
-    this.#finish(); // First, so the close the runtime reports from terminate() is ignored.
-    this.#link?.terminate();
+    const link = this.#link;
+    this.#finish(); // First, so the close the runtime reports is ignored.
+    if (link) {
+      // Input left unread when the socket closes makes the kernel reset the connection, which
+      // throws away what is still on its way to the peer.
+      link.resume();
+      link.end();
+      // Unless the runtime has closed already (Bun can, from inside end()).
+      if (this.#link) this.#boundClose(() => link.terminate());
+    }
     return true;
   }
 
   /**
-   * Sends a Close frame and waits for the peer's, at most `websocket_close_timeout` seconds,
-   * then drops the connection. Resolves true once the close is clean, false if the peer did
-   * not answer in time or the connection was already closed.
+   * Sends a Close frame after what was pushed and waits for the peer's, then drops the
+   * connection if it has not come within the bound of {@link #boundClose}. Resolves true once
+   * the close is clean, false if the peer did not answer in time or the connection was already
+   * closed.
    *
    * @throws {RangeError} for a code or reason that may not be sent
    */
   disconnect(code: number, reason: string): Promise<boolean> {
     encodeClosePayload(code, reason); // Validates before anything changes.
-    if (this.#state === "closed") return FALSE;
+    if (this.#state === "closed") return this.#settled(false);
     if (this.#state === "closing") return this.#closedPromise!;
     this.#state = "closing";
     this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
     // Stop delivery now: a handler that closes is done reading.
     this.#settleWaiter("");
     this.#failPushes();
-    if (this.#link) {
-      this.#closeTimer = setTimeout(() => {
-        this.#resolveClosed?.(false); // The peer never answered: not a clean close.
-        this.close();
-      }, this.#settings.websocket_close_timeout * 1000);
-      this.#link.resume(); // A paused socket could not read the peer's Close.
-      this.#link.close(code, reason); // Bun reports the close from inside this call.
+    const link = this.#link;
+    if (link) {
+      link.resume(); // A paused socket could not read the peer's Close.
+      link.close(code, reason);
+      // Unless the runtime has closed already (Bun can, from inside close()).
+      if (this.#link) {
+        this.#boundClose(() => {
+          this.#resolveClosed?.(false); // The peer never answered: not a clean close.
+          this.#finish();
+          link.terminate();
+        });
+      }
     } else {
       this.#finish();
     }
@@ -364,7 +421,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   #pushFrame(frame: Frame): Promise<boolean> {
     if (frame instanceof CloseFrame) return this.disconnect(frame.code, frame.reason);
-    if (frame.opcode === OPCODE.PING) return this.ping(frame.data) ? TRUE : FALSE;
+    if (frame.opcode === OPCODE.PING) return this.ping(frame.data) ? TRUE : this.#settled(false);
     if (frame.opcode === OPCODE.PONG) {
       if (this.#state !== "open") return this.#closedFailure("push() a pong");
       if (!this.#capabilities.controlFrames) {
@@ -372,7 +429,7 @@ export class WebSocketConnection implements WebSocketEvents {
           ERROR.WEBSOCKET_BAD_OPCODE,
           `Cannot push a pong: ${this.#capabilities.runtime} cannot send pongs`,
         );
-        return FALSE;
+        return this.#settled(false);
       }
       this.#link!.pong(toBytes(frame.data));
       return TRUE;
@@ -476,6 +533,45 @@ export class WebSocketConnection implements WebSocketEvents {
     return buffered < limit;
   }
 
+  /**
+   * Bounds a close the core started: `onTimeout` runs once the peer has taken nothing for
+   * `websocket_close_timeout` seconds. The wait starts again whenever the runtime's buffer has
+   * shrunk, so a slow reader still gets everything; once the buffer is empty, the peer has at
+   * least one more timeout to finish the close.
+   */
+  #boundClose(onTimeout: () => void): void {
+    const link = this.#link!;
+    const ms = this.#settings.websocket_close_timeout * 1000;
+    let buffered = link.bufferedAmount;
+    const check = () => {
+      // The runtime counts only what the kernel has not taken: a peer that reads slowly shows
+      // progress in steps of up to a third of the kernel's send buffer.
+      const now = link.bufferedAmount;
+      if (now < buffered) {
+        buffered = now;
+        this.#closeTimer = setTimeout(check, ms);
+        return;
+      }
+      this.#closeTimer = undefined;
+      onTimeout();
+    };
+    this.#closeTimer = setTimeout(check, ms);
+  }
+
+  #stopCloseTimer(): void {
+    if (this.#closeTimer === undefined) return;
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+  }
+
+  /**
+   * `value` as a settled promise, within this turn's budget: a loop that ignores `false` or
+   * `""` and calls again gets them at once, and must still let the others run.
+   */
+  #settled<T>(value: T): Promise<T> {
+    return this.#takeTurn() ? Promise.resolve(value) : nextTurn(value);
+  }
+
   /** Counts one immediate completion; false once this turn's budget is spent. */
   #takeTurn(): boolean {
     const now = currentTurn();
@@ -515,7 +611,8 @@ export class WebSocketConnection implements WebSocketEvents {
 
   #checkIdle(seconds: number): void {
     if (this.#state !== "open") return;
-    if (this.#heard) {
+    // Paused, the runtime reads nothing: the peer may be talking, so it is not silent.
+    if (this.#heard || this.#paused) {
       this.#heard = false;
       this.#pinged = false;
     } else if (!this.#pinged && this.#capabilities.controlFrames) {
@@ -529,7 +626,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   #finish(): void {
     this.#state = "closed";
-    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#stopCloseTimer();
     if (this.#idleSeconds > 0) this.#unwatchIdle();
     this.#resolveOpened(false);
     this.#resolveClosed?.(true);
@@ -547,7 +644,8 @@ export class WebSocketConnection implements WebSocketEvents {
       clearTimeout(this.#waiterTimer);
       this.#waiterTimer = undefined;
     }
-    waiter(result);
+    if (!this.#waiterIterates) waiter(result);
+    else waiter(result === "" || result === false ? DONE : { done: false, value: result });
   }
 
   #failPushes(): void {
@@ -564,7 +662,7 @@ export class WebSocketConnection implements WebSocketEvents {
       ERROR.WEBSOCKET_UNCONNECTED,
       `Cannot ${action}: the connection is ${this.#state}`,
     );
-    return FALSE;
+    return this.#settled(false);
   }
 
   #setError(code: number, message: string): void {

@@ -32,6 +32,12 @@ export function currentTurn(): number {
   return turn;
 }
 
+/** Resolves with `value` on the next turn of the event loop. */
+export function nextTurn<T>(value: T): Promise<T> {
+  currentTurn(); // Makes sure the turn advances.
+  return new Promise((resolve) => setImmediate(resolve, value));
+}
+
 /** Resolves true on the next turn of the event loop; one promise serves every caller. */
 export function trueNextTurn(): Promise<true> {
   currentTurn(); // Makes sure the turn advances.

@@ -20,6 +20,7 @@ import { type Frame, type FrameData, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 
 const FALSE = Promise.resolve(false);
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** What a response needs from its server. */
@@ -631,12 +632,10 @@ export class Response implements AsyncIterable<Frame> {
    * }
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Frame> {
-    while (true) {
-      const frame = await this.recv(-1);
-      if (frame === "" || frame === false) return;
-      yield frame;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Frame> {
+    // Not an async generator: its extra hops would let a runtime report the peer's close
+    // before the handler has answered the message that came just before it.
+    return { next: () => this.#ws?.next() ?? this.recv().then(() => DONE) };
   }
 
   // ---- internals ----

@@ -534,20 +534,51 @@ test("WebSocketConnection.ping() pings on a capable link and fails with 8502 or 
 
 // ---- close() and disconnect() ----
 
-test("WebSocketConnection.close() terminates once, then returns false", async () => {
+test("WebSocketConnection.close() ends the link once, reading, then returns false", async () => {
   const { connection, link, closed } = createConnection();
   const waiting = connection.recv(-1);
   assert.equal(connection.close(), true);
-  assert.deepEqual(link.calls, [{ type: "terminate" }]);
+  // Reading resumes first: unread input would make the kernel reset the connection.
+  assert.deepEqual(link.types, ["resume", "end"]);
   assert.equal(await waiting, "");
   assert.equal(connection.isOpen, false);
   assert.equal(connection.close(), false);
-  assert.equal(link.count("terminate"), 1);
+  assert.equal(link.count("end"), 1);
   assert.equal(await connection.recv(-1), "");
   assert.deepEqual(closed, [connection]);
-  // The close the runtime reports for terminate() is ignored.
+  // The close the runtime reports for end() is ignored.
   connection.receiveClose(CLOSE.ABNORMAL, "");
   assert.equal(closed.length, 1);
+});
+
+test("WebSocketConnection.close() waits for a peer that keeps reading, drops one that stopped", async () => {
+  const { connection, link } = createConnection({ settings: { websocket_close_timeout: 0.05 } });
+  link.bufferedAmount = 3000;
+  connection.close();
+  for (const left of [2000, 1000, 0]) {
+    await sleep(40);
+    link.bufferedAmount = left; // The peer took some within each timeout.
+  }
+  await sleep(40);
+  assert.equal(link.count("terminate"), 0, "dropped while the peer still read");
+  // Empty, and nothing reported the close for a whole timeout: the peer is done or gone.
+  await sleep(80);
+  assert.equal(link.count("terminate"), 1);
+
+  const stalled = createConnection({ settings: { websocket_close_timeout: 0.05 } });
+  stalled.link.bufferedAmount = 3000;
+  stalled.connection.close();
+  await sleep(80);
+  assert.deepEqual(stalled.link.types, ["resume", "end", "terminate"]);
+});
+
+test("WebSocketConnection.close() needs no timer once the runtime reports the close", async () => {
+  const { connection, link } = createConnection({ settings: { websocket_close_timeout: 0.02 } });
+  link.bufferedAmount = 100;
+  connection.close();
+  connection.receiveClose(CLOSE.ABNORMAL, "");
+  await sleep(60);
+  assert.equal(link.count("terminate"), 0);
 });
 
 test("WebSocketConnection.disconnect() sends a Close and resolves true when the peer's arrives", async () => {
@@ -807,9 +838,25 @@ test('WebSocketConnection pings a silent peer, then drops it: recv() returns ""'
   });
   // Checks: the first sees the open, the second pings, the third drops.
   assert.equal(await connection.recv(-1), "");
-  assert.deepEqual(link.types, ["ping", "terminate"]);
+  assert.deepEqual(link.types, ["ping", "resume", "end"]);
   assert.equal(connection.errCode, ERROR.TIMEOUT);
   assert.deepEqual(closed, [connection]);
+  connection.receiveClose(CLOSE.ABNORMAL, "");
+});
+
+test("WebSocketConnection does not count a paused connection as silent", async () => {
+  const { connection, link } = createConnection({
+    settings: { websocket_idle_timeout: 0.04, websocket_max_queue: 2 },
+  });
+  // The handler does not read: the queue fills and reading pauses, so the runtime hears nothing.
+  connection.receiveMessage("a");
+  connection.receiveMessage("b");
+  assert.equal(link.count("pause"), 1);
+  await sleep(100);
+  assert.equal(connection.isOpen, true);
+  assert.ok(!link.types.includes("ping"), link.types.join());
+  connection.close();
+  connection.receiveClose(CLOSE.ABNORMAL, "");
 });
 
 test("WebSocketConnection keeps a peer that answers, and leaves idleness to capable runtimes", async () => {

@@ -19,6 +19,7 @@ export type LinkCall =
   | { type: "ping"; data: Uint8Array }
   | { type: "pong"; data: Uint8Array }
   | { type: "close"; code: number; reason: string }
+  | { type: "end" }
   | { type: "terminate" }
   | { type: "pause" }
   | { type: "resume" }
@@ -54,6 +55,10 @@ export class FakeLink implements WebSocketLink {
   close(code: number, reason: string): void {
     this.calls.push({ type: "close", code, reason });
     this.onClose?.(code, reason);
+  }
+
+  end(): void {
+    this.calls.push({ type: "end" });
   }
 
   terminate(): void {

@@ -16,10 +16,6 @@ import type {
 } from "./types.ts";
 import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
 
-interface SocketData {
-  events: WebSocketEvents;
-}
-
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
 const NEVER_DROP = 2 ** 31 - 1;
 
@@ -38,7 +34,7 @@ export const bunAdapter: Adapter = {
   },
 
   listen(options: ListenOptions): Promise<Listener> {
-    const server = Bun.serve<SocketData, never>({
+    const server = Bun.serve<BunLink, never>({
       hostname: options.host,
       port: options.port,
       reusePort: options.reusePort,
@@ -58,13 +54,13 @@ export const bunAdapter: Adapter = {
           Math.ceil(options.settings.websocket_idle_timeout),
         ),
         sendPings: true,
-        open: (ws) => ws.data.events.receiveOpen(new BunLink(ws)),
+        open: (ws) => ws.data.open(ws),
         message: (ws, message) =>
           ws.data.events.receiveMessage(typeof message === "string" ? message : toBytes(message)),
         ping: (ws, data) => ws.data.events.receivePing(toBytes(data)),
         pong: (ws, data) => ws.data.events.receivePong(toBytes(data)),
         close: (ws, code, reason) => ws.data.events.receiveClose(code, reason),
-        drain: (ws) => ws.data.events.receiveDrain(),
+        drain: (ws) => ws.data.drained(),
       },
     });
     return Promise.resolve({
@@ -81,7 +77,7 @@ function toBytes(data: Buffer): Uint8Array {
 
 function exchange(
   request: Request,
-  server: BunServer<SocketData>,
+  server: BunServer<BunLink>,
   respond: (response: Response | undefined) => void,
 ): HttpExchange {
   const url = request.url;
@@ -99,7 +95,8 @@ function exchange(
     upgrade(head, protocol, events) {
       // An empty value stops Bun from picking the first offered subprotocol on its own.
       const headers = [...head.headers, ["Sec-WebSocket-Protocol", protocol ?? ""]];
-      if (!server.upgrade(request, { data: { events }, headers: headers as [string, string][] })) {
+      const data = new BunLink(events);
+      if (!server.upgrade(request, { data, headers: headers as [string, string][] })) {
         return false;
       }
       respond(undefined);
@@ -114,8 +111,12 @@ let flushScheduled = false;
 
 function flushAll(): void {
   flushScheduled = false;
-  for (const link of corked) link.flush();
-  corked.clear();
+  // A flush can drain into more sends, which add their link again: take each out first, so
+  // one added again is flushed again rather than forgotten.
+  for (const link of corked) {
+    corked.delete(link);
+    link.flush();
+  }
 }
 
 /**
@@ -124,14 +125,29 @@ function flushAll(): void {
  * write per connection: 16 replies pipelined on one connection cost one syscall, not 16.
  */
 class BunLink implements WebSocketLink {
-  readonly #ws: ServerWebSocket<SocketData>;
+  /** The connection's events: the link is Bun's per-socket data, made at the upgrade. */
+  readonly events: WebSocketEvents;
+  #ws!: ServerWebSocket<BunLink>;
   #pending: (string | Uint8Array)[] = [];
   #pendingBytes = 0;
   /** The core waits for a drain that only our own flush can bring. */
   #drainAfterFlush = false;
+  /** end() was called: close once Bun's buffer is empty. */
+  #ending = false;
 
-  constructor(ws: ServerWebSocket<SocketData>) {
+  constructor(events: WebSocketEvents) {
+    this.events = events;
+  }
+
+  open(ws: ServerWebSocket<BunLink>): void {
     this.#ws = ws;
+    this.events.receiveOpen(this);
+  }
+
+  /** Bun wrote some of what it buffered (or our flush did). */
+  drained(): void {
+    if (!this.#ending) this.events.receiveDrain();
+    else if (this.#ws.getBufferedAmount() === 0) this.#ws.terminate();
   }
 
   send(data: string | Uint8Array): void {
@@ -158,7 +174,7 @@ class BunLink implements WebSocketLink {
     });
     if (this.#drainAfterFlush) {
       this.#drainAfterFlush = false;
-      ws.data.events.receiveDrain();
+      this.drained();
     }
   }
 
@@ -175,6 +191,14 @@ class BunLink implements WebSocketLink {
   close(code: number, reason: string): void {
     this.flush(); // What was pushed before the Close goes before it.
     this.#ws.close(code, reason);
+  }
+
+  end(): void {
+    this.#drainAfterFlush = false;
+    this.flush();
+    this.#ending = true;
+    // Bun's terminate() throws away what Bun still buffers, not what the kernel has.
+    this.drained();
   }
 
   terminate(): void {

@@ -154,6 +154,10 @@ class DenoLink implements WebSocketLink {
     this.#socket.close(code, reason);
   }
 
+  end(): void {
+    this.terminate(); // Deno sends the Close after what send() took.
+  }
+
   terminate(): void {
     // Deno cannot drop a connection without a Close frame: send 1000, the nearest.
     this.#socket.close(1000);

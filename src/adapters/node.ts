@@ -278,6 +278,12 @@ class NodeLink implements WebSocketLink {
     this.#ws.close(code, reason);
   }
 
+  end(): void {
+    // ws has no close without a Close frame but terminate(), which discards what the socket
+    // still holds: end the socket itself once that is written.
+    this.#socket.destroySoon();
+  }
+
   terminate(): void {
     this.#ws.terminate();
   }

@@ -41,6 +41,13 @@ export interface WebSocketLink {
   pong(data: Uint8Array): void;
   /** Sends a Close frame; the runtime finishes the handshake and then reports the close. */
   close(code: number, reason: string): void;
+  /**
+   * Closes the connection without a Close frame once the runtime has written everything
+   * `send()` took: the peer gets the data, then the end of the stream (where the runtime cannot
+   * drop a connection, its nearest equivalent: Deno sends Close 1000 after the data). The core
+   * bounds the wait and calls `terminate()` for a peer that stopped reading.
+   */
+  end(): void;
   /** Drops the connection at once (where the runtime cannot, its nearest equivalent). */
   terminate(): void;
   /** Bytes accepted by `send()` that have not reached the socket yet. */
