@@ -28,7 +28,10 @@ line 2
 `),
     TYPE,
   );
-  assert.deepEqual(fields, { a: "one" });
+  // Maps with no prototype: the field names are the peer's.
+  assert.equal(Object.getPrototypeOf(fields), null);
+  assert.equal(Object.getPrototypeOf(files), null);
+  assert.deepEqual({ ...fields }, { a: "one" });
   assert.equal(files.f.name, "x.txt");
   assert.equal(files.f.type, "text/plain");
   // A line that only looks like the delimiter stays in the content.

@@ -139,10 +139,19 @@ export class RawClient {
     this.#wake?.();
   }
 
-  /** Sends a GET for `path` and resolves with the answer (the connection is then closed). */
-  static async get(port: number, path: string, ca?: string): Promise<HttpAnswer> {
+  /**
+   * Sends a GET for `path`, with `headers` lines (e.g. "Accept-Encoding: gzip") on top, and
+   * resolves with the answer (the connection is then closed).
+   */
+  static async get(
+    port: number,
+    path: string,
+    ca?: string,
+    headers: string[] = [],
+  ): Promise<HttpAnswer> {
     const client = await RawClient.open(port, ca);
-    client.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    const lines = [`GET ${path} HTTP/1.1`, "Host: 127.0.0.1", "Connection: close", ...headers];
+    client.socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     const answer = await client.#readHead();
     client.destroy();
     return answer;

@@ -1,0 +1,110 @@
+/**
+ * Hostile requests against the HTTP and handshake layer, over real sockets: values from the
+ * network that reach the response API, dot-segments, a multipart `__proto__`, stale lengths and
+ * refused handshakes. After each, the server must answer (never crash) and hold no slot.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { runtime, startServer } from "./helpers.ts";
+import { RawClient } from "./raw_client.ts";
+
+const http = await startServer("fixtures/http.ts");
+const ws = await startServer("fixtures/delivery.ts");
+
+async function assertAlive(): Promise<void> {
+  assert.equal((await fetch(`${http.url}/form`)).status, 200, `[${runtime}] the server answers`);
+}
+
+test(`[${runtime}] hardening: a header value the runtime cannot send gets 500, and no crash`, async () => {
+  const hostile = [
+    "/reflect?header=%01", // a control character
+    "/reflect?header=%E4%B8%AD", // beyond U+00FF
+    "/reflect?status=201&header=%01", // a status set, no end(): answered after the handler
+    "/reflect?status=201&header=%E4%B8%AD",
+    "/reflect?to=/caf%C3%A9/%E4%B8%AD", // a redirect with non-Latin-1 characters
+    "/reflect?status=103&end", // a status the web runtimes cannot send
+  ];
+  for (const path of hostile) {
+    const answer = await fetch(`${http.url}${path}`);
+    assert.equal(answer.status, 500, `[${runtime}] ${path}`);
+    await answer.body?.cancel();
+    await assertAlive();
+  }
+});
+
+test(`[${runtime}] hardening: a redirect cannot inject a header, upgrade request or not`, async () => {
+  // U+010D U+010A: written as Latin-1, they would be CR LF.
+  const path = "/reflect?to=/home%C4%8D%C4%8ASet-Cookie:%20session=attacker";
+  const plain = await RawClient.get(http.port, path);
+  const upgrade = await RawClient.upgrade(http.port, path);
+  upgrade.client.destroy();
+  for (const answer of [plain, upgrade.answer]) {
+    assert.equal(answer.status, 500, `[${runtime}] ${JSON.stringify(answer.headers)}`);
+    assert.equal(answer.headers["set-cookie"], undefined, `[${runtime}] an injected header`);
+  }
+  await assertAlive();
+});
+
+test(`[${runtime}] hardening: 204 and 304 go without a body, with end() or without`, async () => {
+  for (
+    const path of ["/reflect?status=204", "/reflect?status=204&end", "/reflect?status=304&end"]
+  ) {
+    const answer = await RawClient.get(http.port, path);
+    assert.equal(answer.status, Number(/status=(\d+)/.exec(path)![1]), `[${runtime}] ${path}`);
+    assert.equal(answer.body, "", `[${runtime}] ${path}: no body`);
+  }
+  await assertAlive();
+});
+
+test(`[${runtime}] hardening: dot-segments never climb above / in routing or path_info`, async () => {
+  const cases: [string, number, string][] = [
+    ["/form/../path/x", 200, "/path/x"],
+    ["/path/a/./b/../c", 200, "/path/a/c"],
+    ["/path/%2e%2e/%2E%2E/path/y", 200, "/path/y"],
+    ["/path/../../../etc/hostname", 404, ""],
+  ];
+  for (const [target, status, pathInfo] of cases) {
+    const answer = await RawClient.get(http.port, target);
+    assert.equal(answer.status, status, `[${runtime}] ${target}`);
+    if (status === 200) assert.equal(answer.body, pathInfo, `[${runtime}] ${target}`);
+  }
+});
+
+test(`[${runtime}] hardening: a compressed body goes with its own length, not the handler's`, async () => {
+  const answer = await RawClient.get(http.port, "/length", undefined, ["Accept-Encoding: gzip"]);
+  assert.equal(answer.headers["content-encoding"], "gzip");
+  assert.equal(Number(answer.headers["content-length"]), answer.body.length, `[${runtime}]`);
+});
+
+test(`[${runtime}] hardening: a multipart part named __proto__ is a field like any other`, async () => {
+  const form = new FormData();
+  form.append("__proto__", new Blob(["x"]), "evil.txt");
+  const answer = await fetch(`${http.url}/form`, { method: "POST", body: form });
+  const { files } = await answer.json() as { files: Record<string, { name: string }> };
+  assert.equal(Object.hasOwn(files, "__proto__"), true, `[${runtime}] ${JSON.stringify(files)}`);
+  assert.equal(files["__proto__"].name, "evil.txt");
+});
+
+test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`, async () => {
+  const refusals: Record<string, string>[] = [
+    { Upgrade: "websocket, x" },
+    { "Sec-WebSocket-Protocol": "chat, chat" },
+    { "Sec-WebSocket-Protocol": "a b" },
+    { "Sec-WebSocket-Protocol": "a,,b" },
+  ];
+  for (const headers of refusals) {
+    const { client, answer } = await RawClient.upgrade(ws.port, "/echo", headers);
+    client.destroy();
+    assert.equal(answer.status, 400, `[${runtime}] ${JSON.stringify(headers)}`);
+  }
+  // Only /stats itself runs once every refused handler has returned.
+  const deadline = Date.now() + 5000;
+  let stats = { coroutine_num: -1 };
+  while (Date.now() < deadline) {
+    stats = await (await fetch(`${ws.url}/stats`)).json() as typeof stats;
+    if (stats.coroutine_num === 1) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(stats.coroutine_num, 1, `[${runtime}] handlers left: ${JSON.stringify(stats)}`);
+});
