@@ -5,6 +5,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { createRecord } from "./record.ts";
 
 /**
  * One uploaded file, with Swoole's keys. The content stays in memory: the whole body is
@@ -62,8 +63,8 @@ export function parseMultipart(
   if (!boundary) throw new MalformedBodyError("multipart body without a boundary");
   const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const fields: Record<string, string> = {};
-  const files: Record<string, UploadedFile> = {};
+  const fields = createRecord<string>();
+  const files = createRecord<UploadedFile>();
   let at = bytes.indexOf(delimiter);
   if (at < 0) throw new MalformedBodyError("multipart body without its boundary");
   for (;;) {

@@ -7,6 +7,7 @@
 import type { HttpExchange } from "./adapters/types.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { parseMultipart, type UploadedFile } from "./multipart.ts";
+import { createRecord, recordFrom } from "./record.ts";
 
 const decoder = new TextDecoder();
 
@@ -98,7 +99,7 @@ export class Request {
   ) {
     const now = Date.now() / 1000;
     const queryAt = exchange.target.indexOf("?");
-    const path = queryAt < 0 ? exchange.target : exchange.target.slice(0, queryAt);
+    const path = targetPath(exchange.target);
     const query = queryAt < 0 ? "" : exchange.target.slice(queryAt + 1);
     this.fd = fd;
     this.header = exchange.headers;
@@ -114,18 +115,18 @@ export class Request {
       request_time: Math.floor(now),
       request_time_float: now,
     };
-    this.get = query ? Object.fromEntries(new URLSearchParams(query)) : {};
+    this.get = recordFrom(new URLSearchParams(query));
     const cookies = exchange.headers.cookie;
-    this.cookie = cookies && settings.http_parse_cookie ? parseCookies(cookies) : {};
+    this.cookie = cookies && settings.http_parse_cookie ? parseCookies(cookies) : createRecord();
     this.#method = exchange.method;
     this.#body = body;
     const type = exchange.headers["content-type"] ?? "";
     const kind = type.toLowerCase();
-    this.post = {};
-    this.files = {};
+    this.post = createRecord();
+    this.files = createRecord();
     if (body.byteLength === 0) return;
     if (settings.http_parse_post && kind.startsWith("application/x-www-form-urlencoded")) {
-      this.post = Object.fromEntries(new URLSearchParams(decoder.decode(body)));
+      this.post = recordFrom(new URLSearchParams(decoder.decode(body)));
     } else if (kind.startsWith("multipart/form-data")) {
       const { fields, files } = parseMultipart(body, type);
       if (settings.http_parse_post) this.post = fields;
@@ -205,8 +206,34 @@ export class Request {
   }
 }
 
+/**
+ * The path of a request target without its query and with its dot-segments removed
+ * (RFC 3986 §5.2.4, `%2E` counting as a dot), so that it never climbs above `/`:
+ * `/static/../../etc/hostname` is `/etc/hostname`. Routing and `path_info` both use it.
+ */
+export function targetPath(target: string): string {
+  const queryAt = target.indexOf("?");
+  const path = queryAt < 0 ? target : target.slice(0, queryAt);
+  if (!DOT_SEGMENT.test(path) || !path.startsWith("/")) return path;
+  const kept: string[] = [];
+  const segments = path.slice(1).split("/");
+  segments.forEach((segment, i) => {
+    const dots = segment.replace(/%2e/gi, ".");
+    if (dots === "..") kept.pop();
+    if (dots === "." || dots === "..") {
+      if (i === segments.length - 1) kept.push(""); // "/a/.." is the folder "/", not "/a".
+    } else {
+      kept.push(segment);
+    }
+  });
+  return `/${kept.join("/")}`;
+}
+
+/** A segment that starts with a dot, plain or percent-encoded. */
+const DOT_SEGMENT = /\/(\.|%2e)/i;
+
 function parseCookies(header: string): Record<string, string> {
-  const cookies: Record<string, string> = {};
+  const cookies = createRecord<string>();
   for (const pair of header.split(";")) {
     const equals = pair.indexOf("=");
     if (equals < 0) continue;

@@ -20,6 +20,9 @@ import { type Frame, type FrameData, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 
 const FALSE = Promise.resolve(false);
+const NO_BYTES = new Uint8Array(0);
+/** Statuses whose response has no body (RFC 9110 §6.4.1, §15.3.5, §15.3.6, §15.4.5). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -137,7 +140,7 @@ export class Response implements AsyncIterable<Frame> {
    * Sets the status code, and optionally the reason phrase.
    *
    * @returns false once the response was sent
-   * @throws {RangeError} for a code outside 100-999
+   * @throws {RangeError} for a code outside 200-599
    * @example
    * ```ts
    * import type { Response } from "../mod.ts";
@@ -148,10 +151,11 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   status(code: number, reason = ""): boolean {
-    if (!Number.isInteger(code) || code < 100 || code > 999) {
-      throw new RangeError(`Cannot set status ${code}: it must be a whole number from 100 to 999`);
+    // 1xx are not final answers, and the web runtimes cannot send a code past 599.
+    if (!Number.isInteger(code) || code < 200 || code > 599) {
+      throw new RangeError(`Cannot set status ${code}: it must be a whole number from 200 to 599`);
     }
-    assertNoLineBreak("status reason", reason);
+    assertFieldValue("status reason", reason);
     if (this.#ended || this.#writer) return false;
     this.#status = code;
     this.#reason = reason;
@@ -164,7 +168,8 @@ export class Response implements AsyncIterable<Frame> {
    * it goes into the 101 when set before `upgrade()`. Cookies have `cookie()`.
    *
    * @returns false once the response was sent
-   * @throws {TypeError} for a name that is not a token, or a CR or LF in the value
+   * @throws {TypeError} for a name that is not a token, or a control character or a character
+   * beyond U+00FF in the value
    * @example Choose a subprotocol
    * ```ts
    * import type { Response } from "../mod.ts";
@@ -176,7 +181,7 @@ export class Response implements AsyncIterable<Frame> {
    */
   header(key: string, value: string): boolean {
     if (!TOKEN.test(key)) throw new TypeError(`Cannot set header "${key}": invalid header name`);
-    assertNoLineBreak(`header "${key}"`, value);
+    assertFieldValue(`header "${key}"`, value);
     if (this.#ended || this.#writer) return false;
     const name = key.toLowerCase();
     const same = this.#headers.findIndex(([other]) => other.toLowerCase() === name);
@@ -250,7 +255,8 @@ export class Response implements AsyncIterable<Frame> {
    * Redirects: sets `Location` and the status (302 unless given), then ends the response.
    *
    * @returns false once the response was sent
-   * @throws {TypeError} for a CR or LF in `url`
+   * @throws {TypeError} for a control character or a character beyond U+00FF in `url`
+   * (percent-encode it with `encodeURI()`)
    * @example
    * ```ts
    * import { Server } from "../mod.ts";
@@ -307,7 +313,9 @@ export class Response implements AsyncIterable<Frame> {
   /**
    * Sends `length` bytes of a file from `offset` (0: to its end), streamed from disk without
    * loading it; sets `Content-Type` from the extension unless a header set it. Resolves false
-   * when the file cannot be read (nothing is sent then) or the client has gone.
+   * when the file cannot be read (nothing is sent then) or the client has gone. To serve a
+   * folder, join it with `request.server.path_info`, which has no dot-segments left and so
+   * cannot climb out of it; the file system still follows symbolic links inside it.
    *
    * @throws {RangeError} for a negative offset or length
    * @example
@@ -369,14 +377,19 @@ export class Response implements AsyncIterable<Frame> {
    */
   end(body: string | Uint8Array = ""): boolean {
     if (this.#ended) return false;
-    this.#ended = true;
     if (this.#writer) {
+      this.#ended = true;
       if (body.length > 0) void this.#writer.write(toBytes(body));
       this.#writer.end();
       this.#writer = undefined;
       return true;
     }
-    this.#exchange!.respond(this.#head(), this.#compress(toBytes(body)));
+    // A status that forbids a body (204, 304, ...) goes without one on every runtime.
+    const bytes = NULL_BODY_STATUSES.has(this.#status) ? NO_BYTES : this.#compress(toBytes(body));
+    // Throws if the runtime refuses the head: the response stays unsent, so the server can
+    // still answer 500 once the handler has settled.
+    this.#exchange!.respond(this.#head(), bytes);
+    this.#ended = true;
     this.#exchange = undefined;
     this.#headers = [];
     return true;
@@ -397,6 +410,8 @@ export class Response implements AsyncIterable<Frame> {
       : undefined;
     if (!encoding) return body;
     const level = settings.http_compression_level;
+    // A length the handler set is the uncompressed one: the runtime counts the sent body.
+    this.#headers = this.#headers.filter(([name]) => name.toLowerCase() !== "content-length");
     this.#headers.push(["Content-Encoding", encoding], ["Vary", "Accept-Encoding"]);
     return encoding === "gzip" ? gzipSync(body, { level }) : deflateSync(body, { level });
   }
@@ -659,11 +674,17 @@ export class Response implements AsyncIterable<Frame> {
       return;
     }
     // Swoole's rule: a handler that set a status but sent nothing sends an empty body.
-    if (failed || !this.#statusSet) {
-      this.#status = 500;
-      this.#reason = "";
-      this.#headers = [];
+    if (!failed && this.#statusSet) {
+      try {
+        this.end();
+        return;
+      } catch {
+        // The runtime refused the handler's head: answer 500 instead.
+      }
     }
+    this.#status = 500;
+    this.#reason = "";
+    this.#headers = [];
     this.end();
   }
 
@@ -674,9 +695,17 @@ export class Response implements AsyncIterable<Frame> {
   }
 }
 
-function assertNoLineBreak(what: string, value: string): void {
-  if (/[\r\n\0]/.test(value)) {
-    throw new TypeError(`Cannot set ${what}: it contains CR, LF or NUL`);
+/**
+ * Refuses what RFC 9110 does not allow in a field value: control characters other than HTAB
+ * (CR and LF would inject headers; runtimes crash or refuse on the others), and characters
+ * beyond U+00FF, which a header cannot carry (written as Latin-1, U+010D U+010A become CR LF).
+ */
+function assertFieldValue(what: string, value: string): void {
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+    throw new TypeError(
+      `Cannot set ${what}: it contains a control character or a character beyond U+00FF; ` +
+        "percent-encode it (encodeURI for a URL)",
+    );
   }
 }
 
@@ -706,8 +735,9 @@ function contentTypeOf(path: string): string {
 function upgradeProblem(exchange: HttpExchange): string | undefined {
   const headers = exchange.headers;
   if (exchange.method !== "GET") return `method is ${exchange.method}, not GET`;
-  if (!/(^|,)\s*websocket\s*($|,)/i.test(headers.upgrade ?? "")) {
-    return "the Upgrade header does not name websocket";
+  // Only websocket: a list (RFC 9110 allows one) is refused by ws, so by every runtime here.
+  if ((headers.upgrade ?? "").trim().toLowerCase() !== "websocket") {
+    return "the Upgrade header is not websocket";
   }
   if (!/(^|,)\s*upgrade\s*($|,)/i.test(headers.connection ?? "")) {
     return "the Connection header does not include upgrade";
@@ -716,6 +746,14 @@ function upgradeProblem(exchange: HttpExchange): string | undefined {
   const key = headers["sec-websocket-key"] ?? "";
   if (!/^[A-Za-z0-9+/]{22}==$/.test(key)) {
     return "Sec-WebSocket-Key is not 16 bytes in base64";
+  }
+  const protocols = headers["sec-websocket-protocol"];
+  if (protocols !== undefined) {
+    // RFC 6455 §4.1: a list of distinct tokens.
+    const names = protocols.split(",").map((name) => name.trim());
+    if (names.some((name) => !TOKEN.test(name)) || new Set(names).size !== names.length) {
+      return "Sec-WebSocket-Protocol is not a list of distinct tokens";
+    }
   }
   return undefined;
 }

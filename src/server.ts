@@ -12,7 +12,7 @@ import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 import { CLOSE, OPCODE, type Opcode } from "./constants.ts";
 import { asPayload, type WebSocketConnection } from "./connection.ts";
 import type { FrameData } from "./frame.ts";
-import { Request } from "./request.ts";
+import { Request, targetPath } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
 import {
@@ -396,7 +396,7 @@ export class Server {
   }
 
   #serve(exchange: HttpExchange): void {
-    const path = exchange.target.split("?", 1)[0];
+    const path = targetPath(exchange.target);
     const handler = this.#shutdown ? undefined : this.#router.match(path);
     if (!handler) {
       respondPlain(
@@ -412,7 +412,8 @@ export class Server {
     }
     const running = this.#run(handler, exchange, this.#nextFd++);
     this.#handlers.add(running);
-    running.then(() => this.#handlers.delete(running));
+    running.catch((error) => console.error("coro-ws: a request failed:", error))
+      .finally(() => this.#handlers.delete(running));
   }
 
   async #run(handler: Handler, exchange: HttpExchange, fd: number): Promise<void> {
@@ -448,7 +449,12 @@ export class Server {
         error,
       );
     }
-    finishResponse(response, failed);
+    try {
+      finishResponse(response, failed);
+    } catch (error) {
+      // Even the plain 500 was refused: the connection cannot be answered.
+      console.error(`coro-ws: cannot answer ${request.server.request_uri} (fd ${fd}):`, error);
+    }
   }
 }
 

@@ -15,6 +15,7 @@ import type {
   WebSocketLink,
 } from "./types.ts";
 import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
+import { recordFrom } from "../record.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
 const NEVER_DROP = 2 ** 31 - 1;
@@ -86,7 +87,7 @@ function exchange(
   return {
     method: request.method,
     target: pathAt < 0 ? "/" : url.slice(pathAt),
-    headers: Object.fromEntries(request.headers),
+    headers: recordFrom(request.headers),
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,
     readBody: (limit) => readBodyWithin(request, limit),

@@ -13,6 +13,7 @@ import type {
   WebSocketLink,
 } from "./types.ts";
 import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
+import { recordFrom } from "../record.ts";
 import type { ResolvedSettings } from "../settings.ts";
 
 /** How often to look at `bufferedAmount` while a push waits: Deno has no drain event. */
@@ -70,7 +71,7 @@ function exchange(
   return {
     method: request.method,
     target: pathAt < 0 ? "/" : url.slice(pathAt),
-    headers: Object.fromEntries(request.headers),
+    headers: recordFrom(request.headers),
     remoteAddress: info.remoteAddr.hostname,
     remotePort: info.remoteAddr.port,
     readBody: (limit) => readBodyWithin(request, limit),

@@ -14,7 +14,9 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import { CLOSE } from "../constants.ts";
 import { concatBytes } from "../frame.ts";
+import { createRecord } from "../record.ts";
 import type {
   Adapter,
   HttpExchange,
@@ -79,8 +81,14 @@ export const nodeAdapter: Adapter = {
       // a closure here would keep this whole request alive for the life of the connection.
       socket.on("error", ignore);
       options.onRequest(upgradeExchange(request, socket, (head101, protocol, events) => {
+        if (socket.destroyed) return false; // The client left before the handler upgraded.
         pending.set(request, { protocol, headers: head101.headers });
+        // ws answers a handshake it refuses and closes the socket without calling back: report
+        // that close, or the handler would wait in upgrade() for good.
+        const refused = () => events.receiveClose(CLOSE.ABNORMAL, "");
+        socket.once("close", refused);
         wss.handleUpgrade(request, socket, head, (ws) => {
+          socket.off("close", refused);
           events.receiveOpen(new NodeLink(ws, socket, events));
         });
         return true;
@@ -143,7 +151,7 @@ function readBody(request: IncomingMessage, limit: number): Promise<Uint8Array |
 }
 
 function requestHeaders(request: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = createRecord<string>();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
   }

@@ -85,7 +85,10 @@ export interface HttpExchange {
   readonly method: string;
   /** The request target: path and query, as sent. */
   readonly target: string;
-  /** Header names in lower case; repeated headers joined with ", ". */
+  /**
+   * Header names in lower case; repeated headers joined with ", ". A map with no prototype
+   * (see `record.ts`): the names are the peer's.
+   */
   readonly headers: Record<string, string>;
   readonly remoteAddress: string;
   readonly remotePort: number;

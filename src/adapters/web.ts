@@ -15,7 +15,9 @@ export function webResponse(
   head: ResponseHead,
   body: Uint8Array | ReadableStream<Uint8Array>,
 ): Response {
-  return new Response(body as ResponseBody, {
+  // An empty body as null: a status that forbids a body (204, 304) refuses even an empty one.
+  const content = body instanceof Uint8Array && body.byteLength === 0 ? null : body;
+  return new Response(content as ResponseBody, {
     status: head.status,
     statusText: head.reason,
     headers: head.headers,
