@@ -31,14 +31,36 @@ const TEXT = 0;
 const BINARY = 1;
 /** Publishes waiting for Redis's reply before further ones are dropped: bounded memory. */
 const MAX_PENDING_PUBLISHES = 10_000;
+/**
+ * Bytes of publishes waiting for Redis's reply before further ones are dropped: the count alone
+ * let 10,000 large messages (64 KiB each: 640 MB) pile up. 32 MiB rides out a second of Redis
+ * being slow at 30 MB/s of publishes and is small next to a server's memory. One message larger
+ * than this still goes when nothing else waits.
+ */
+const MAX_PENDING_BYTES = 32 * 1024 * 1024;
 /** Reconnect delays double from 100 ms up to this. */
 const MAX_RECONNECT_DELAY_MS = 3_000;
-/** At most one report of failed publishes in this time, so a burst does not flood the log. */
+/** At most one report of each kind of failure in this time, so a burst does not flood the log. */
 const DROP_REPORT_INTERVAL_MS = 1_000;
 /** How long `close()` waits for publishes in flight before it drops the connection. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
 const decoder = new TextDecoder();
+
+/** Commands whose failures come in bursts, reported at most once per interval, with a count. */
+type Failing = "publish";
+
+/** Failures of one kind since it was last reported. */
+interface Failures {
+  count: number;
+  /** The latest failure's topic and error, the ones reported. */
+  topic: string | null;
+  error: unknown;
+  /** When they were last reported (ms since the epoch). */
+  reportedAt: number;
+  /** Set while a report waits for the end of the interval. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /**
  * Where Redis is and how to report its failures.
@@ -130,9 +152,9 @@ class RedisLink implements BrokerLink {
   #connected = false;
   /** Whether the current outage has been reported. */
   #failing = false;
-  /** Publishes that failed since the last report of one. */
-  #droppedPublishes = 0;
-  #lastDropReport = 0;
+  readonly #failures = new Map<Failing, Failures>();
+  /** Bytes of the publishes waiting for Redis's reply. */
+  #pendingBytes = 0;
 
   constructor(
     url: string,
@@ -194,24 +216,20 @@ class RedisLink implements BrokerLink {
     // One buffer per message: kind, origin, payload (text encoded straight into it).
     const { data } = message;
     const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-    const wire = Buffer.allocUnsafe(HEADER_LENGTH + size);
+    const bytes = HEADER_LENGTH + size;
+    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes > MAX_PENDING_BYTES) {
+      const error = new Error(`${this.#pendingBytes} bytes of publishes already wait for Redis`);
+      return this.#dropped(message.topic, error);
+    }
+    const wire = Buffer.allocUnsafe(bytes);
     wire[0] = typeof data === "string" ? TEXT : BINARY;
     this.#origin.copy(wire, 1);
     if (typeof data === "string") wire.write(data, HEADER_LENGTH);
     else wire.set(data, HEADER_LENGTH);
+    this.#pendingBytes += bytes;
     this.#publisher.publish(this.#channel(message.topic), wire)
-      .catch((error) => {
-        // An outage is reported once, by the client's error event. Other failures (a full
-        // queue while Redis is slow) come in bursts: one report a second, with the count.
-        if (this.#failing) return;
-        this.#droppedPublishes++;
-        const now = Date.now();
-        if (now - this.#lastDropReport < DROP_REPORT_INTERVAL_MS) return;
-        this.#lastDropReport = now;
-        const dropped = this.#droppedPublishes;
-        this.#droppedPublishes = 0;
-        this.#report(`publish ${dropped} message(s) to`, message.topic, error);
-      });
+      .catch((error) => this.#dropped(message.topic, error))
+      .finally(() => this.#pendingBytes -= bytes);
   }
 
   async close(): Promise<void> {
@@ -222,6 +240,7 @@ class RedisLink implements BrokerLink {
     ]);
     clearTimeout(timer);
     this.#destroy();
+    for (const kind of this.#failures.keys()) this.#flushFailures(kind);
   }
 
   #receive(topic: string | null, message: Buffer): void {
@@ -250,6 +269,42 @@ class RedisLink implements BrokerLink {
         { cause: error },
       ),
     );
+  }
+
+  #dropped(topic: string | null, error: unknown): void {
+    // An outage is reported once, by the client's error event. Other failures (a full queue
+    // while Redis is slow) come in bursts.
+    if (!this.#failing) this.#throttled("publish", topic, error);
+  }
+
+  /**
+   * Reports a failure at most once per interval for its kind: the first at once, the ones after
+   * it together when the interval is over, so every failure is counted in some report.
+   */
+  #throttled(kind: Failing, topic: string | null, error: unknown): void {
+    let failures = this.#failures.get(kind);
+    if (!failures) {
+      failures = { count: 0, topic, error, reportedAt: 0, timer: undefined };
+      this.#failures.set(kind, failures);
+    }
+    failures.count++;
+    failures.topic = topic;
+    failures.error = error;
+    if (failures.timer !== undefined) return;
+    const wait = failures.reportedAt + DROP_REPORT_INTERVAL_MS - Date.now();
+    if (wait <= 0) this.#flushFailures(kind);
+    else failures.timer = setTimeout(() => this.#flushFailures(kind), wait);
+  }
+
+  #flushFailures(kind: Failing): void {
+    const failures = this.#failures.get(kind)!;
+    clearTimeout(failures.timer);
+    failures.timer = undefined;
+    if (failures.count === 0) return;
+    const { count, topic, error } = failures;
+    failures.count = 0;
+    failures.reportedAt = Date.now();
+    this.#report(`publish ${count} message(s) to`, topic, error);
   }
 
   #report(action: string, topic: string | null, error: unknown): void {

@@ -203,7 +203,7 @@ test(`[${runtime}] RedisBroker: a server keeps one Redis subscription per topic 
   }
 });
 
-test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and reports drops once`, {
+test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and counts every drop`, {
   skip,
 }, async () => {
   const errors: string[] = [];
@@ -228,6 +228,9 @@ test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and rep
     await waitFor(() => Promise.resolve(errors.length > 0), "a report of dropped publishes");
     assert.equal(errors.length, 1, errors.join("\n"));
     assert.match(errors[0], /^Cannot publish \d+ message\(s\) to topic "t" on Redis/);
+    // The drops after the first report come in one more report, a second later.
+    await waitFor(() => Promise.resolve(dropped(errors) === 5_000), "5,000 drops reported");
+    assert.equal(errors.length, 2, errors.join("\n"));
     let received = 0;
     while (received < 15_000) {
       assert.equal(await local.next(), "x", "local delivery goes on");
@@ -252,10 +255,57 @@ test(`[${runtime}] RedisBroker: start() rejects when Redis is unreachable, witho
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+test(`[${runtime}] RedisBroker: a slow Redis bounds the bytes of waiting publishes too`, {
+  skip,
+}, async () => {
+  const errors: string[] = [];
+  const watcher = createClient({ url: redis!.url });
+  await watcher.connect();
+  let received = 0;
+  await watcher.pSubscribe("bytes:*", () => received++, true);
+  const link = await new RedisBroker({
+    url: redis!.url,
+    prefix: "bytes:",
+    onError: (e) => errors.push(e.message),
+  }).connect(() => {});
+  const pauser = createClient({ url: redis!.url });
+  await pauser.connect();
+  try {
+    await pauser.sendCommand(["CLIENT", "PAUSE", "1000", "ALL"]);
+    // 1,000 × 64 KiB: far below the 10,000 publishes allowed, far above the bytes allowed.
+    const sent = 1_000;
+    const data = new Uint8Array(64 * 1024);
+    for (let i = 0; i < sent; i++) link.publish({ topic: "big", data });
+    await waitFor(
+      () => Promise.resolve(received + dropped(errors) === sent),
+      "every publish arrives or is reported dropped",
+      10_000,
+    );
+    assert.ok(received * data.byteLength <= 32 * 1024 * 1024, `${received} waited for Redis`);
+    assert.ok(errors.length <= 3, errors.join("\n"));
+    for (const error of errors) {
+      assert.match(error, /^Cannot publish \d+ message\(s\) to topic "big"/);
+    }
+  } finally {
+    await link.close();
+    await pauser.close();
+    await watcher.close();
+  }
+});
+
+/** Total of the counts in reports of dropped publishes. */
+function dropped(errors: string[]): number {
+  return errors.reduce((sum, e) => sum + Number(/^Cannot publish (\d+)/.exec(e)?.[1] ?? 0), 0);
+}
+
+async function waitFor(
+  condition: () => Promise<boolean>,
+  what: string,
+  ms = 5000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
   while (!await condition()) {
-    assert.ok(Date.now() < deadline, `not within 5 s: ${what}`);
+    assert.ok(Date.now() < deadline, `not within ${ms} ms: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
