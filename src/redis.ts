@@ -42,6 +42,11 @@ const MAX_PENDING_BYTES = 32 * 1024 * 1024;
 const MAX_RECONNECT_DELAY_MS = 3_000;
 /** At most one report of each kind of failure in this time, so a burst does not flood the log. */
 const DROP_REPORT_INTERVAL_MS = 1_000;
+/**
+ * How long connecting may take, handshake and first subscription included: an endpoint that
+ * accepts TCP but never speaks Redis (a wrong port, a stuck proxy) would hold `start()` forever.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
 /** How long `close()` waits for publishes in flight before it drops the connection. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -122,7 +127,8 @@ export class RedisBroker implements PubSubBroker {
   }
 
   /**
-   * Connects a server to Redis; rejects when Redis cannot be reached at all.
+   * Connects a server to Redis; rejects when Redis cannot be reached at all, or does not answer
+   * within 5 s.
    *
    * @example
    * ```ts
@@ -182,14 +188,28 @@ class RedisLink implements BrokerLink {
   }
 
   async open(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no Redis reply within ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
+    });
     try {
-      await Promise.all([this.#publisher.connect(), this.#subscriber.connect()]);
+      await Promise.race([this.#open(), timeout]);
     } catch (error) {
+      this.#connected = false; // No reconnecting, no outage report: connect() fails.
       this.#destroy();
       throw new Error(`Cannot connect to Redis at ${this.#url}: ${describe(error)}`, {
         cause: error,
       });
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  async #open(): Promise<void> {
+    await Promise.all([this.#publisher.connect(), this.#subscriber.connect()]);
     this.#connected = true;
     await this.#subscriber.subscribe(
       this.#channel(null),

@@ -16,8 +16,9 @@ import {
   runtime,
   type ServerProcess,
   startServer,
+  within,
 } from "./helpers.ts";
-import { redisMissing, RedisServer } from "./redis_server.ts";
+import { redisMissing, RedisServer, TcpProxy } from "./redis_server.ts";
 
 if (redisMissing) console.error(redisMissing);
 const skip = redisMissing
@@ -290,6 +291,29 @@ test(`[${runtime}] RedisBroker: a slow Redis bounds the bytes of waiting publish
     await link.close();
     await pauser.close();
     await watcher.close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: start() gives up on an endpoint that never speaks Redis`, {
+  skip,
+}, async () => {
+  const silent = await TcpProxy.start(redis!.port);
+  silent.silence();
+  const server = new Server("127.0.0.1", 0);
+  server.useBroker(new RedisBroker({ url: `redis://user:hunter2@127.0.0.1:${silent.port}` }));
+  try {
+    await assert.rejects(within(server.start(), 8_000, "start()"), (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(
+          `^Cannot connect to Redis at redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${silent.port}.* within 5000 ms`,
+        ),
+      );
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
+  } finally {
+    await silent.close();
   }
 });
 
