@@ -47,6 +47,14 @@ const DROP_REPORT_INTERVAL_MS = 1_000;
  * accepts TCP but never speaks Redis (a wrong port, a stuck proxy) would hold `start()` forever.
  */
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A PING this often keeps a live link busy, so one that carries nothing for
+ * `LINK_TIMEOUT_MS` is dead (a stalled network, a frozen Redis): it is dropped, reported as an
+ * outage, and replaced. Without them an idle subscriber never noticed and silently lost its
+ * topics. A Redis slower than this to answer counts as down.
+ */
+const PING_INTERVAL_MS = 1_000;
+const LINK_TIMEOUT_MS = 5_000;
 /** How long `close()` waits for publishes in flight before it drops the connection. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -177,12 +185,20 @@ class RedisLink implements BrokerLink {
       // While Redis is down a publish fails at once instead of piling up in memory.
       disableOfflineQueue: true,
       commandsQueueMaxLength: MAX_PENDING_PUBLISHES,
-      socket: { reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause) },
+      pingInterval: PING_INTERVAL_MS,
+      socket: {
+        socketTimeout: LINK_TIMEOUT_MS,
+        reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause),
+      },
     });
     // Subscriptions made during an outage wait for the reconnect: there is one per topic.
     this.#subscriber = this.#publisher.duplicate({ disableOfflineQueue: false });
     for (const client of [this.#publisher, this.#subscriber]) {
-      client.on("error", (error: Error) => this.#outage(error));
+      client.on("error", (error: Error) => {
+        // The PING refused by a queue full of publishes: Redis is slow, not gone (the drops are
+        // reported). node-redis tells this error by its message alone.
+        if (error.message !== "The queue is full") this.#outage(error);
+      });
       client.on("ready", () => this.#failing = false);
     }
   }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createClient } from "redis";
 import { OPCODE, Server } from "../mod.ts";
+import type { BrokerLink, BrokerMessage } from "../src/broker.ts";
 import { RedisBroker } from "../src/redis.ts";
 import {
   type Client,
@@ -317,9 +318,52 @@ test(`[${runtime}] RedisBroker: start() gives up on an endpoint that never speak
   }
 });
 
+test(`[${runtime}] RedisBroker: a stalled link to Redis is found, reported and replaced`, {
+  skip,
+}, async () => {
+  const proxy = await TcpProxy.start(redis!.port);
+  const errors: string[] = [];
+  const got: BrokerMessage[] = [];
+  const link = await new RedisBroker({
+    url: proxy.url,
+    prefix: "stall:",
+    onError: (e) => errors.push(e.message),
+  }).connect((message) => got.push(message));
+  const sender = await new RedisBroker({ url: redis!.url, prefix: "stall:" }).connect(() => {});
+  try {
+    link.subscribe("t");
+    await untilDelivered(sender, got, "t", 5000);
+    proxy.stall();
+    await waitFor(
+      () => Promise.resolve(errors.some((e) => /unreachable/.test(e))),
+      "the stall reported",
+      10_000,
+    );
+    await untilDelivered(sender, got, "t", 10_000);
+  } finally {
+    await Promise.all([link.close(), sender.close()]);
+    await proxy.close();
+  }
+});
+
 /** Total of the counts in reports of dropped publishes. */
 function dropped(errors: string[]): number {
   return errors.reduce((sum, e) => sum + Number(/^Cannot publish (\d+)/.exec(e)?.[1] ?? 0), 0);
+}
+
+/**
+ * Publishes probes on `topic` from `sender` until one reaches `got`, then empties `got`: the
+ * subscription has reached Redis.
+ */
+async function untilDelivered(sender: BrokerLink, got: BrokerMessage[], topic: string, ms: number) {
+  const deadline = Date.now() + ms;
+  while (!got.some((m) => m.topic === topic && m.data === "probe")) {
+    assert.ok(Date.now() < deadline, `no probe on "${topic}" within ${ms} ms`);
+    sender.publish({ topic, data: "probe" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  got.length = 0;
 }
 
 async function waitFor(
