@@ -61,7 +61,7 @@ const CLOSE_TIMEOUT_MS = 1_000;
 const decoder = new TextDecoder();
 
 /** Commands whose failures come in bursts, reported at most once per interval, with a count. */
-type Failing = "publish";
+type Failing = "publish" | "subscribe" | "unsubscribe";
 
 /** Failures of one kind since it was last reported. */
 interface Failures {
@@ -240,12 +240,12 @@ class RedisLink implements BrokerLink {
       (message) => this.#receive(topic, message),
       true,
     )
-      .catch((error) => this.#report("subscribe to", topic, error));
+      .catch((error) => this.#throttled("subscribe", topic, error));
   }
 
   unsubscribe(topic: string): void {
     this.#subscriber.unsubscribe(this.#channel(topic))
-      .catch((error) => this.#report("unsubscribe from", topic, error));
+      .catch((error) => this.#throttled("unsubscribe", topic, error));
   }
 
   publish(message: BrokerMessage): void {
@@ -340,7 +340,13 @@ class RedisLink implements BrokerLink {
     const { count, topic, error } = failures;
     failures.count = 0;
     failures.reportedAt = Date.now();
-    this.#report(`publish ${count} message(s) to`, topic, error);
+    this.#report(
+      kind === "publish"
+        ? `publish ${count} message(s) to`
+        : `${kind} ${count} time(s), the last ${kind === "subscribe" ? "to" : "from"}`,
+      topic,
+      error,
+    );
   }
 
   #report(action: string, topic: string | null, error: unknown): void {

@@ -346,6 +346,36 @@ test(`[${runtime}] RedisBroker: a stalled link to Redis is found, reported and r
   }
 });
 
+test(`[${runtime}] RedisBroker: topic churn during an outage is reported at most once a second`, {
+  skip,
+}, async () => {
+  const proxy = await TcpProxy.start(redis!.port);
+  const errors: string[] = [];
+  const link = await new RedisBroker({
+    url: proxy.url,
+    prefix: "churn:",
+    onError: (e) => errors.push(e.message),
+  }).connect(() => {});
+  try {
+    proxy.cut();
+    await waitFor(() => Promise.resolve(errors.length > 0), "the outage reported");
+    const until = Date.now() + 1_500;
+    for (let i = 0; Date.now() < until; i++) {
+      link.subscribe(`t${i}`);
+      link.unsubscribe(`t${i}`);
+      if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const churn = errors.filter((e) => /subscribe/.test(e));
+    // Subscribes and unsubscribes, each reported at most at 0, 1 and 2 s: 2,753 reports before.
+    assert.ok(churn.length <= 6, `${churn.length} reports:\n${churn.slice(0, 5).join("\n")}`);
+    for (const error of churn) assert.match(error, /\d+ time\(s\)/);
+  } finally {
+    await link.close();
+    await proxy.close();
+  }
+});
+
 /** Total of the counts in reports of dropped publishes. */
 function dropped(errors: string[]): number {
   return errors.reduce((sum, e) => sum + Number(/^Cannot publish (\d+)/.exec(e)?.[1] ?? 0), 0);
