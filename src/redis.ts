@@ -98,9 +98,10 @@ export interface RedisBrokerOptions {
 }
 
 /**
- * Joins servers through Redis pub/sub: each topic is the channel `<prefix>topic:<topic>`,
- * broadcasts go on `<prefix>all`, and a server subscribes only to the topics its connections
- * want. Each server that connects opens two Redis connections (one for publishing, one
+ * Joins servers through Redis pub/sub: each topic is the channel `<prefix>#topic:<topic>`
+ * (`%` and `#` in the topic written `%25` and `%23`), broadcasts go on `<prefix>#all`, and a
+ * server subscribes only to the topics its connections want. Prefixes that nest never share a
+ * channel. Each server that connects opens two Redis connections (one for publishing, one
  * subscribed).
  *
  * @example A topic chat that spans processes
@@ -286,8 +287,15 @@ class RedisLink implements BrokerLink {
     this.#deliver({ topic, data: message[0] === TEXT ? decoder.decode(payload) : payload });
   }
 
+  /**
+   * `<prefix>#all` for broadcasts, `<prefix>#topic:<topic>` for topics, with `%` and `#` in the
+   * topic written `%25` and `%23`. What follows the prefix starts with the only `#` in it, so
+   * prefixes that nest (`app:` and `app:#topic:x`, or `app:` and `app:topic:`) never share a
+   * channel: a channel of the longer one would have two `#` after the shorter one.
+   */
   #channel(topic: string | null): string {
-    return topic === null ? `${this.#prefix}all` : `${this.#prefix}topic:${topic}`;
+    if (topic === null) return `${this.#prefix}#all`;
+    return `${this.#prefix}#topic:${topic.replaceAll("%", "%25").replaceAll("#", "%23")}`;
   }
 
   #reconnectDelay(retries: number, cause: Error): number | Error {
