@@ -168,6 +168,8 @@ class RedisLink implements BrokerLink {
   /** Whether the current outage has been reported. */
   #failing = false;
   readonly #failures = new Map<Failing, Failures>();
+  /** Set by `close()`: failures after it are the closing's own, no timer may outlive it. */
+  #closed = false;
   /** Bytes of the publishes waiting for Redis's reply. */
   #pendingBytes = 0;
 
@@ -277,6 +279,7 @@ class RedisLink implements BrokerLink {
     ]);
     clearTimeout(timer);
     this.#destroy();
+    this.#closed = true;
     for (const kind of this.#failures.keys()) this.#flushFailures(kind);
   }
 
@@ -326,6 +329,7 @@ class RedisLink implements BrokerLink {
    * it together when the interval is over, so every failure is counted in some report.
    */
   #throttled(kind: Failing, topic: string | null, error: unknown): void {
+    if (this.#closed) return;
     let failures = this.#failures.get(kind);
     if (!failures) {
       failures = { count: 0, topic, error, reportedAt: 0, timer: undefined };
