@@ -31,14 +31,49 @@ const TEXT = 0;
 const BINARY = 1;
 /** Publishes waiting for Redis's reply before further ones are dropped: bounded memory. */
 const MAX_PENDING_PUBLISHES = 10_000;
+/**
+ * Bytes of publishes waiting for Redis's reply before further ones are dropped: the count alone
+ * let 10,000 large messages (64 KiB each: 640 MB) pile up. 32 MiB rides out a second of Redis
+ * being slow at 30 MB/s of publishes and is small next to a server's memory. One message larger
+ * than this still goes when nothing else waits.
+ */
+const MAX_PENDING_BYTES = 32 * 1024 * 1024;
 /** Reconnect delays double from 100 ms up to this. */
 const MAX_RECONNECT_DELAY_MS = 3_000;
-/** At most one report of failed publishes in this time, so a burst does not flood the log. */
+/** At most one report of each kind of failure in this time, so a burst does not flood the log. */
 const DROP_REPORT_INTERVAL_MS = 1_000;
+/**
+ * How long connecting may take, handshake and first subscription included: an endpoint that
+ * accepts TCP but never speaks Redis (a wrong port, a stuck proxy) would hold `start()` forever.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A PING this often keeps a live link busy, so one that carries nothing for
+ * `LINK_TIMEOUT_MS` is dead (a stalled network, a frozen Redis): it is dropped, reported as an
+ * outage, and replaced. Without them an idle subscriber never noticed and silently lost its
+ * topics. A Redis slower than this to answer counts as down.
+ */
+const PING_INTERVAL_MS = 1_000;
+const LINK_TIMEOUT_MS = 5_000;
 /** How long `close()` waits for publishes in flight before it drops the connection. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
 const decoder = new TextDecoder();
+
+/** Commands whose failures come in bursts, reported at most once per interval, with a count. */
+type Failing = "publish" | "subscribe" | "unsubscribe";
+
+/** Failures of one kind since it was last reported. */
+interface Failures {
+  count: number;
+  /** The latest failure's topic and error, the ones reported. */
+  topic: string | null;
+  error: unknown;
+  /** When they were last reported (ms since the epoch). */
+  reportedAt: number;
+  /** Set while a report waits for the end of the interval. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /**
  * Where Redis is and how to report its failures.
@@ -63,9 +98,10 @@ export interface RedisBrokerOptions {
 }
 
 /**
- * Joins servers through Redis pub/sub: each topic is the channel `<prefix>topic:<topic>`,
- * broadcasts go on `<prefix>all`, and a server subscribes only to the topics its connections
- * want. Each server that connects opens two Redis connections (one for publishing, one
+ * Joins servers through Redis pub/sub: each topic is the channel `<prefix>#topic:<topic>`
+ * (`%` and `#` in the topic written `%25` and `%23`), broadcasts go on `<prefix>#all`, and a
+ * server subscribes only to the topics its connections want. Prefixes that nest never share a
+ * channel. Each server that connects opens two Redis connections (one for publishing, one
  * subscribed).
  *
  * @example A topic chat that spans processes
@@ -100,7 +136,8 @@ export class RedisBroker implements PubSubBroker {
   }
 
   /**
-   * Connects a server to Redis; rejects when Redis cannot be reached at all.
+   * Connects a server to Redis; rejects when Redis cannot be reached at all, or does not answer
+   * within 5 s.
    *
    * @example
    * ```ts
@@ -130,9 +167,11 @@ class RedisLink implements BrokerLink {
   #connected = false;
   /** Whether the current outage has been reported. */
   #failing = false;
-  /** Publishes that failed since the last report of one. */
-  #droppedPublishes = 0;
-  #lastDropReport = 0;
+  readonly #failures = new Map<Failing, Failures>();
+  /** Set by `close()`: failures after it are the closing's own, no timer may outlive it. */
+  #closed = false;
+  /** Bytes of the publishes waiting for Redis's reply. */
+  #pendingBytes = 0;
 
   constructor(
     url: string,
@@ -149,25 +188,47 @@ class RedisLink implements BrokerLink {
       // While Redis is down a publish fails at once instead of piling up in memory.
       disableOfflineQueue: true,
       commandsQueueMaxLength: MAX_PENDING_PUBLISHES,
-      socket: { reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause) },
+      pingInterval: PING_INTERVAL_MS,
+      socket: {
+        socketTimeout: LINK_TIMEOUT_MS,
+        reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause),
+      },
     });
     // Subscriptions made during an outage wait for the reconnect: there is one per topic.
     this.#subscriber = this.#publisher.duplicate({ disableOfflineQueue: false });
     for (const client of [this.#publisher, this.#subscriber]) {
-      client.on("error", (error: Error) => this.#outage(error));
+      client.on("error", (error: Error) => {
+        // The PING refused by a queue full of publishes: Redis is slow, not gone (the drops are
+        // reported). node-redis tells this error by its message alone.
+        if (error.message !== "The queue is full") this.#outage(error);
+      });
       client.on("ready", () => this.#failing = false);
     }
   }
 
   async open(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no Redis reply within ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
+    });
     try {
-      await Promise.all([this.#publisher.connect(), this.#subscriber.connect()]);
+      await Promise.race([this.#open(), timeout]);
     } catch (error) {
+      this.#connected = false; // No reconnecting, no outage report: connect() fails.
       this.#destroy();
       throw new Error(`Cannot connect to Redis at ${this.#url}: ${describe(error)}`, {
         cause: error,
       });
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  async #open(): Promise<void> {
+    await Promise.all([this.#publisher.connect(), this.#subscriber.connect()]);
     this.#connected = true;
     await this.#subscriber.subscribe(
       this.#channel(null),
@@ -182,36 +243,32 @@ class RedisLink implements BrokerLink {
       (message) => this.#receive(topic, message),
       true,
     )
-      .catch((error) => this.#report("subscribe to", topic, error));
+      .catch((error) => this.#throttled("subscribe", topic, error));
   }
 
   unsubscribe(topic: string): void {
     this.#subscriber.unsubscribe(this.#channel(topic))
-      .catch((error) => this.#report("unsubscribe from", topic, error));
+      .catch((error) => this.#throttled("unsubscribe", topic, error));
   }
 
   publish(message: BrokerMessage): void {
     // One buffer per message: kind, origin, payload (text encoded straight into it).
     const { data } = message;
     const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-    const wire = Buffer.allocUnsafe(HEADER_LENGTH + size);
+    const bytes = HEADER_LENGTH + size;
+    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes > MAX_PENDING_BYTES) {
+      const error = new Error(`${this.#pendingBytes} bytes of publishes already wait for Redis`);
+      return this.#dropped(message.topic, error);
+    }
+    const wire = Buffer.allocUnsafe(bytes);
     wire[0] = typeof data === "string" ? TEXT : BINARY;
     this.#origin.copy(wire, 1);
     if (typeof data === "string") wire.write(data, HEADER_LENGTH);
     else wire.set(data, HEADER_LENGTH);
+    this.#pendingBytes += bytes;
     this.#publisher.publish(this.#channel(message.topic), wire)
-      .catch((error) => {
-        // An outage is reported once, by the client's error event. Other failures (a full
-        // queue while Redis is slow) come in bursts: one report a second, with the count.
-        if (this.#failing) return;
-        this.#droppedPublishes++;
-        const now = Date.now();
-        if (now - this.#lastDropReport < DROP_REPORT_INTERVAL_MS) return;
-        this.#lastDropReport = now;
-        const dropped = this.#droppedPublishes;
-        this.#droppedPublishes = 0;
-        this.#report(`publish ${dropped} message(s) to`, message.topic, error);
-      });
+      .catch((error) => this.#dropped(message.topic, error))
+      .finally(() => this.#pendingBytes -= bytes);
   }
 
   async close(): Promise<void> {
@@ -222,6 +279,8 @@ class RedisLink implements BrokerLink {
     ]);
     clearTimeout(timer);
     this.#destroy();
+    this.#closed = true;
+    for (const kind of this.#failures.keys()) this.#flushFailures(kind);
   }
 
   #receive(topic: string | null, message: Buffer): void {
@@ -231,8 +290,15 @@ class RedisLink implements BrokerLink {
     this.#deliver({ topic, data: message[0] === TEXT ? decoder.decode(payload) : payload });
   }
 
+  /**
+   * `<prefix>#all` for broadcasts, `<prefix>#topic:<topic>` for topics, with `%` and `#` in the
+   * topic written `%25` and `%23`. What follows the prefix starts with the only `#` in it, so
+   * prefixes that nest (`app:` and `app:#topic:x`, or `app:` and `app:topic:`) never share a
+   * channel: a channel of the longer one would have two `#` after the shorter one.
+   */
   #channel(topic: string | null): string {
-    return topic === null ? `${this.#prefix}all` : `${this.#prefix}topic:${topic}`;
+    if (topic === null) return `${this.#prefix}#all`;
+    return `${this.#prefix}#topic:${topic.replaceAll("%", "%25").replaceAll("#", "%23")}`;
   }
 
   #reconnectDelay(retries: number, cause: Error): number | Error {
@@ -249,6 +315,49 @@ class RedisLink implements BrokerLink {
           `servers are dropped until it is back; reconnecting`,
         { cause: error },
       ),
+    );
+  }
+
+  #dropped(topic: string | null, error: unknown): void {
+    // An outage is reported once, by the client's error event. Other failures (a full queue
+    // while Redis is slow) come in bursts.
+    if (!this.#failing) this.#throttled("publish", topic, error);
+  }
+
+  /**
+   * Reports a failure at most once per interval for its kind: the first at once, the ones after
+   * it together when the interval is over, so every failure is counted in some report.
+   */
+  #throttled(kind: Failing, topic: string | null, error: unknown): void {
+    if (this.#closed) return;
+    let failures = this.#failures.get(kind);
+    if (!failures) {
+      failures = { count: 0, topic, error, reportedAt: 0, timer: undefined };
+      this.#failures.set(kind, failures);
+    }
+    failures.count++;
+    failures.topic = topic;
+    failures.error = error;
+    if (failures.timer !== undefined) return;
+    const wait = failures.reportedAt + DROP_REPORT_INTERVAL_MS - Date.now();
+    if (wait <= 0) this.#flushFailures(kind);
+    else failures.timer = setTimeout(() => this.#flushFailures(kind), wait);
+  }
+
+  #flushFailures(kind: Failing): void {
+    const failures = this.#failures.get(kind)!;
+    clearTimeout(failures.timer);
+    failures.timer = undefined;
+    if (failures.count === 0) return;
+    const { count, topic, error } = failures;
+    failures.count = 0;
+    failures.reportedAt = Date.now();
+    this.#report(
+      kind === "publish"
+        ? `publish ${count} message(s) to`
+        : `${kind} ${count} time(s), the last ${kind === "subscribe" ? "to" : "from"}`,
+      topic,
+      error,
     );
   }
 

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createClient } from "redis";
 import { OPCODE, Server } from "../mod.ts";
+import type { BrokerLink, BrokerMessage } from "../src/broker.ts";
 import { RedisBroker } from "../src/redis.ts";
 import {
   type Client,
@@ -16,8 +17,9 @@ import {
   runtime,
   type ServerProcess,
   startServer,
+  within,
 } from "./helpers.ts";
-import { redisMissing, RedisServer } from "./redis_server.ts";
+import { redisMissing, RedisServer, TcpProxy } from "./redis_server.ts";
 
 if (redisMissing) console.error(redisMissing);
 const skip = redisMissing
@@ -170,7 +172,7 @@ test(`[${runtime}] RedisBroker: a server keeps one Redis subscription per topic 
   const watcher = createClient({ url: redis!.url });
   await watcher.connect();
   const subscribers = async (topic: string) =>
-    (await watcher.pubSubNumSub(`coro-ws:topic:${topic}`))[`coro-ws:topic:${topic}`];
+    (await watcher.pubSubNumSub(`coro-ws:#topic:${topic}`))[`coro-ws:#topic:${topic}`];
   const servers = [new Server("127.0.0.1", 0), new Server("127.0.0.1", 0)];
   try {
     for (const server of servers) {
@@ -203,7 +205,7 @@ test(`[${runtime}] RedisBroker: a server keeps one Redis subscription per topic 
   }
 });
 
-test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and reports drops once`, {
+test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and counts every drop`, {
   skip,
 }, async () => {
   const errors: string[] = [];
@@ -228,6 +230,9 @@ test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and rep
     await waitFor(() => Promise.resolve(errors.length > 0), "a report of dropped publishes");
     assert.equal(errors.length, 1, errors.join("\n"));
     assert.match(errors[0], /^Cannot publish \d+ message\(s\) to topic "t" on Redis/);
+    // The drops after the first report come in one more report, a second later.
+    await waitFor(() => Promise.resolve(dropped(errors) === 5_000), "5,000 drops reported");
+    assert.equal(errors.length, 2, errors.join("\n"));
     let received = 0;
     while (received < 15_000) {
       assert.equal(await local.next(), "x", "local delivery goes on");
@@ -252,10 +257,192 @@ test(`[${runtime}] RedisBroker: start() rejects when Redis is unreachable, witho
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+test(`[${runtime}] RedisBroker: a slow Redis bounds the bytes of waiting publishes too`, {
+  skip,
+}, async () => {
+  const errors: string[] = [];
+  const watcher = createClient({ url: redis!.url });
+  await watcher.connect();
+  let received = 0;
+  await watcher.pSubscribe("bytes:*", () => received++, true);
+  const link = await new RedisBroker({
+    url: redis!.url,
+    prefix: "bytes:",
+    onError: (e) => errors.push(e.message),
+  }).connect(() => {});
+  const pauser = createClient({ url: redis!.url });
+  await pauser.connect();
+  try {
+    await pauser.sendCommand(["CLIENT", "PAUSE", "1000", "ALL"]);
+    // 1,000 × 64 KiB: far below the 10,000 publishes allowed, far above the bytes allowed.
+    const sent = 1_000;
+    const data = new Uint8Array(64 * 1024);
+    for (let i = 0; i < sent; i++) link.publish({ topic: "big", data });
+    await waitFor(
+      () => Promise.resolve(received + dropped(errors) === sent),
+      "every publish arrives or is reported dropped",
+      10_000,
+    );
+    assert.ok(received * data.byteLength <= 32 * 1024 * 1024, `${received} waited for Redis`);
+    assert.ok(errors.length <= 3, errors.join("\n"));
+    for (const error of errors) {
+      assert.match(error, /^Cannot publish \d+ message\(s\) to topic "big"/);
+    }
+  } finally {
+    await link.close();
+    await pauser.close();
+    await watcher.close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: start() gives up on an endpoint that never speaks Redis`, {
+  skip,
+}, async () => {
+  const silent = await TcpProxy.start(redis!.port);
+  silent.silence();
+  const server = new Server("127.0.0.1", 0);
+  server.useBroker(new RedisBroker({ url: `redis://user:hunter2@127.0.0.1:${silent.port}` }));
+  try {
+    await assert.rejects(within(server.start(), 8_000, "start()"), (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(
+          `^Cannot connect to Redis at redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${silent.port}.* within 5000 ms`,
+        ),
+      );
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
+  } finally {
+    await silent.close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: a stalled link to Redis is found, reported and replaced`, {
+  skip,
+}, async () => {
+  const proxy = await TcpProxy.start(redis!.port);
+  const errors: string[] = [];
+  const got: BrokerMessage[] = [];
+  const link = await new RedisBroker({
+    url: proxy.url,
+    prefix: "stall:",
+    onError: (e) => errors.push(e.message),
+  }).connect((message) => got.push(message));
+  const sender = await new RedisBroker({ url: redis!.url, prefix: "stall:" }).connect(() => {});
+  try {
+    link.subscribe("t");
+    await untilDelivered(sender, got, "t", 5000);
+    proxy.stall();
+    await waitFor(
+      () => Promise.resolve(errors.some((e) => /unreachable/.test(e))),
+      "the stall reported",
+      10_000,
+    );
+    await untilDelivered(sender, got, "t", 10_000);
+  } finally {
+    await Promise.all([link.close(), sender.close()]);
+    await proxy.close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: topic churn during an outage is reported at most once a second`, {
+  skip,
+}, async () => {
+  const proxy = await TcpProxy.start(redis!.port);
+  const errors: string[] = [];
+  const link = await new RedisBroker({
+    url: proxy.url,
+    prefix: "churn:",
+    onError: (e) => errors.push(e.message),
+  }).connect(() => {});
+  try {
+    proxy.cut();
+    await waitFor(() => Promise.resolve(errors.length > 0), "the outage reported");
+    const until = Date.now() + 1_500;
+    for (let i = 0; Date.now() < until; i++) {
+      link.subscribe(`t${i}`);
+      link.unsubscribe(`t${i}`);
+      if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const churn = errors.filter((e) => /subscribe/.test(e));
+    // Subscribes and unsubscribes, each reported at most at 0, 1 and 2 s: 2,753 reports before.
+    assert.ok(churn.length <= 6, `${churn.length} reports:\n${churn.slice(0, 5).join("\n")}`);
+    for (const error of churn) assert.match(error, /\d+ time\(s\)/);
+  } finally {
+    await link.close();
+    await proxy.close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: nested prefixes do not hear each other`, { skip }, async () => {
+  const links: BrokerLink[] = [];
+  const open = async (prefix: string, got: BrokerMessage[] = []) => {
+    const link = await new RedisBroker({ url: redis!.url, prefix }).connect((m) => got.push(m));
+    links.push(link);
+    return link;
+  };
+  try {
+    const outer: BrokerMessage[] = [];
+    const inner: BrokerMessage[] = [];
+    const a = await open("app:", outer);
+    const b = await open("app:topic:", inner);
+    const sameAsA = await open("app:");
+    const sameAsB = await open("app:topic:");
+    // Nests even in the channel names of today: its broadcasts go on `app:#topic:#all`.
+    const c = await open("app:#topic:");
+    // Each topic a subscribes to would be a channel of b's under `<prefix>topic:<topic>`, and
+    // "#all" one of c's if `#` in topics went unescaped.
+    a.subscribe("all");
+    a.subscribe("topic:x");
+    a.subscribe("#all");
+    b.subscribe("x");
+    await untilDelivered(sameAsA, outer, "all", 5000);
+    await untilDelivered(sameAsA, outer, "topic:x", 5000);
+    await untilDelivered(sameAsA, outer, "#all", 5000);
+    await untilDelivered(sameAsB, inner, "x", 5000);
+    outer.length = 0;
+    b.publish({ topic: null, data: "b to all" });
+    b.publish({ topic: "x", data: "b to x" });
+    c.publish({ topic: null, data: "c to all" });
+    a.publish({ topic: "topic:x", data: "a to topic:x" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(outer.map((m) => m.data), [], "app: heard app:topic:");
+    assert.deepEqual(inner.map((m) => m.data), [], "app:topic: heard app:");
+  } finally {
+    await Promise.all(links.map((link) => link.close()));
+  }
+});
+
+/** Total of the counts in reports of dropped publishes. */
+function dropped(errors: string[]): number {
+  return errors.reduce((sum, e) => sum + Number(/^Cannot publish (\d+)/.exec(e)?.[1] ?? 0), 0);
+}
+
+/**
+ * Publishes probes on `topic` from `sender` until one reaches `got`, then empties `got`: the
+ * subscription has reached Redis.
+ */
+async function untilDelivered(sender: BrokerLink, got: BrokerMessage[], topic: string, ms: number) {
+  const deadline = Date.now() + ms;
+  while (!got.some((m) => m.topic === topic && m.data === "probe")) {
+    assert.ok(Date.now() < deadline, `no probe on "${topic}" within ${ms} ms`);
+    sender.publish({ topic, data: "probe" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  got.length = 0;
+}
+
+async function waitFor(
+  condition: () => Promise<boolean>,
+  what: string,
+  ms = 5000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
   while (!await condition()) {
-    assert.ok(Date.now() < deadline, `not within 5 s: ${what}`);
+    assert.ok(Date.now() < deadline, `not within ${ms} ms: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

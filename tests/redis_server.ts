@@ -4,7 +4,7 @@
  */
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createServer, Socket } from "node:net";
+import { createServer, type Server as NetServer, Socket } from "node:net";
 import process from "node:process";
 
 /** The redis-server binary, or undefined when it is not installed. */
@@ -71,6 +71,88 @@ export class RedisServer {
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGKILL");
     await exited;
+  }
+}
+
+/**
+ * A TCP proxy on loopback to a port, to fake what a network does to a Redis connection: a link
+ * that stalls (stays open, carries nothing), an endpoint that never answers, or an outage.
+ */
+export class TcpProxy {
+  readonly port: number;
+  readonly #server: NetServer;
+  /** What a new connection does: pass both ways, stay silent, or close at once. */
+  #mode: "pass" | "silent" | "refuse" = "pass";
+  readonly #stalled = new WeakSet<Socket>();
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(server: NetServer, port: number) {
+    this.#server = server;
+    this.port = port;
+  }
+
+  /** Listens on a free loopback port and forwards to `target` on 127.0.0.1. */
+  static async start(target: number): Promise<TcpProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const proxy = new TcpProxy(server, (server.address() as { port: number }).port);
+    server.on("connection", (socket) => proxy.#accept(socket, target));
+    return proxy;
+  }
+
+  /** `redis://127.0.0.1:PORT` */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The connections open now carry nothing any more, yet stay open. */
+  stall(): void {
+    for (const socket of this.#sockets) this.#stalled.add(socket);
+  }
+
+  /** New connections are accepted and never answered. */
+  silence(): void {
+    this.#mode = "silent";
+  }
+
+  /** Open connections are dropped and new ones closed at once, as in an outage. */
+  cut(): void {
+    this.#mode = "refuse";
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  /** New connections reach the target again. */
+  pass(): void {
+    this.#mode = "pass";
+  }
+
+  /** Drops every connection and stops listening. */
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+
+  #accept(client: Socket, target: number): void {
+    if (this.#mode === "refuse") return void client.destroy();
+    this.#sockets.add(client);
+    client.on("close", () => this.#sockets.delete(client));
+    client.on("error", () => {});
+    if (this.#mode === "silent") return;
+    const upstream = new Socket();
+    this.#sockets.add(upstream);
+    upstream.on("close", () => {
+      this.#sockets.delete(upstream);
+      client.destroy();
+    });
+    upstream.on("error", () => {});
+    client.on("close", () => upstream.destroy());
+    client.on("data", (chunk) => {
+      if (!this.#stalled.has(client)) upstream.write(chunk);
+    });
+    upstream.on("data", (chunk) => {
+      if (!this.#stalled.has(upstream)) client.write(chunk);
+    });
+    upstream.connect(target, "127.0.0.1");
   }
 }
 
