@@ -86,6 +86,36 @@ test(`[${runtime}] hardening: a multipart part named __proto__ is a field like a
   assert.equal(files["__proto__"].name, "evil.txt");
 });
 
+/** Waits until only /stats itself runs on the WebSocket fixture. */
+async function assertNoHandlerLeft(what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  let stats = { coroutine_num: -1, connection_num: -1 };
+  while (Date.now() < deadline) {
+    stats = await (await fetch(`${ws.url}/stats`)).json() as typeof stats;
+    if (stats.coroutine_num === 1 && stats.connection_num === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`[${runtime}] ${what}: handlers left: ${JSON.stringify(stats)}`);
+}
+
+test(`[${runtime}] hardening: a client that leaves before upgrade() holds no handler`, async () => {
+  const clients = await Promise.all(
+    Array.from({ length: 20 }, () => RawClient.open(ws.port)),
+  );
+  for (const client of clients) {
+    client.socket.on("error", () => {});
+    client.write(
+      "GET /late-upgrade?ms=200 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const client of clients) client.socket.resetAndDestroy();
+  await new Promise((resolve) => setTimeout(resolve, 300)); // The handlers upgrade now.
+  await assertNoHandlerLeft("20 clients reset before upgrade()");
+});
+
 test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`, async () => {
   const refusals: Record<string, string>[] = [
     { Upgrade: "websocket, x" },
@@ -98,13 +128,5 @@ test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`
     client.destroy();
     assert.equal(answer.status, 400, `[${runtime}] ${JSON.stringify(headers)}`);
   }
-  // Only /stats itself runs once every refused handler has returned.
-  const deadline = Date.now() + 5000;
-  let stats = { coroutine_num: -1 };
-  while (Date.now() < deadline) {
-    stats = await (await fetch(`${ws.url}/stats`)).json() as typeof stats;
-    if (stats.coroutine_num === 1) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.equal(stats.coroutine_num, 1, `[${runtime}] handlers left: ${JSON.stringify(stats)}`);
+  await assertNoHandlerLeft("refused handshakes");
 });
