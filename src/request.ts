@@ -148,7 +148,10 @@ export class Request {
    * ```
    */
   toWeb(): globalThis.Request {
-    const host = this.header.host ?? `${this.server.remote_addr}:${this.server.server_port}`;
+    // The Host header is the client's: one that is not a host name or address with an optional
+    // port could move the path (`x/admin?`), so the URL gets a neutral host instead.
+    const claimed = this.header.host ?? "";
+    const host = HOST.test(claimed) ? claimed : `localhost:${this.server.server_port}`;
     const target = this.server.request_uri +
       (this.server.query_string ? `?${this.server.query_string}` : "");
     const method = this.#method;
@@ -228,6 +231,9 @@ export function targetPath(target: string): string {
   });
   return `/${kept.join("/")}`;
 }
+
+/** A host name, IPv4 or bracketed IPv6 address, with an optional port. */
+const HOST = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
 
 /** A segment that starts with a dot, plain or percent-encoded. */
 const DOT_SEGMENT = /\/(\.|%2e)/i;

@@ -71,6 +71,16 @@ test(`[${runtime}] hardening: dot-segments never climb above / in routing or pat
   }
 });
 
+test(`[${runtime}] hardening: the Host header never changes the route, path_info or toWeb()`, async () => {
+  for (const host of ["x/form?", "x/form#", "exa mple", "a@b/form", ""]) {
+    const answer = await RawClient.get(http.port, "/path/a/b", undefined, [`Host: ${host}`]);
+    assert.equal(answer.status, 200, `[${runtime}] Host: ${host}`);
+    assert.equal(answer.body, "/path/a/b", `[${runtime}] Host: ${host}`);
+    const web = await RawClient.get(http.port, "/web?q=1", undefined, [`Host: ${host}`]);
+    assert.match(web.body, /^GET \/web\?q=1 /, `[${runtime}] toWeb() with Host: ${host}`);
+  }
+});
+
 test(`[${runtime}] hardening: a compressed body goes with its own length, not the handler's`, async () => {
   const answer = await RawClient.get(http.port, "/length", undefined, ["Accept-Encoding: gzip"]);
   assert.equal(answer.headers["content-encoding"], "gzip");

@@ -140,7 +140,8 @@ export class RawClient {
   }
 
   /**
-   * Sends a GET for `path`, with `headers` lines (e.g. "Accept-Encoding: gzip") on top, and
+   * Sends a GET for `path`, with `headers` lines (e.g. "Accept-Encoding: gzip"; a Host line
+   * replaces the default one) on top, and
    * resolves with the answer (the connection is then closed).
    */
   static async get(
@@ -150,7 +151,8 @@ export class RawClient {
     headers: string[] = [],
   ): Promise<HttpAnswer> {
     const client = await RawClient.open(port, ca);
-    const lines = [`GET ${path} HTTP/1.1`, "Host: 127.0.0.1", "Connection: close", ...headers];
+    const host = headers.some((line) => /^host:/i.test(line)) ? [] : ["Host: 127.0.0.1"];
+    const lines = [`GET ${path} HTTP/1.1`, ...host, "Connection: close", ...headers];
     client.socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     const answer = await client.#readHead();
     client.destroy();

@@ -14,7 +14,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
-import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
+import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
 import { recordFrom } from "../record.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
@@ -81,12 +81,10 @@ function exchange(
   server: BunServer<BunLink>,
   respond: (response: Response | undefined) => void,
 ): HttpExchange {
-  const url = request.url;
-  const pathAt = url.indexOf("/", url.indexOf("//") + 2);
   const address = server.requestIP(request);
   return {
     method: request.method,
-    target: pathAt < 0 ? "/" : url.slice(pathAt),
+    target: requestTarget(request),
     headers: recordFrom(request.headers),
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,

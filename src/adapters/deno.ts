@@ -12,7 +12,7 @@ import type {
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
-import { readBodyWithin, webResponse, webStreamWriter } from "./web.ts";
+import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
 import { recordFrom } from "../record.ts";
 import type { ResolvedSettings } from "../settings.ts";
 
@@ -66,14 +66,12 @@ function exchange(
   settings: ResolvedSettings,
   respond: (response: Response) => void,
 ): HttpExchange {
-  const url = request.url;
-  const pathAt = url.indexOf("/", url.indexOf("//") + 2);
   // Deno makes the signal on first use and aborts only a signal that exists when the client
   // leaves: take it now for an upgrade request, which upgrade() asks whether the client is gone.
   const gone = request.headers.has("upgrade") ? request.signal : undefined;
   return {
     method: request.method,
-    target: pathAt < 0 ? "/" : url.slice(pathAt),
+    target: requestTarget(request),
     headers: recordFrom(request.headers),
     remoteAddress: info.remoteAddr.hostname,
     remotePort: info.remoteAddr.port,

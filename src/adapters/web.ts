@@ -24,6 +24,23 @@ export function webResponse(
   });
 }
 
+/**
+ * The request target (path and query) as the client sent it. The runtime builds `request.url`
+ * from the Host header, which is the client's to choose: Deno puts it in as it came, "/" and
+ * "?" included, and Bun leaves the scheme and host out when it cannot parse it. So the Host
+ * header is skipped exactly where it stands, never searched past.
+ */
+export function requestTarget(request: Request): string {
+  const url = request.url;
+  if (url.startsWith("/")) return url;
+  const authorityAt = url.indexOf("//") + 2;
+  const host = request.headers.get("host");
+  const pathAt = host && url.startsWith(host, authorityAt)
+    ? authorityAt + host.length
+    : url.indexOf("/", authorityAt); // A host the runtime rewrote is a valid one: no "/" in it.
+  return pathAt < 0 || url[pathAt] !== "/" ? "/" : url.slice(pathAt);
+}
+
 const NO_BODY = Promise.resolve(new Uint8Array(0));
 
 /**
