@@ -227,6 +227,25 @@ test(`[${runtime}] HTTP: write() waits for a slow client and turns false once it
   assert.match(result, /^write\(\) false after \d+$/);
 });
 
+test(`[${runtime}] HTTP: write() streams with backpressure to a request that asked to upgrade too`, async () => {
+  // A route that does not upgrade still answers a request with upgrade headers: Node leaves
+  // that socket to the adapter, which must stream as it does for any other request.
+  const client = await RawClient.open(server.port);
+  client.write(
+    "GET /firehose HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+  );
+  const first = await within(
+    new Promise<Uint8Array>((resolve) => client.socket.once("data", resolve)),
+    5000,
+    `[${runtime}] the head and the first chunks`,
+  );
+  assert.match(new TextDecoder().decode(first.subarray(0, 64)), /^HTTP\/1\.1 200 /);
+  client.socket.pause(); // A client that stops reading: write() must wait, not buffer.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(await (await fetch(`${server.url}/firehose-result`)).text(), "writing");
+  client.destroy();
+});
+
 test(`[${runtime}] HTTP: sendfile() streams a range of a 72 MiB file without loading it`, async () => {
   const dir = mkdtempSync(join(tmpdir(), "coro-ws-sendfile-"));
   const path = join(dir, "big.bin");

@@ -13,9 +13,9 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { CLOSE } from "../constants.ts";
-import { concatBytes } from "../frame.ts";
 import { createRecord } from "../record.ts";
 import type {
   Adapter,
@@ -193,18 +193,7 @@ function httpExchange(
     stream(head) {
       response.writeHead(head.status, head.reason || undefined, head.headers.flat());
       return {
-        write: (chunk) =>
-          new Promise((resolve) => {
-            if (response.destroyed) return resolve(false);
-            if (response.write(chunk)) return resolve(true);
-            const settle = () => {
-              response.off("drain", settle);
-              response.off("close", settle);
-              resolve(!response.destroyed);
-            };
-            response.once("drain", settle);
-            response.once("close", settle);
-          }),
+        write: (chunk) => written(response, () => response.write(chunk)),
         end: () => response.end(),
       };
     },
@@ -220,26 +209,54 @@ function upgradeExchange(
   return {
     ...exchangeBase(request),
     readBody: () => NO_BODY, // A GET that asks to switch protocols carries no body.
+    // node:http leaves an upgrade request's socket to us: these write the response by hand.
     stream(head) {
-      // Rare (a handler that writes to an upgrade request): gather, then send whole.
-      const chunks: Uint8Array[] = [];
+      socket.write(rawHead(head, [...head.headers, ["Transfer-Encoding", "chunked"]]));
       return {
-        write: (chunk) => {
-          chunks.push(chunk);
-          return Promise.resolve(!socket.destroyed);
-        },
-        end: () => this.respond(head, concatBytes(chunks)),
+        write: (chunk) =>
+          // An empty chunk would end a chunked body.
+          chunk.byteLength === 0 ? Promise.resolve(!socket.destroyed) : written(socket, () => {
+            socket.write(`${chunk.byteLength.toString(16)}\r\n`);
+            socket.write(chunk);
+            return socket.write("\r\n");
+          }),
+        end: () => socket.end("0\r\n\r\n"),
       };
     },
     respond(head, body) {
-      // node:http leaves an upgrade request's socket to us: write the response by hand.
-      const lines = [`HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || ""}`];
-      for (const [name, value] of withLength(head, body)) lines.push(`${name}: ${value}`);
-      lines.push("Connection: close", "", "");
-      socket.end(Buffer.concat([Buffer.from(lines.join("\r\n"), "latin1"), body]));
+      socket.end(Buffer.concat([rawHead(head, withLength(head, body)), body]));
     },
     upgrade,
   };
+}
+
+/**
+ * A response head for a socket that node:http left to us. The core has refused any value with
+ * a character that Latin-1 cannot hold, so nothing written here can become a line break.
+ */
+function rawHead(head: ResponseHead, headers: [string, string][]): Buffer {
+  const lines = [`HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || ""}`];
+  for (const [name, value] of headers) lines.push(`${name}: ${value}`);
+  lines.push("Connection: close", "", "");
+  return Buffer.from(lines.join("\r\n"), "latin1");
+}
+
+/**
+ * Runs `write`; resolves true once `stream` has taken what it wrote below its buffer limit,
+ * false once the client has gone.
+ */
+function written(stream: Writable, write: () => boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (stream.destroyed) return resolve(false);
+    if (write()) return resolve(true);
+    const settle = () => {
+      stream.off("drain", settle);
+      stream.off("close", settle);
+      resolve(!stream.destroyed);
+    };
+    stream.once("drain", settle);
+    stream.once("close", settle);
+  });
 }
 
 function toBytes(data: RawData): Uint8Array {
