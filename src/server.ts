@@ -7,7 +7,7 @@
 import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
 import { detectAdapter } from "./adapters/detect.ts";
-import type { HttpExchange, Listener } from "./adapters/types.ts";
+import type { BodyResult, HttpExchange, Listener } from "./adapters/types.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 import { CLOSE, OPCODE, type Opcode } from "./constants.ts";
 import { asPayload, type WebSocketConnection } from "./connection.ts";
@@ -110,6 +110,10 @@ export class Server {
   #listener: Listener | undefined;
   #nextFd = 1;
   readonly #handlers = new Set<Promise<void>>();
+  /** Bytes reserved for request bodies being read or handled; see `http_body_memory_limit`. */
+  #bodyBytes = 0;
+  /** Aborts when shutdown starts: request bodies still arriving are not waited for. */
+  readonly #stopping = new AbortController();
   readonly #connections = new Set<WebSocketConnection>();
   /** Upgraded connections that are open: what {@link Server.connections} shows. */
   readonly #open = new Set<Response>();
@@ -383,6 +387,7 @@ export class Server {
       await this.listening.catch(() => {});
       if (!this.#listener) return;
     }
+    this.#stopping.abort();
     const listenerClosed = this.#listener.close();
     for (const connection of this.#connections) {
       void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
@@ -417,16 +422,49 @@ export class Server {
   }
 
   async #run(handler: Handler, exchange: HttpExchange, fd: number): Promise<void> {
-    let body: Uint8Array | undefined;
+    const settings = this.#settings;
+    const reserved = bodyReservation(exchange.headers, settings.package_max_length);
+    if (reserved === 0) return this.#handle(handler, exchange, fd, this.#stopping.signal);
+    if (this.#bodyBytes + reserved > settings.http_body_memory_limit) {
+      void exchange.readBody(0, this.#stopping.signal); // Throws the body away as it comes.
+      respondPlain(exchange, 503, "Too many request bodies at once: try again later");
+      return;
+    }
+    this.#bodyBytes += reserved;
+    const timeout = settings.http_body_timeout * 1000;
+    const stop = timeout > 0
+      ? AbortSignal.any([AbortSignal.timeout(timeout), this.#stopping.signal])
+      : this.#stopping.signal;
     try {
-      body = await exchange.readBody(this.#settings.package_max_length);
+      await this.#handle(handler, exchange, fd, stop);
+    } finally {
+      this.#bodyBytes -= reserved;
+    }
+  }
+
+  async #handle(
+    handler: Handler,
+    exchange: HttpExchange,
+    fd: number,
+    stop: AbortSignal,
+  ): Promise<void> {
+    let body: BodyResult;
+    try {
+      body = await exchange.readBody(this.#settings.package_max_length, stop);
     } catch {
       return; // The client went away while sending its body: nobody to answer.
     }
-    if (!body) {
+    if (body === "too large") {
       // The adapter throws the rest of the body away: closing the connection while the client
       // still sends would make the kernel reset it and lose this answer.
       respondPlain(exchange, 413, "Request body larger than package_max_length");
+      return;
+    }
+    if (body === "stopped") {
+      const [status, text] = this.#shutdown
+        ? [503, "Server shutting down"]
+        : [408, "Request body not received within http_body_timeout"];
+      respondPlain(exchange, status, text, [["Connection", "close"]]);
       return;
     }
     let request: Request;
@@ -458,11 +496,26 @@ export class Server {
   }
 }
 
-function respondPlain(exchange: HttpExchange, status: number, text: string): void {
+function respondPlain(
+  exchange: HttpExchange,
+  status: number,
+  text: string,
+  headers: [string, string][] = [],
+): void {
   exchange.respond(
-    { status, reason: "", headers: [["Content-Type", "text/plain"]] },
+    { status, reason: "", headers: [["Content-Type", "text/plain"], ...headers] },
     encoder.encode(`${text}\n`),
   );
+}
+
+/**
+ * The bytes a request's body may take while it is read and handled: its declared length, or
+ * the most a body may have when it is chunked; 0 without a body.
+ */
+function bodyReservation(headers: Record<string, string>, limit: number): number {
+  const declared = headers["content-length"];
+  if (declared !== undefined) return Math.min(Number(declared) || 0, limit);
+  return headers["transfer-encoding"] === undefined ? 0 : limit;
 }
 
 /** The payload to fan out: `data` as `opcode` says, encoded once for every connection. */

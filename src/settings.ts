@@ -34,6 +34,17 @@ export interface Settings {
   /** Requests handled at once (WebSockets included); one more is answered 503. */
   max_connections?: number;
   /**
+   * Seconds a request body may take to arrive; a slower one is answered 408 and its connection
+   * closed. 0 turns it off.
+   */
+  http_body_timeout?: number;
+  /**
+   * Bytes of request bodies the server holds at once, across all requests (a body counts its
+   * declared length, or `package_max_length` when chunked, while it is read and handled); a
+   * request beyond it is answered 503.
+   */
+  http_body_memory_limit?: number;
+  /**
    * Origins allowed to open a WebSocket, e.g. `["https://example.com"]`; others get 403.
    * `["*"]` allows any. A request with no `Origin` header (not a browser) is always allowed.
    */
@@ -76,6 +87,8 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   websocket_close_timeout: 5,
   websocket_idle_timeout: 120,
   max_connections: 10_000,
+  http_body_timeout: 30,
+  http_body_memory_limit: 256 * 1024 * 1024,
   allowed_origins: ["*"],
   max_wait_time: 3,
   ssl_cert_file: "",

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { runtime, startServer } from "./helpers.ts";
+import { runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const http = await startServer("fixtures/http.ts");
@@ -139,4 +139,79 @@ test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`
     assert.equal(answer.status, 400, `[${runtime}] ${JSON.stringify(headers)}`);
   }
   await assertNoHandlerLeft("refused handshakes");
+});
+
+/** A POST to `path` that declares `length` bytes and sends one byte every `everyMs`. */
+async function trickle(port: number, path: string, length: number, everyMs = 300) {
+  const client = await RawClient.open(port);
+  client.socket.on("error", () => {}); // The server may cut it off: expected.
+  client.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`);
+  let answer = "";
+  client.socket.on("data", (data: Uint8Array) => answer += new TextDecoder().decode(data));
+  const timer = setInterval(() => {
+    if (!client.socket.destroyed) client.write("x");
+  }, everyMs);
+  void client.ended.then(() => clearInterval(timer));
+  return {
+    client,
+    /** What the server answered once it closed the connection, or "" if it has not. */
+    answered: async (ms: number) => {
+      await Promise.race([client.ended, new Promise((resolve) => setTimeout(resolve, ms))]);
+      clearInterval(timer);
+      client.destroy();
+      return answer;
+    },
+  };
+}
+
+test(`[${runtime}] hardening: a trickling body is answered 408 and closed after http_body_timeout`, async () => {
+  const slow = await startServer("fixtures/hostile.ts", {
+    SETTINGS: JSON.stringify({ http_body_timeout: 1, max_connections: 5 }),
+  });
+  try {
+    const trickles = await Promise.all(
+      Array.from({ length: 5 }, () => trickle(slow.port, "/stats", 1000)),
+    );
+    const answers = await Promise.all(trickles.map((t) => t.answered(4000)));
+    for (const answer of answers) assert.match(answer, /^HTTP\/1\.1 408 /, `[${runtime}]`);
+    assert.equal((await fetch(`${slow.url}/stats`)).status, 200, `[${runtime}] a slot is free`);
+  } finally {
+    slow.kill();
+  }
+});
+
+test(`[${runtime}] hardening: shutdown() ends request bodies still arriving`, async () => {
+  const stopping = await startServer("fixtures/http.ts");
+  try {
+    const slow = await trickle(stopping.port, "/form", 1000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fetch(`${stopping.url}/shutdown`).then((answer) => answer.text());
+    assert.match(await slow.answered(4000), /^HTTP\/1\.1 503 /, `[${runtime}]`);
+    await within(stopping.exited, 6000, `[${runtime}] the process exits after shutdown()`);
+  } finally {
+    stopping.kill();
+  }
+});
+
+test(`[${runtime}] hardening: request bodies past http_body_memory_limit get 503, and room comes back`, async () => {
+  const bounded = await startServer("fixtures/hostile.ts", {
+    SETTINGS: JSON.stringify({ http_body_memory_limit: 100 * 1024 }),
+  });
+  try {
+    const first = await trickle(bounded.port, "/stats", 60_000, 60_000); // Holds 60,000 B.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await fetch(`${bounded.url}/stats`, {
+      method: "POST",
+      body: "y".repeat(60_000),
+    });
+    assert.equal(second.status, 503, `[${runtime}] 120,000 B of bodies at once`);
+    await second.body?.cancel();
+    first.client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const third = await fetch(`${bounded.url}/stats`, { method: "POST", body: "z".repeat(60_000) });
+    assert.equal(third.status, 200, `[${runtime}] the first body's room is free again`);
+    await third.body?.cancel();
+  } finally {
+    bounded.kill();
+  }
 });

@@ -88,7 +88,7 @@ function exchange(
     headers: recordFrom(request.headers),
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,
-    readBody: (limit) => readBodyWithin(request, limit),
+    readBody: (limit, stop) => readBodyWithin(request, limit, stop),
     respond: (head, body) => respond(webResponse(head, body)),
     stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
     upgrade(head, protocol, events) {

@@ -75,7 +75,7 @@ function exchange(
     headers: recordFrom(request.headers),
     remoteAddress: info.remoteAddr.hostname,
     remotePort: info.remoteAddr.port,
-    readBody: (limit) => readBodyWithin(request, limit),
+    readBody: (limit, stop) => readBodyWithin(request, limit, stop),
     respond: (head, body) => respond(webResponse(head, body)),
     stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
     upgrade(head, protocol, events) {

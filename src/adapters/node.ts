@@ -19,6 +19,7 @@ import { CLOSE } from "../constants.ts";
 import { createRecord } from "../record.ts";
 import type {
   Adapter,
+  BodyResult,
   HttpExchange,
   Listener,
   ListenOptions,
@@ -119,19 +120,24 @@ export const nodeAdapter: Adapter = {
 
 const NO_BODY = Promise.resolve(new Uint8Array(0));
 
-/** The body, or undefined as soon as it proves larger than `limit`; the rest is not read. */
-function readBody(request: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
+/** See {@link HttpExchange.readBody}. */
+function readBody(request: IncomingMessage, limit: number, stop: AbortSignal): Promise<BodyResult> {
   const declared = request.headers["content-length"];
   if (declared === undefined && request.headers["transfer-encoding"] === undefined) {
     return NO_BODY;
   }
   if (Number(declared ?? 0) > limit) {
     request.resume(); // Discard it: see below.
-    return Promise.resolve(undefined);
+    return Promise.resolve("too large");
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const settle = (result: BodyResult) => {
+      request.off("data", onData);
+      stop.removeEventListener("abort", onStop);
+      resolve(result);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.byteLength;
       if (size <= limit) {
@@ -140,13 +146,20 @@ function readBody(request: IncomingMessage, limit: number): Promise<Uint8Array |
       }
       // Discard the rest rather than stop reading: closing a socket with unread data makes the
       // kernel reset it and drop the 413 before the client can read it.
-      request.off("data", onData);
       request.resume();
-      resolve(undefined);
+      settle("too large");
+    };
+    const onStop = () => {
+      request.pause();
+      settle("stopped");
     };
     request.on("data", onData);
-    request.on("end", () => resolve(new Uint8Array(Buffer.concat(chunks))));
+    request.on("end", () => {
+      const body = Buffer.concat(chunks);
+      settle(new Uint8Array(body.buffer, body.byteOffset, body.byteLength)); // A view, not a copy.
+    });
     request.on("error", reject);
+    stop.addEventListener("abort", onStop);
   });
 }
 
@@ -181,7 +194,7 @@ function httpExchange(
 ): HttpExchange {
   return {
     ...exchangeBase(request),
-    readBody: (limit) => readBody(request, limit),
+    readBody: (limit, stop) => readBody(request, limit, stop),
     respond(head, body) {
       response.writeHead(head.status, head.reason || undefined, withLength(head, body).flat());
       response.end(body, () => {

@@ -93,10 +93,11 @@ export interface HttpExchange {
   readonly remoteAddress: string;
   readonly remotePort: number;
   /**
-   * The request body, or undefined as soon as it proves larger than `limit` bytes (answer
-   * 413); the rest is thrown away as it arrives, never held in memory.
+   * The request body. `"too large"` as soon as it proves larger than `limit` bytes (answer
+   * 413): the rest is thrown away as it arrives, never held in memory. `"stopped"` once `stop`
+   * aborts first: reading stops, and the answer closes the connection.
    */
-  readBody(limit: number): Promise<Uint8Array | undefined>;
+  readBody(limit: number, stop: AbortSignal): Promise<BodyResult>;
   /** Sends a whole response. */
   respond(head: ResponseHead, body: Uint8Array): void;
   /** Sends the head now and the body as it is written (chunked). */
@@ -108,6 +109,9 @@ export interface HttpExchange {
    */
   upgrade(head: ResponseHead, protocol: string | undefined, events: WebSocketEvents): boolean;
 }
+
+/** What {@link HttpExchange.readBody} gives. */
+export type BodyResult = Uint8Array | "too large" | "stopped";
 
 /** A response body being streamed. */
 export interface BodyWriter {

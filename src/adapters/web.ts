@@ -5,7 +5,7 @@
  */
 
 import { concatBytes } from "../frame.ts";
-import type { BodyWriter, ResponseHead } from "./types.ts";
+import type { BodyResult, BodyWriter, ResponseHead } from "./types.ts";
 
 /** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
 type ResponseBody = ConstructorParameters<typeof Response>[0];
@@ -48,13 +48,17 @@ const NO_BODY = Promise.resolve(new Uint8Array(0));
  * declared Content-Length is checked first, and a stream that grows past the limit is
  * cancelled, so the rest is never read into memory.
  */
-export function readBodyWithin(request: Request, limit: number): Promise<Uint8Array | undefined> {
+export function readBodyWithin(
+  request: Request,
+  limit: number,
+  stop: AbortSignal,
+): Promise<BodyResult> {
   if (!request.body) return NO_BODY;
   if (Number(request.headers.get("content-length") ?? 0) > limit) {
     void discard(request.body.getReader());
-    return Promise.resolve(undefined);
+    return Promise.resolve("too large");
   }
-  return readStream(request.body, limit);
+  return readStream(request.body, limit, stop);
 }
 
 /** How long a refused body is still read and thrown away, so the 413 reaches the client. */
@@ -79,19 +83,28 @@ async function discard(
 async function readStream(
   stream: ReadableStream<Uint8Array>,
   limit: number,
-): Promise<Uint8Array | undefined> {
+  stop: AbortSignal,
+): Promise<BodyResult> {
   const reader = stream.getReader();
+  // Cancelling makes the pending read() settle as done: the runtime then closes the connection.
+  const onStop = () => void reader.cancel().catch(() => {});
+  stop.addEventListener("abort", onStop);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return concatBytes(chunks);
-    size += value.byteLength;
-    if (size > limit) {
-      void discard(reader);
-      return undefined;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (stop.aborted) return "stopped";
+      if (done) return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+      size += value.byteLength;
+      if (size > limit) {
+        void discard(reader);
+        return "too large";
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    stop.removeEventListener("abort", onStop);
   }
 }
 
