@@ -16,6 +16,7 @@ import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { CLOSE } from "../constants.ts";
+import { BodyCollector } from "./body.ts";
 import { createRecord } from "../record.ts";
 import type {
   Adapter,
@@ -131,17 +132,15 @@ function readBody(request: IncomingMessage, limit: number, stop: AbortSignal): P
     return Promise.resolve("too large");
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const body = new BodyCollector(declared === undefined ? undefined : Number(declared));
     const settle = (result: BodyResult) => {
       request.off("data", onData);
       stop.removeEventListener("abort", onStop);
       resolve(result);
     };
     const onData = (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size <= limit) {
-        chunks.push(chunk);
+      if (body.size + chunk.byteLength <= limit) {
+        body.add(chunk);
         return;
       }
       // Discard the rest rather than stop reading: closing a socket with unread data makes the
@@ -154,10 +153,7 @@ function readBody(request: IncomingMessage, limit: number, stop: AbortSignal): P
       settle("stopped");
     };
     request.on("data", onData);
-    request.on("end", () => {
-      const body = Buffer.concat(chunks);
-      settle(new Uint8Array(body.buffer, body.byteOffset, body.byteLength)); // A view, not a copy.
-    });
+    request.on("end", () => settle(body.bytes()));
     request.on("error", reject);
     stop.addEventListener("abort", onStop);
   });

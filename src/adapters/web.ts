@@ -4,8 +4,8 @@
  * @module
  */
 
-import { concatBytes } from "../frame.ts";
 import type { BodyResult, BodyWriter, ResponseHead } from "./types.ts";
+import { BodyCollector } from "./body.ts";
 
 /** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
 type ResponseBody = ConstructorParameters<typeof Response>[0];
@@ -58,7 +58,9 @@ export function readBodyWithin(
     void discard(request.body.getReader());
     return Promise.resolve("too large");
   }
-  return readStream(request.body, limit, stop);
+  const declared = request.headers.get("content-length");
+  const body = new BodyCollector(declared === null ? undefined : Number(declared));
+  return readStream(request.body, body, limit, stop);
 }
 
 /** How long a refused body is still read and thrown away, so the 413 reaches the client. */
@@ -82,6 +84,7 @@ async function discard(
 
 async function readStream(
   stream: ReadableStream<Uint8Array>,
+  body: BodyCollector,
   limit: number,
   stop: AbortSignal,
 ): Promise<BodyResult> {
@@ -89,19 +92,16 @@ async function readStream(
   // Cancelling makes the pending read() settle as done: the runtime then closes the connection.
   const onStop = () => void reader.cancel().catch(() => {});
   stop.addEventListener("abort", onStop);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (stop.aborted) return "stopped";
-      if (done) return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
-      size += value.byteLength;
-      if (size > limit) {
+      if (done) return body.bytes();
+      if (body.size + value.byteLength > limit) {
         void discard(reader);
         return "too large";
       }
-      chunks.push(value);
+      body.add(value);
     }
   } finally {
     stop.removeEventListener("abort", onStop);
