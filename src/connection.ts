@@ -109,7 +109,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   /** At least what the runtime has buffered; see #belowWriteLimit(). Measure first. */
   #bufferedAtMost = Infinity;
-  /** Bounds a close the core started; see #boundClose(). */
+  /** Bounds the opening handshake (see watchHandshake()), then a close the core started. */
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Connections whose silence the core checks (where the runtime does not, see
@@ -155,13 +155,28 @@ export class WebSocketConnection implements WebSocketEvents {
     return this.#state === "open";
   }
 
+  /**
+   * Gives up on a handshake the runtime has not reported open after `websocket_close_timeout`
+   * seconds: Deno neither opens nor closes one whose client left while the 101 was on its way.
+   * The connection closes, and `opened` resolves false.
+   */
+  watchHandshake(): void {
+    this.#closeTimer = setTimeout(() => {
+      this.#closeTimer = undefined;
+      if (this.#state !== "connecting") return;
+      this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "The handshake did not complete in time");
+      this.#finish();
+    }, this.#settings.websocket_close_timeout * 1000);
+  }
+
   // ---- events from the adapter ----
 
   receiveOpen(link: WebSocketLink): void {
     if (this.#state !== "connecting") {
-      link.terminate(); // Closed by the handler before the runtime finished opening.
+      link.terminate(); // Closed by the handler (or given up on) before the runtime opened it.
       return;
     }
+    this.#stopCloseTimer();
     this.#link = link;
     this.#state = "open";
     this.#resolveOpened(true);

@@ -333,7 +333,9 @@ export class Response implements AsyncIterable<Frame> {
     if (this.#ended || this.#writer || this.#ws) return false;
     let size: number;
     try {
-      size = (await stat(path)).size;
+      const info = await stat(path);
+      if (!info.isFile()) throw new Error("not a file");
+      size = info.size;
     } catch (error) {
       this.#setError(ERROR.FILE_NOT_FOUND, `Cannot send ${path}: ${(error as Error).message}`);
       return false;
@@ -476,6 +478,7 @@ export class Response implements AsyncIterable<Frame> {
     this.#headers = [];
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
+    connection.watchHandshake();
     return connection.opened.then((open) => {
       if (open) this.#context.register(this, true);
       return open;

@@ -572,6 +572,27 @@ test("WebSocketConnection.close() waits for a peer that keeps reading, drops one
   assert.deepEqual(stalled.link.types, ["resume", "end", "terminate"]);
 });
 
+test("WebSocketConnection gives up on a handshake the runtime never opens", async () => {
+  const { connection, link, closed } = createConnection({
+    open: false,
+    settings: { websocket_close_timeout: 0.02 },
+  });
+  connection.watchHandshake();
+  assert.equal(await connection.opened, false);
+  assert.equal(connection.errCode, ERROR.WEBSOCKET_HANDSHAKE_FAILED);
+  assert.deepEqual(closed, [connection]);
+  connection.receiveOpen(link); // Too late: dropped.
+  assert.deepEqual(link.types, ["terminate"]);
+
+  const opened = createConnection({ open: false, settings: { websocket_close_timeout: 0.02 } });
+  opened.connection.watchHandshake();
+  opened.connection.receiveOpen(opened.link);
+  await sleep(40);
+  assert.equal(opened.connection.isOpen, true, "the timer stops at open");
+  opened.connection.close();
+  opened.connection.receiveClose(CLOSE.ABNORMAL, "");
+});
+
 test("WebSocketConnection.close() needs no timer once the runtime reports the close", async () => {
   const { connection, link } = createConnection({ settings: { websocket_close_timeout: 0.02 } });
   link.bufferedAmount = 100;

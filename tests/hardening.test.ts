@@ -108,22 +108,34 @@ async function assertNoHandlerLeft(what: string): Promise<void> {
   assert.fail(`[${runtime}] ${what}: handlers left: ${JSON.stringify(stats)}`);
 }
 
-test(`[${runtime}] hardening: a client that leaves before upgrade() holds no handler`, async () => {
+/** Sends 20 upgrade requests for `path` and resets each connection after `ms` milliseconds. */
+async function leaveDuringHandshake(path: string, ms: number): Promise<void> {
   const clients = await Promise.all(
     Array.from({ length: 20 }, () => RawClient.open(ws.port)),
   );
   for (const client of clients) {
     client.socket.on("error", () => {});
     client.write(
-      "GET /late-upgrade?ms=200 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
         "Sec-WebSocket-Version: 13\r\n\r\n",
     );
+    if (ms === 0) client.socket.resetAndDestroy();
   }
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, ms));
   for (const client of clients) client.socket.resetAndDestroy();
+}
+
+test(`[${runtime}] hardening: a client that leaves before upgrade() holds no handler`, async () => {
+  await leaveDuringHandshake("/late-upgrade?ms=200", 50);
   await new Promise((resolve) => setTimeout(resolve, 300)); // The handlers upgrade now.
   await assertNoHandlerLeft("20 clients reset before upgrade()");
+});
+
+test(`[${runtime}] hardening: a client that leaves while the 101 is on its way holds no handler`, async () => {
+  // The handler upgrades at once; the client is gone before the runtime has opened the socket.
+  await leaveDuringHandshake("/echo", 0);
+  await assertNoHandlerLeft("20 clients reset right after their upgrade request");
 });
 
 test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`, async () => {
