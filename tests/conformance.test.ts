@@ -112,7 +112,7 @@ test(`[${runtime}] recv(timeout) returns false with errCode 110, then the next m
   client.close();
 });
 
-test(`[${runtime}] a second concurrent recv() throws ConcurrencyError`, async () => {
+test(`[${runtime}] a second concurrent recv() rejects with ConcurrencyError`, async () => {
   const client = await connect(`${server.wsUrl}/concurrent-recv`);
   assert.equal(await client.next(), "ConcurrencyError");
   client.close();

@@ -116,16 +116,28 @@ test("WebSocketConnection.recv() with timeout 0 and the default setting waits fo
   connection.close();
 });
 
-test("WebSocketConnection.recv() throws ConcurrencyError while another recv() waits", async () => {
+test("WebSocketConnection.recv() rejects with ConcurrencyError while another recv() waits", async () => {
   const { connection } = createConnection();
   const first = connection.recv(-1);
-  assert.throws(() => connection.recv(-1), ConcurrencyError);
-  assert.throws(() => connection.recv(0.05), { name: "ConcurrencyError" });
+  await assert.rejects(connection.recv(-1), ConcurrencyError);
+  await assert.rejects(connection.recv(0.05), { name: "ConcurrencyError" });
+  await assert.rejects(connection.next(), ConcurrencyError);
   connection.receiveMessage("only");
   assert.equal(asFrame(await first).data, "only");
   // Once the first has resolved, recv() may be called again.
   connection.receiveMessage("again");
   assert.equal(asFrame(await connection.recv(-1)).data, "again");
+  connection.close();
+});
+
+test("WebSocketConnection.recv() waits forever for Infinity or a timeout past the longest timer", async () => {
+  const { connection } = createConnection();
+  for (const timeout of [Infinity, 2 ** 31, 1e12]) {
+    const waiting = connection.recv(timeout);
+    assert.equal(await peek(waiting, 20), PENDING, `recv(${timeout})`);
+    connection.receiveMessage("late");
+    assert.equal(asFrame(await waiting).data, "late");
+  }
   connection.close();
 });
 

@@ -28,7 +28,7 @@ const BIN = (name: string) => join(ROOT, "node_modules", ".bin", name);
 /** The seed echo example, as a user writes it against the installed package. */
 function echoServer(specifier: string): string {
   return `import process from "node:process";
-import { Server } from "${specifier}";
+import { CloseFrame, Frame, Server } from "${specifier}";
 import { RedisBroker } from "${specifier}/redis";
 
 const server = new Server("127.0.0.1", 0);
@@ -44,6 +44,7 @@ const stopped = server.start();
 const { port } = await server.listening;
 console.log(\`resolved \${import.meta.resolve("${specifier}")}\`);
 console.log(\`RedisBroker is a \${typeof RedisBroker}\`);
+console.log(\`classes named \${[Frame, CloseFrame, Server, RedisBroker].map((c) => c.name)}\`);
 console.log(\`listening on http://127.0.0.1:\${port}\`);
 await stopped;
 process.exit(0);
@@ -241,6 +242,7 @@ test(`[${runtime}] Node runs the echo example from the installed package (dist/)
   const output = await echo(dir, BIN("node"), ["echo.ts"]);
   assert.match(output, /resolved file:\S*\/node_modules\/coro-ws\/dist\/mod\.js/);
   assert.match(output, /RedisBroker is a function/);
+  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
 });
 
 test(`[${runtime}] Deno runs the echo example from npm:coro-ws in node_modules (dist/)`, {
@@ -251,6 +253,7 @@ test(`[${runtime}] Deno runs the echo example from npm:coro-ws in node_modules (
   const output = await echo(dir, BIN("deno"), ["run", "-A", "echo_deno.ts"]);
   assert.match(output, /resolved file:\S*\/node_modules\/coro-ws\/dist\/mod\.js/);
   assert.match(output, /RedisBroker is a function/);
+  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
 });
 
 test(`[${runtime}] Bun runs the echo example from the installed package (TypeScript sources)`, {
@@ -261,6 +264,7 @@ test(`[${runtime}] Bun runs the echo example from the installed package (TypeScr
   const output = await echo(dir, BIN("bun"), ["echo.ts"]);
   assert.match(output, /resolved file:\S*\/node_modules\/coro-ws\/mod\.ts/);
   assert.match(output, /RedisBroker is a function/);
+  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
 });
 
 if (skip) console.log(`tests/package.test.ts skipped under ${runtime}: ${skip}`);
