@@ -61,6 +61,7 @@ const result = await build({
   platform: "node",
   target: "node22",
   sourcemap: true,
+  keepNames: true, // Logs and `.name` show `Frame`, not the `_Frame` esbuild would rename it to.
   external,
   logLevel: "warning",
   metafile: true,

@@ -20,7 +20,7 @@ import {
   toBytes,
 } from "./frame.ts";
 import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "./adapters/types.ts";
-import type { ResolvedSettings } from "./settings.ts";
+import { MAX_TIMER_SECONDS, type ResolvedSettings } from "./settings.ts";
 
 /**
  * What `recv()` gives: a frame, `false` on error or timeout, `""` once the connection closed.
@@ -249,7 +249,7 @@ export class WebSocketConnection implements WebSocketEvents {
    * `socket_read_timeout` setting; < 0: forever).
    */
   recv(timeout: number): Promise<RecvResult> {
-    this.#assertNoWaiter("recv()");
+    if (this.#waiter) return this.#concurrentWait("recv()");
     if (this.#inbound.length > 0) {
       const frame = this.#take();
       return this.#takeTurn() ? Promise.resolve(frame) : trueNextTurn().then(() => frame);
@@ -257,7 +257,8 @@ export class WebSocketConnection implements WebSocketEvents {
     if (this.#state !== "open") return this.#settled("");
     const seconds = timeout === 0 ? this.#settings.socket_read_timeout : timeout;
     const received = this.#wait<RecvResult>(false);
-    if (seconds > 0) {
+    // Past the longest timer (Infinity included) is forever: a timer would fire at once.
+    if (seconds > 0 && seconds <= MAX_TIMER_SECONDS) {
       this.#waiterTimer = setTimeout(() => {
         this.#waiterTimer = undefined;
         this.#setError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
@@ -273,10 +274,11 @@ export class WebSocketConnection implements WebSocketEvents {
    * between them is a chance for the runtime to report a close before the handler has
    * answered what came before it.
    *
-   * @throws {ConcurrencyError} while a `recv()` on this connection is waiting
+   * While a `recv()` on this connection is waiting, the promise rejects with
+   * `ConcurrencyError`.
    */
   next(): Promise<IteratorResult<Frame>> {
-    this.#assertNoWaiter("next()");
+    if (this.#waiter) return this.#concurrentWait("next()");
     if (this.#inbound.length > 0) {
       const item: IteratorResult<Frame> = { done: false, value: this.#take() };
       return this.#takeTurn() ? Promise.resolve(item) : nextTurn(item);
@@ -285,12 +287,13 @@ export class WebSocketConnection implements WebSocketEvents {
     return this.#wait<IteratorResult<Frame>>(true);
   }
 
-  #assertNoWaiter(action: string): void {
-    if (this.#waiter) {
-      throw new ConcurrencyError(
+  /** A second waiter is a bug in the handler: it gets a rejected promise, so `.catch()` sees it. */
+  #concurrentWait(action: string): Promise<never> {
+    return Promise.reject(
+      new ConcurrencyError(
         `Cannot call ${action}: another recv() on this connection is still waiting`,
-      );
-    }
+      ),
+    );
   }
 
   /** A promise the next message (or the close) settles; see #settleWaiter(). */

@@ -94,6 +94,8 @@ export const ERROR = {
   NONE: 0,
   /** `ENOENT`: `sendfile()` could not open the file. */
   FILE_NOT_FOUND: 2,
+  /** HTTP's 416: `sendfile()` was given an offset past the end of the file. */
+  RANGE_NOT_SATISFIABLE: 416,
   /** `ECONNRESET`: the connection is closing or closed. */
   CONNECTION_RESET: 104,
   /** `ETIMEDOUT`: `recv()` timed out; the connection stays open. */

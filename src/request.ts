@@ -210,13 +210,19 @@ export class Request {
 }
 
 /**
- * The path of a request target without its query and with its dot-segments removed
+ * The path of a request target (origin or absolute form) without its query and with its
+ * dot-segments removed
  * (RFC 3986 §5.2.4, `%2E` counting as a dot), so that it never climbs above `/`:
  * `/static/../../etc/hostname` is `/etc/hostname`. Routing and `path_info` both use it.
  */
 export function targetPath(target: string): string {
   const queryAt = target.indexOf("?");
-  const path = queryAt < 0 ? target : target.slice(0, queryAt);
+  let path = queryAt < 0 ? target : target.slice(0, queryAt);
+  // The absolute form (`GET http://host/path`, as sent to proxies) routes by its path.
+  if (/^https?:\/\//i.test(path)) {
+    const pathAt = path.indexOf("/", path.indexOf("//") + 2);
+    path = pathAt < 0 ? "/" : path.slice(pathAt);
+  }
   if (!DOT_SEGMENT.test(path) || !path.startsWith("/")) return path;
   const kept: string[] = [];
   const segments = path.slice(1).split("/");

@@ -16,8 +16,9 @@ import type {
 import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
 import { type PushData, type RecvResult, WebSocketConnection } from "./connection.ts";
 import { setLastError } from "./errors.ts";
-import { type Frame, type FrameData, toBytes } from "./frame.ts";
+import { Frame, type FrameData, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
+import { targetPath } from "./request.ts";
 
 const FALSE = Promise.resolve(false);
 const NO_BYTES = new Uint8Array(0);
@@ -140,6 +141,7 @@ export class Response implements AsyncIterable<Frame> {
    * Sets the status code, and optionally the reason phrase.
    *
    * @returns false once the response was sent
+   * @throws {TypeError} for a code that is not a number (a string of digits is taken)
    * @throws {RangeError} for a code outside 200-599
    * @example
    * ```ts
@@ -150,14 +152,19 @@ export class Response implements AsyncIterable<Frame> {
    * }
    * ```
    */
-  status(code: number, reason = ""): boolean {
+  status(code: number | string, reason = ""): boolean {
+    // Swoole takes "404" too.
+    const number = typeof code === "string" && /^\d+$/.test(code) ? Number(code) : code;
+    if (typeof number !== "number") {
+      throw new TypeError(`Cannot status(${describe(code)}): pass a status code such as 404`);
+    }
     // 1xx are not final answers, and the web runtimes cannot send a code past 599.
-    if (!Number.isInteger(code) || code < 200 || code > 599) {
-      throw new RangeError(`Cannot set status ${code}: it must be a whole number from 200 to 599`);
+    if (!Number.isInteger(number) || number < 200 || number > 599) {
+      throw new RangeError(`Cannot status(${code}): pass a whole number from 200 to 599`);
     }
     assertFieldValue("status reason", reason);
     if (this.#ended || this.#writer) return false;
-    this.#status = code;
+    this.#status = number;
     this.#reason = reason;
     this.#statusSet = true;
     return true;
@@ -340,6 +347,13 @@ export class Response implements AsyncIterable<Frame> {
       this.#setError(ERROR.FILE_NOT_FOUND, `Cannot send ${path}: ${(error as Error).message}`);
       return false;
     }
+    if (offset > 0 && offset >= size) {
+      this.#setError(
+        ERROR.RANGE_NOT_SATISFIABLE,
+        `Cannot send ${path}: offset ${offset} is past its end (${size} bytes)`,
+      );
+      return false;
+    }
     const end = length > 0 ? Math.min(size, offset + length) : size;
     if (!this.#headers.some(([name]) => name.toLowerCase() === "content-type")) {
       this.header("Content-Type", contentTypeOf(path));
@@ -497,10 +511,11 @@ export class Response implements AsyncIterable<Frame> {
   /**
    * The next whole message; `""` once the connection has closed; `false` on timeout or error
    * (see {@link Response.errCode}). `timeout` in seconds: `> 0` waits that long, `0` uses the
-   * `socket_read_timeout` setting (default: forever), `< 0` waits forever. A timeout loses no
-   * data and keeps the connection open.
+   * `socket_read_timeout` setting (default: forever), `< 0` or `Infinity` waits forever. A
+   * timeout loses no data and keeps the connection open. While another `recv()` on this
+   * connection is waiting, the promise rejects with `ConcurrencyError`.
    *
-   * @throws {ConcurrencyError} while another `recv()` on this connection is waiting
+   * @throws {TypeError} for a timeout that is not a number, or NaN
    * @example
    * ```ts
    * import type { Response } from "../mod.ts";
@@ -513,6 +528,12 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   recv(timeout = 0): Promise<RecvResult> {
+    if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+      throw new TypeError(
+        `Cannot recv(${describe(timeout)}): pass a timeout in seconds (0: socket_read_timeout, ` +
+          "< 0 or Infinity: forever)",
+      );
+    }
     if (this.#ws) return this.#ws.recv(timeout);
     this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot recv(): the request was not upgraded");
     return Promise.resolve(false);
@@ -537,6 +558,14 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   push(data: PushData, opcode: Opcode = OPCODE.TEXT, finish = true): Promise<boolean> {
+    if (
+      typeof data !== "string" && !(data instanceof Uint8Array) &&
+      !(data instanceof ArrayBuffer) && !(data instanceof Frame)
+    ) {
+      throw new TypeError(
+        `Cannot push(${describe(data)}): pass a string, Uint8Array, ArrayBuffer or Frame`,
+      );
+    }
     if (this.#ws) return this.#ws.push(data, opcode, finish);
     this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot push(): the request was not upgraded");
     return FALSE;
@@ -658,8 +687,17 @@ export class Response implements AsyncIterable<Frame> {
 
   // ---- internals ----
 
+  /** The status and headers; `Content-Type: text/html` unless set, as Swoole sends. */
   #head(): ResponseHead {
-    return { status: this.#status, reason: this.#reason, headers: this.#headers };
+    const headers = this.#headers;
+    if (
+      !NULL_BODY_STATUSES.has(this.#status) &&
+      !headers.some(([name]) => name.toLowerCase() === "content-type")
+    ) {
+      // Without one, Bun sends application/octet-stream and browsers download the page.
+      headers.push(["Content-Type", "text/html"]);
+    }
+    return { status: this.#status, reason: this.#reason, headers };
   }
 
   #finish(failed: boolean): void {
@@ -685,10 +723,25 @@ export class Response implements AsyncIterable<Frame> {
         // The runtime refused the handler's head: answer 500 instead.
       }
     }
+    if (!failed) this.#logForgotten();
     this.#status = 500;
     this.#reason = "";
     this.#headers = [];
     this.end();
+  }
+
+  /** Says what a handler that returned without answering forgot; the client gets 500. */
+  #logForgotten(): void {
+    const exchange = this.#exchange!;
+    const upgrading = exchange.headers.upgrade?.toLowerCase() === "websocket";
+    const missing = upgrading ? "upgrade() or end()" : "end()";
+    const after = this.#errCode ? ` (after: ${this.#errMsg})` : "";
+    console.error(
+      `coro-ws: the handler for ${exchange.method} ${
+        targetPath(exchange.target)
+      } (fd ${this.fd}) ` +
+        `returned without ${missing}${after}: answered 500`,
+    );
   }
 
   #setError(code: number, message: string): void {
@@ -703,6 +756,13 @@ export class Response implements AsyncIterable<Frame> {
  * (CR and LF would inject headers; runtimes crash or refuse on the others), and characters
  * beyond U+00FF, which a header cannot carry (written as Latin-1, U+010D U+010A become CR LF).
  */
+/** A value as an error message shows it: strings quoted, objects by kind. */
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : `a ${value.constructor?.name ?? "object"}`;
+}
+
 function assertFieldValue(what: string, value: string): void {
   if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
     throw new TypeError(

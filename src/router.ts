@@ -14,8 +14,11 @@ export class Router<T> {
 
   /** Adds or replaces the target for `pattern`. */
   add(pattern: string, target: T): void {
-    if (!pattern.startsWith("/")) {
-      throw new TypeError(`Cannot route "${pattern}": a pattern must start with "/"`);
+    if (typeof pattern !== "string" || !pattern.startsWith("/") || /[?#]/.test(pattern)) {
+      throw new TypeError(
+        `Cannot handle(${JSON.stringify(pattern) ?? String(pattern)}): pass a path that starts ` +
+          `with "/" and has no query or fragment, e.g. "/chat"`,
+      );
     }
     const key = pattern.toLowerCase();
     this.#routes = this.#routes.filter((route) => route.pattern !== key);

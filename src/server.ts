@@ -101,8 +101,6 @@ export class Server {
   readonly ssl: boolean;
   /** Whether several processes may bind the same port. */
   readonly reusePort: boolean;
-  /** Resolves with the bound address once listening; rejects if binding failed. */
-  readonly listening: Promise<Address>;
 
   #settings: ResolvedSettings = DEFAULT_SETTINGS;
   readonly #router = new Router<Handler>();
@@ -120,6 +118,11 @@ export class Server {
   readonly #topics = new Map<string, Set<Response>>();
   #broker: PubSubBroker | undefined;
   #brokerLink: BrokerLink | undefined;
+  readonly #listening: Promise<Address>;
+  /** Someone awaits `listening`: a failed start() is theirs to report, not start()'s too. */
+  #listeningWatched = false;
+  /** What start() returned. */
+  #started: Promise<void> | undefined;
   #resolveListening!: (address: Address) => void;
   #rejectListening!: (error: unknown) => void;
   #stopped: Promise<void> | undefined;
@@ -139,11 +142,20 @@ export class Server {
     this.port = port;
     this.ssl = ssl;
     this.reusePort = reusePort;
-    this.listening = new Promise((resolve, reject) => {
+    this.#listening = new Promise((resolve, reject) => {
       this.#resolveListening = resolve;
       this.#rejectListening = reject;
     });
-    this.listening.catch(() => {}); // start() rejects too; this copy must not go unhandled.
+    this.#listening.catch(() => {}); // start() rejects too; this copy must not go unhandled.
+  }
+
+  /**
+   * Resolves with the bound address once listening; rejects if binding failed. A failed
+   * start() is reported once: here when this is awaited, else by start()'s own promise.
+   */
+  get listening(): Promise<Address> {
+    this.#listeningWatched = true;
+    return this.#listening;
   }
 
   /**
@@ -185,6 +197,8 @@ export class Server {
    * Routes requests whose path starts with `pattern` (ignoring case) to `handler`; the
    * longest matching pattern wins, `/` catches the rest, and no match answers 404.
    *
+   * @throws {TypeError} for a pattern that does not start with "/" or has a query, or a
+   * handler that is not a function
    * @example
    * ```ts
    * import { Server } from "../mod.ts";
@@ -194,6 +208,12 @@ export class Server {
    * ```
    */
   handle(pattern: string, handler: Handler): void {
+    if (typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot handle(${JSON.stringify(pattern)}): pass a handler function ` +
+          `(request, response) => ..., got ${handler === null ? "null" : typeof handler}`,
+      );
+    }
     this.#router.add(pattern, handler);
   }
 
@@ -213,14 +233,21 @@ export class Server {
    * ```
    */
   start(): Promise<void> {
-    if (this.#stopped) return Promise.reject(new Error("Cannot start: the server was started"));
+    if (this.#shutdown) {
+      return Promise.reject(new Error("Cannot start(): the server was shut down; make a new one"));
+    }
+    if (this.#stopped) {
+      return Promise.reject(new Error("Cannot start(): the server was started already"));
+    }
     this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
-    return this.#listen().then(() => this.#stopped);
+    this.#started = this.#listen().then(() => this.#stopped);
+    return this.#started;
   }
 
   /**
    * Stops accepting connections, closes open WebSockets with 1001, waits for handlers at
-   * most `max_wait_time` seconds, then drops what is left.
+   * most `max_wait_time` seconds, then drops what is left. Before `start()`, it resolves at
+   * once (and `start()` then rejects).
    *
    * @example
    * ```ts
@@ -373,8 +400,11 @@ export class Server {
         settings: this.#settings,
         onRequest: (exchange) => this.#serve(exchange),
       });
-    } catch (error) {
+    } catch (caught) {
+      const error = listenError(caught, this.host, this.port);
       await this.#leaveBroker();
+      // Two promises rejected with one error would be reported twice (Bun reports both).
+      if (this.#listeningWatched) this.#started?.catch(() => {});
       this.#rejectListening(error);
       this.#resolveStopped();
       throw error;
@@ -383,8 +413,9 @@ export class Server {
   }
 
   async #stop(): Promise<void> {
+    if (!this.#stopped) return; // Never started: nothing to stop.
     if (!this.#listener) {
-      await this.listening.catch(() => {});
+      await this.#listening.catch(() => {});
       if (!this.#listener) return;
     }
     this.#stopping.abort();
@@ -401,6 +432,13 @@ export class Server {
   }
 
   #serve(exchange: HttpExchange): void {
+    // Node refuses a larger head itself, Bun one past 16 KiB; Deno takes up to 64 KiB.
+    if (headSize(exchange) > this.#settings.http_max_header_size) {
+      respondPlain(exchange, 431, "Request head larger than http_max_header_size", [
+        ["Connection", "close"],
+      ]);
+      return;
+    }
     const path = targetPath(exchange.target);
     const handler = this.#shutdown ? undefined : this.#router.match(path);
     if (!handler) {
@@ -508,6 +546,13 @@ function respondPlain(
   );
 }
 
+/** The size of a request's head as sent: request line, headers, and their line ends. */
+function headSize(exchange: HttpExchange): number {
+  let size = exchange.method.length + exchange.target.length + 12;
+  for (const name in exchange.headers) size += name.length + exchange.headers[name].length + 4;
+  return size;
+}
+
 /**
  * The bytes a request's body may take while it is read and handled: its declared length, or
  * the most a body may have when it is chunked; 0 without a body.
@@ -534,6 +579,23 @@ function readTlsFiles(settings: ResolvedSettings): { cert: string; key: string }
     throw new Error("Cannot start with ssl: set ssl_cert_file and ssl_key_file");
   }
   return { cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") };
+}
+
+/**
+ * One message for a port in use on every runtime (each words it differently, and Deno's does
+ * not name the address); other errors as they are.
+ */
+function listenError(error: unknown, host: string, port: number): unknown {
+  const { code, name, message } = (error ?? {}) as {
+    code?: string;
+    name?: string;
+    message?: string;
+  };
+  const inUse = code === "EADDRINUSE" || name === "AddrInUse" ||
+    /address already in use/i.test(message ?? "");
+  if (!inUse) return error;
+  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Error(`Cannot listen on ${address}: address already in use`, { cause: error });
 }
 
 /** Waits for `promise`, at most `ms` milliseconds. */

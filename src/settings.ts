@@ -24,6 +24,8 @@ export interface Settings {
   websocket_max_queue?: number;
   /** Bytes buffered for the peer before `push()` waits for them to drain. */
   websocket_write_limit?: number;
+  /** Bytes of a request head (request line and headers); a larger one is answered 431. */
+  http_max_header_size?: number;
   /** Seconds `disconnect()` waits for the peer's Close before dropping the connection. */
   websocket_close_timeout?: number;
   /**
@@ -84,6 +86,7 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   socket_read_timeout: -1,
   websocket_max_queue: 256,
   websocket_write_limit: 1024 * 1024,
+  http_max_header_size: 16 * 1024,
   websocket_close_timeout: 5,
   websocket_idle_timeout: 120,
   max_connections: 10_000,
@@ -104,22 +107,53 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   open_websocket_pong_frame: false,
 };
 
+/** The longest time a timer can wait, in seconds: past it, runtimes fire at once. */
+export const MAX_TIMER_SECONDS = 2_147_483;
+const MAX_INT = 2 ** 31 - 1;
+
+/** Each numeric setting's range: least, most, and whether it takes whole numbers only. */
+const RANGES: Record<string, readonly [number, number, boolean]> = {
+  package_max_length: [1, MAX_INT, true],
+  // Below 0 (or Infinity): wait forever.
+  socket_read_timeout: [-Infinity, Infinity, false],
+  websocket_max_queue: [1, MAX_INT, true],
+  websocket_write_limit: [1, MAX_INT, true],
+  // Bun takes no larger head (it answers 431 itself), Deno none past 64 KiB.
+  http_max_header_size: [1024, 16 * 1024, true],
+  websocket_close_timeout: [0.001, MAX_TIMER_SECONDS, false],
+  // Bun's most.
+  websocket_idle_timeout: [0, 960, false],
+  max_connections: [1, MAX_INT, true],
+  max_wait_time: [0, MAX_TIMER_SECONDS, false],
+  http_body_timeout: [0, MAX_TIMER_SECONDS, false],
+  http_body_memory_limit: [1, Number.MAX_SAFE_INTEGER, true],
+  http_compression_level: [1, 9, true],
+  http_compression_min_length: [0, MAX_INT, true],
+};
+
 /**
- * Merges `update` into `current`, refusing unknown keys and values of the wrong type, so a
- * typo in a setting fails loudly instead of being ignored.
+ * Merges `update` into `current`, refusing unknown keys, values of the wrong type and values
+ * out of range (the README's settings table gives each range), so a mistake in a setting
+ * fails loudly at `set()` instead of later, or on one runtime only.
  *
- * @throws {TypeError} for an unknown key or a value of the wrong type (a list of strings where
- * the default is a list)
- * @throws {RangeError} for a negative size
+ * @throws {TypeError} for an update that is not an object, an unknown key, or a value of the
+ * wrong type (a list of strings where the default is a list)
+ * @throws {RangeError} for a number out of its setting's range
  */
 export function mergeSettings(current: ResolvedSettings, update: Settings): ResolvedSettings {
+  if (typeof update !== "object" || update === null || Array.isArray(update)) {
+    throw new TypeError(
+      `server.set(): pass an object of settings, e.g. { package_max_length: 1048576 }, ` +
+        `got ${update === null ? "null" : Array.isArray(update) ? "an array" : typeof update}`,
+    );
+  }
   const merged: Record<string, unknown> = { ...current };
   for (const [key, value] of Object.entries(update)) {
-    if (!(key in DEFAULT_SETTINGS)) throw new TypeError(`Cannot set "${key}": unknown setting`);
+    if (!(key in DEFAULT_SETTINGS)) throw new TypeError(`server.set(): unknown setting "${key}"`);
     const fallback = DEFAULT_SETTINGS[key as keyof ResolvedSettings];
     if (Array.isArray(fallback)) {
       if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
-        throw new TypeError(`Cannot set "${key}": expected a list of strings`);
+        throw new TypeError(`server.set(): "${key}" must be a list of strings`);
       }
       merged[key] = [...value];
       continue;
@@ -127,15 +161,19 @@ export function mergeSettings(current: ResolvedSettings, update: Settings): Reso
     const expected = typeof fallback;
     const actual = typeof value;
     if (actual !== expected) {
-      throw new TypeError(`Cannot set "${key}": expected a ${expected}, got ${actual}`);
+      throw new TypeError(`server.set(): "${key}" must be a ${expected}, got ${actual}`);
     }
-    if (expected === "number" && key !== "socket_read_timeout" && !((value as number) >= 0)) {
-      throw new RangeError(`Cannot set "${key}" to ${value}: it must be 0 or more`);
-    }
-    if (key === "http_compression_level" && !((value as number) >= 1 && (value as number) <= 9)) {
-      throw new RangeError(`Cannot set "${key}" to ${value}: it must be from 1 to 9`);
-    }
+    if (expected === "number") assertInRange(key, value as number);
     merged[key] = value;
   }
   return merged as ResolvedSettings;
+}
+
+function assertInRange(key: string, value: number): void {
+  const [least, most, whole] = RANGES[key];
+  const inRange = value >= least && value <= most && (!whole || Number.isInteger(value));
+  if (inRange) return;
+  const kind = whole ? "a whole number" : "a number";
+  const range = least === -Infinity ? "" : ` from ${least} to ${most}`;
+  throw new RangeError(`server.set(): "${key}" must be ${kind}${range}, got ${value}`);
 }

@@ -56,6 +56,10 @@ export const nodeAdapter: Adapter = {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: options.settings.package_max_length,
+      // A message is bounded by its bytes, as on Bun and Deno, not by ws's 16,384 fragments: one
+      // per 8 bytes of the limit takes any real fragmenting (a fragment's header alone is 6 to
+      // 14 bytes) and keeps ws's bookkeeping (~100 B a fragment) within ~12x the limit.
+      maxFragments: Math.ceil(options.settings.package_max_length / 8),
       // The core checked the offer; false sends no Sec-WebSocket-Protocol header.
       handleProtocols: (_offered, request) => pending.get(request)?.protocol ?? false,
     });
@@ -69,6 +73,7 @@ export const nodeAdapter: Adapter = {
       // Drop a client that sends its headers too slowly (slowloris) after 10 s, as Bun does;
       // Node checks only every connectionsCheckingInterval, 30 s by default.
       headersTimeout: HEADERS_TIMEOUT_MS,
+      maxHeaderSize: options.settings.http_max_header_size,
       connectionsCheckingInterval: 1000,
       ...options.tls,
     };

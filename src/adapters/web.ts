@@ -35,10 +35,11 @@ export function requestTarget(request: Request): string {
   if (url.startsWith("/")) return url;
   const authorityAt = url.indexOf("//") + 2;
   const host = request.headers.get("host");
-  const pathAt = host && url.startsWith(host, authorityAt)
-    ? authorityAt + host.length
-    : url.indexOf("/", authorityAt); // A host the runtime rewrote is a valid one: no "/" in it.
-  return pathAt < 0 || url[pathAt] !== "/" ? "/" : url.slice(pathAt);
+  const afterHost = host && url.startsWith(host, authorityAt) ? authorityAt + host.length : -1;
+  // Otherwise the runtime rewrote the host, or took it from an absolute-form target: either
+  // way a valid one, with no "/" in it.
+  const pathAt = url[afterHost] === "/" ? afterHost : url.indexOf("/", authorityAt);
+  return pathAt < 0 ? "/" : url.slice(pathAt);
 }
 
 const NO_BODY = Promise.resolve(new Uint8Array(0));
