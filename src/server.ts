@@ -513,24 +513,33 @@ export class Server {
       respondPlain(exchange, 400, `Malformed request: ${error.message}`);
       return;
     }
-    const response = new Response(exchange, fd, this.#context!);
-    let failed = false;
-    try {
-      await handler(request, response);
-    } catch (error) {
-      failed = true;
-      console.error(
-        `coro-ws: the handler for ${request.server.request_method} ` +
-          `${request.server.request_uri} (fd ${request.fd}) threw:`,
-        error,
-      );
-    }
-    try {
-      finishResponse(response, failed);
-    } catch (error) {
-      // Even the plain 500 was refused: the connection cannot be answered.
-      console.error(`coro-ws: cannot answer ${request.server.request_uri} (fd ${fd}):`, error);
-    }
+    // Not awaited here: this frame holds the exchange, which on Bun and Deno holds the
+    // runtime's whole request; a WebSocket's handler runs for hours.
+    return runHandler(handler, request, new Response(exchange, fd, this.#context!));
+  }
+}
+
+/** Runs a handler to its end, then completes its response (see `finishResponse`). */
+async function runHandler(handler: Handler, request: Request, response: Response): Promise<void> {
+  let failed = false;
+  try {
+    await handler(request, response);
+  } catch (error) {
+    failed = true;
+    console.error(
+      `coro-ws: the handler for ${request.server.request_method} ` +
+        `${request.server.request_uri} (fd ${request.fd}) threw:`,
+      error,
+    );
+  }
+  try {
+    finishResponse(response, failed);
+  } catch (error) {
+    // Even the plain 500 was refused: the connection cannot be answered.
+    console.error(
+      `coro-ws: cannot answer ${request.server.request_uri} (fd ${request.fd}):`,
+      error,
+    );
   }
 }
 

@@ -66,9 +66,6 @@ function exchange(
   settings: ResolvedSettings,
   respond: (response: Response) => void,
 ): HttpExchange {
-  // Deno makes the signal on first use and aborts only a signal that exists when the client
-  // leaves: take it now for an upgrade request, which upgrade() asks whether the client is gone.
-  const gone = request.headers.has("upgrade") ? request.signal : undefined;
   return {
     method: request.method,
     target: requestTarget(request),
@@ -79,9 +76,6 @@ function exchange(
     respond: (head, body) => respond(webResponse(head, body)),
     stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
     upgrade(head, protocol, events) {
-      // The client left before the handler upgraded: Deno would upgrade the dead connection and
-      // never report it open or closed. (Deno also aborts the signal once it has the response.)
-      if (gone?.aborted) return false;
       let upgraded: Deno.WebSocketUpgrade;
       try {
         // Deno pings a silent peer and drops it itself (0 turns that off, as our setting does).
