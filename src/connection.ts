@@ -80,15 +80,14 @@ export class WebSocketConnection implements WebSocketEvents {
   errCode: number = ERROR.NONE;
   /** A message for `errCode`. */
   errMsg = "";
-  /** Resolves true once the runtime reports the socket open, false if it closed first. */
-  readonly opened: Promise<boolean>;
 
   #state: State = "connecting";
   #link: WebSocketLink | undefined;
   readonly #capabilities: RuntimeCapabilities;
   readonly #settings: ResolvedSettings;
   readonly #onClosed: (connection: WebSocketConnection) => void;
-  #resolveOpened!: (open: boolean) => void;
+  /** Settles whenOpen()'s promise; dropped once it has. */
+  #resolveOpened: ((open: boolean) => void) | undefined;
 
   #inbound: Frame[] = [];
   #inboundCost = 0;
@@ -109,7 +108,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   /** At least what the runtime has buffered; see #belowWriteLimit(). Measure first. */
   #bufferedAtMost = Infinity;
-  /** Bounds the opening handshake (see watchHandshake()), then a close the core started. */
+  /** Bounds the opening handshake (see whenOpen()), then a close the core started. */
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Connections whose silence the core checks (where the runtime does not, see
@@ -147,7 +146,6 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#capabilities = capabilities;
     this.#settings = settings;
     this.#onClosed = onClosed;
-    this.opened = new Promise((resolve) => this.#resolveOpened = resolve);
   }
 
   /** Whether the connection is open for sending and receiving. */
@@ -156,17 +154,25 @@ export class WebSocketConnection implements WebSocketEvents {
   }
 
   /**
-   * Gives up on a handshake the runtime has not reported open after `websocket_close_timeout`
-   * seconds: Deno neither opens nor closes one whose client left while the 101 was on its way.
-   * The connection closes, and `opened` resolves false.
+   * Resolves true once the runtime reports the socket open, false if it closed first or has not
+   * opened after `websocket_close_timeout` seconds: Deno neither opens nor closes a handshake
+   * whose client left while the 101 was on its way. Call it once, after the upgrade.
    */
-  watchHandshake(): void {
+  whenOpen(): Promise<boolean> {
+    if (this.#state !== "connecting") return Promise.resolve(this.#state === "open");
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
       if (this.#state !== "connecting") return;
       this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "The handshake did not complete in time");
       this.#finish();
     }, this.#settings.websocket_close_timeout * 1000);
+    return new Promise((resolve) => this.#resolveOpened = resolve);
+  }
+
+  #settleOpened(open: boolean): void {
+    const resolve = this.#resolveOpened;
+    this.#resolveOpened = undefined;
+    resolve?.(open);
   }
 
   // ---- events from the adapter ----
@@ -179,7 +185,7 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#stopCloseTimer();
     this.#link = link;
     this.#state = "open";
-    this.#resolveOpened(true);
+    this.#settleOpened(true);
     const idleSeconds = this.#settings.websocket_idle_timeout;
     if (idleSeconds > 0 && !this.#capabilities.idleTimeout) this.#watchIdle(idleSeconds);
   }
@@ -646,7 +652,7 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#state = "closed";
     this.#stopCloseTimer();
     if (this.#idleSeconds > 0) this.#unwatchIdle();
-    this.#resolveOpened(false);
+    this.#settleOpened(false);
     this.#resolveClosed?.(true);
     if (this.#inbound.length > 0 && this.#waiter) this.#settleWaiter(this.#take());
     else this.#settleWaiter("");

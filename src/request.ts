@@ -64,21 +64,22 @@ export class Request {
   readonly fd: number;
   /** Request headers, names in lower case. */
   readonly header: Record<string, string>;
-  /** See {@link ServerInfo}. */
-  readonly server: ServerInfo;
-  /** Query parameters; for a repeated name the last value wins, as in PHP. */
-  readonly get: Record<string, string>;
-  /**
-   * Fields of an `application/x-www-form-urlencoded` body (with `http_parse_post`); for a
-   * repeated name the last value wins.
-   */
-  readonly post: Record<string, string>;
-  /** Uploaded files of a `multipart/form-data` body, by field name (with `http_parse_files`). */
-  readonly files: Record<string, UploadedFile>;
-  /** Cookies, URL-decoded (with `http_parse_cookie`). */
-  readonly cookie: Record<string, string>;
+  // The rest is made on first use: a WebSocket's request lives as long as the connection, and
+  // most handlers never read most of it.
   readonly #method: string;
+  readonly #target: string;
+  readonly #remoteAddress: string;
+  readonly #remotePort: number;
+  readonly #serverPort: number;
+  /** When the request arrived, in milliseconds since the epoch. */
+  readonly #arrived = Date.now();
+  readonly #settings: ResolvedSettings;
   readonly #body: Uint8Array;
+  #server: ServerInfo | undefined;
+  #get: Record<string, string> | undefined;
+  #post: Record<string, string> | undefined;
+  #files: Record<string, UploadedFile> | undefined;
+  #cookie: Record<string, string> | undefined;
 
   /**
    * Made by the server for each request; handlers receive it.
@@ -97,41 +98,73 @@ export class Request {
     body: Uint8Array,
     settings: ResolvedSettings,
   ) {
-    const now = Date.now() / 1000;
-    const queryAt = exchange.target.indexOf("?");
-    const path = targetPath(exchange.target);
-    const query = queryAt < 0 ? "" : exchange.target.slice(queryAt + 1);
     this.fd = fd;
     this.header = exchange.headers;
-    this.server = {
-      request_method: exchange.method,
-      request_uri: path,
-      path_info: path,
-      query_string: query,
-      server_protocol: "HTTP/1.1",
-      server_port: serverPort,
-      remote_addr: exchange.remoteAddress,
-      remote_port: exchange.remotePort,
-      request_time: Math.floor(now),
-      request_time_float: now,
-    };
-    this.get = recordFrom(new URLSearchParams(query));
-    const cookies = exchange.headers.cookie;
-    this.cookie = cookies && settings.http_parse_cookie ? parseCookies(cookies) : createRecord();
     this.#method = exchange.method;
+    this.#target = exchange.target;
+    this.#remoteAddress = exchange.remoteAddress;
+    this.#remotePort = exchange.remotePort;
+    this.#serverPort = serverPort;
+    this.#settings = settings;
     this.#body = body;
+    if (body.byteLength === 0) return;
+    // Parsed now, not on first use: a malformed body is answered 400 before the handler runs.
     const type = exchange.headers["content-type"] ?? "";
     const kind = type.toLowerCase();
-    this.post = createRecord();
-    this.files = createRecord();
-    if (body.byteLength === 0) return;
     if (settings.http_parse_post && kind.startsWith("application/x-www-form-urlencoded")) {
-      this.post = recordFrom(new URLSearchParams(decoder.decode(body)));
+      this.#post = recordFrom(new URLSearchParams(decoder.decode(body)));
     } else if (kind.startsWith("multipart/form-data")) {
       const { fields, files } = parseMultipart(body, type);
-      if (settings.http_parse_post) this.post = fields;
-      if (settings.http_parse_files) this.files = files;
+      if (settings.http_parse_post) this.#post = fields;
+      if (settings.http_parse_files) this.#files = files;
     }
+  }
+
+  /** See {@link ServerInfo}. */
+  get server(): ServerInfo {
+    if (this.#server) return this.#server;
+    const queryAt = this.#target.indexOf("?");
+    const path = targetPath(this.#target);
+    const seconds = this.#arrived / 1000;
+    this.#server = {
+      request_method: this.#method,
+      request_uri: path,
+      path_info: path,
+      query_string: queryAt < 0 ? "" : this.#target.slice(queryAt + 1),
+      server_protocol: "HTTP/1.1",
+      server_port: this.#serverPort,
+      remote_addr: this.#remoteAddress,
+      remote_port: this.#remotePort,
+      request_time: Math.floor(seconds),
+      request_time_float: seconds,
+    };
+    return this.#server;
+  }
+
+  /** Query parameters; for a repeated name the last value wins, as in PHP. */
+  get get(): Record<string, string> {
+    return this.#get ??= recordFrom(new URLSearchParams(this.server.query_string));
+  }
+
+  /**
+   * Fields of an `application/x-www-form-urlencoded` body (with `http_parse_post`); for a
+   * repeated name the last value wins.
+   */
+  get post(): Record<string, string> {
+    return this.#post ??= createRecord();
+  }
+
+  /** Uploaded files of a `multipart/form-data` body, by field name (with `http_parse_files`). */
+  get files(): Record<string, UploadedFile> {
+    return this.#files ??= createRecord();
+  }
+
+  /** Cookies, URL-decoded (with `http_parse_cookie`). */
+  get cookie(): Record<string, string> {
+    const cookies = this.header.cookie;
+    return this.#cookie ??= cookies && this.#settings.http_parse_cookie
+      ? parseCookies(cookies)
+      : createRecord();
   }
 
   /**

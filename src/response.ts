@@ -492,8 +492,7 @@ export class Response implements AsyncIterable<Frame> {
     this.#headers = [];
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
-    connection.watchHandshake();
-    return connection.opened.then((open) => {
+    return connection.whenOpen().then((open) => {
       if (open) this.#context.register(this, true);
       return open;
     });

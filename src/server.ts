@@ -23,6 +23,7 @@ import {
 } from "./settings.ts";
 
 const encoder = new TextEncoder();
+const NO_BODY = new Uint8Array(0);
 
 /**
  * A request handler: one call per request, for its whole life. For a WebSocket it runs as
@@ -107,7 +108,13 @@ export class Server {
   #context: ResponseContext | undefined;
   #listener: Listener | undefined;
   #nextFd = 1;
+  /** Handlers running, for shutdown to wait on. */
   readonly #handlers = new Set<Promise<void>>();
+  /**
+   * How many: counted before a handler starts, since its synchronous part runs before the
+   * promise that `#handlers` keeps exists (a handler that reports stats counts itself).
+   */
+  #running = 0;
   /** Bytes reserved for request bodies being read or handled; see `http_body_memory_limit`. */
   #bodyBytes = 0;
   /** Aborts when shutdown starts: request bodies still arriving are not waited for. */
@@ -336,7 +343,7 @@ export class Server {
    * ```
    */
   stats(): ServerStats {
-    return { connection_num: this.#connections.size, coroutine_num: this.#handlers.size };
+    return { connection_num: this.#connections.size, coroutine_num: this.#running };
   }
 
   #publish(message: BrokerMessage): number {
@@ -449,20 +456,43 @@ export class Server {
       );
       return;
     }
-    if (this.#handlers.size >= this.#settings.max_connections) {
+    if (this.#running >= this.#settings.max_connections) {
       respondPlain(exchange, 503, "Too many connections");
       return;
     }
-    const running = this.#run(handler, exchange, this.#nextFd++);
-    this.#handlers.add(running);
-    running.catch((error) => console.error("coro-ws: a request failed:", error))
-      .finally(() => this.#handlers.delete(running));
-  }
-
-  async #run(handler: Handler, exchange: HttpExchange, fd: number): Promise<void> {
     const settings = this.#settings;
     const reserved = bodyReservation(exchange.headers, settings.package_max_length);
-    if (reserved === 0) return this.#handle(handler, exchange, fd, this.#stopping.signal);
+    const fd = this.#nextFd++;
+    this.#running++;
+    // Without a body (every WebSocket), the handler starts at once, with no async frames of
+    // ours around it to keep alive for the connection's life.
+    const running = reserved === 0
+      ? this.#start(handler, exchange, fd, NO_BODY)
+      : this.#readThenStart(handler, exchange, fd, reserved);
+    if (!running) {
+      this.#running--;
+      return;
+    }
+    this.#handlers.add(running);
+    running.then(() => this.#ended(running), (error) => {
+      this.#ended(running);
+      console.error("coro-ws: a request failed:", error);
+    });
+  }
+
+  #ended(running: Promise<void>): void {
+    this.#handlers.delete(running);
+    this.#running--;
+  }
+
+  /** Reads the body within its limits, then starts the handler; answers itself if it cannot. */
+  async #readThenStart(
+    handler: Handler,
+    exchange: HttpExchange,
+    fd: number,
+    reserved: number,
+  ): Promise<void> {
+    const settings = this.#settings;
     if (this.#bodyBytes + reserved > settings.http_body_memory_limit) {
       void exchange.readBody(0, this.#stopping.signal); // Throws the body away as it comes.
       respondPlain(exchange, 503, "Too many request bodies at once: try again later");
@@ -474,47 +504,50 @@ export class Server {
       ? AbortSignal.any([AbortSignal.timeout(timeout), this.#stopping.signal])
       : this.#stopping.signal;
     try {
-      await this.#handle(handler, exchange, fd, stop);
+      let body: BodyResult;
+      try {
+        body = await exchange.readBody(settings.package_max_length, stop);
+      } catch {
+        return; // The client went away while sending its body: nobody to answer.
+      }
+      if (body === "too large") {
+        // The adapter throws the rest of the body away: closing the connection while the client
+        // still sends would make the kernel reset it and lose this answer.
+        respondPlain(exchange, 413, "Request body larger than package_max_length");
+        return;
+      }
+      if (body === "stopped") {
+        const [status, text] = this.#shutdown
+          ? [503, "Server shutting down"]
+          : [408, "Request body not received within http_body_timeout"];
+        respondPlain(exchange, status, text, [["Connection", "close"]]);
+        return;
+      }
+      await this.#start(handler, exchange, fd, body);
     } finally {
       this.#bodyBytes -= reserved;
     }
   }
 
-  async #handle(
+  /** Makes the request and response and runs the handler; undefined when it answered itself. */
+  #start(
     handler: Handler,
     exchange: HttpExchange,
     fd: number,
-    stop: AbortSignal,
-  ): Promise<void> {
-    let body: BodyResult;
-    try {
-      body = await exchange.readBody(this.#settings.package_max_length, stop);
-    } catch {
-      return; // The client went away while sending its body: nobody to answer.
-    }
-    if (body === "too large") {
-      // The adapter throws the rest of the body away: closing the connection while the client
-      // still sends would make the kernel reset it and lose this answer.
-      respondPlain(exchange, 413, "Request body larger than package_max_length");
-      return;
-    }
-    if (body === "stopped") {
-      const [status, text] = this.#shutdown
-        ? [503, "Server shutting down"]
-        : [408, "Request body not received within http_body_timeout"];
-      respondPlain(exchange, status, text, [["Connection", "close"]]);
-      return;
-    }
+    body: Uint8Array,
+  ): Promise<void> | undefined {
     let request: Request;
     try {
       request = new Request(exchange, fd, this.#listener!.port, body, this.#settings);
     } catch (error) {
-      if (!(error instanceof MalformedBodyError)) throw error;
-      respondPlain(exchange, 400, `Malformed request: ${error.message}`);
-      return;
+      if (error instanceof MalformedBodyError) {
+        respondPlain(exchange, 400, `Malformed request: ${error.message}`);
+      } else {
+        console.error("coro-ws: cannot read a request:", error);
+        respondPlain(exchange, 500, "Internal Server Error");
+      }
+      return undefined;
     }
-    // Not awaited here: this frame holds the exchange, which on Bun and Deno holds the
-    // runtime's whole request; a WebSocket's handler runs for hours.
     return runHandler(handler, request, new Response(exchange, fd, this.#context!));
   }
 }

@@ -589,16 +589,16 @@ test("WebSocketConnection gives up on a handshake the runtime never opens", asyn
     open: false,
     settings: { websocket_close_timeout: 0.02 },
   });
-  connection.watchHandshake();
-  assert.equal(await connection.opened, false);
+  assert.equal(await connection.whenOpen(), false);
   assert.equal(connection.errCode, ERROR.WEBSOCKET_HANDSHAKE_FAILED);
   assert.deepEqual(closed, [connection]);
   connection.receiveOpen(link); // Too late: dropped.
   assert.deepEqual(link.types, ["terminate"]);
 
   const opened = createConnection({ open: false, settings: { websocket_close_timeout: 0.02 } });
-  opened.connection.watchHandshake();
+  const open = opened.connection.whenOpen();
   opened.connection.receiveOpen(opened.link);
+  assert.equal(await open, true);
   await sleep(40);
   assert.equal(opened.connection.isOpen, true, "the timer stops at open");
   opened.connection.close();
@@ -671,9 +671,10 @@ test("WebSocketConnection.disconnect() resolves when the runtime reports the clo
 
 test("WebSocketConnection.disconnect() before open closes at once", async () => {
   const { connection, link, closed } = createConnection({ open: false });
+  const open = connection.whenOpen();
   assert.equal(await connection.disconnect(CLOSE.NORMAL, ""), true);
   assert.deepEqual(closed, [connection]);
-  assert.equal(await connection.opened, false);
+  assert.equal(await open, false);
   connection.receiveOpen(link);
   assert.deepEqual(link.calls, [{ type: "terminate" }]);
 });
@@ -699,20 +700,21 @@ test("WebSocketConnection.receiveOpen() after close() terminates the link", asyn
   assert.equal(connection.isOpen, false);
   assert.equal(connection.close(), true);
   assert.deepEqual(closed, [connection]);
-  assert.equal(await connection.opened, false);
+  assert.equal(await connection.whenOpen(), false, "after close()");
   connection.receiveOpen(link);
   assert.deepEqual(link.calls, [{ type: "terminate" }]);
   assert.equal(connection.isOpen, false);
   assert.equal(await connection.push("x", OPCODE.TEXT, true), false);
 });
 
-test("WebSocketConnection.receiveOpen() opens the connection and resolves opened", async () => {
+test("WebSocketConnection.receiveOpen() opens the connection and resolves whenOpen()", async () => {
   const { connection, link } = createConnection({ open: false });
   assert.equal(await connection.recv(-1), "");
   connection.receiveMessage("too early");
+  const open = connection.whenOpen();
   connection.receiveOpen(link);
   assert.equal(connection.isOpen, true);
-  assert.equal(await connection.opened, true);
+  assert.equal(await open, true);
   assert.deepEqual(link.calls, []);
   assert.equal(await peek(connection.recv(-1)), PENDING);
   connection.close();
