@@ -63,6 +63,8 @@ interface HeldBack extends Outgoing {
 }
 
 const TRUE = Promise.resolve(true);
+/** The empty queue that connections share until they push to one; never pushed to itself. */
+const NONE: never[] = [];
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 const decoder = new TextDecoder();
 const NO_BYTES = new Uint8Array(0);
@@ -98,13 +100,14 @@ export class WebSocketConnection implements WebSocketEvents {
   /** Whether the waiter is an iterator's next(), which resolves with an IteratorResult. */
   #waiterIterates = false;
 
-  #outbound: Outgoing[] = [];
+  // Queues that most connections never use share one empty array until their first push.
+  #outbound: Outgoing[] = NONE;
   /** Pushes made while a fragmented message is open; they follow its last fragment. */
-  #heldBack: HeldBack[] = [];
+  #heldBack: HeldBack[] = NONE;
   /** Whether a fragmented message is open, and if so whether it is text. */
   #fragmentText: boolean | undefined;
   /** Fragments gathered for runtimes that can only send whole messages. */
-  #assembly: FrameData[] = [];
+  #assembly: FrameData[] = NONE;
 
   /** At least what the runtime has buffered; see #belowWriteLimit(). Measure first. */
   #bufferedAtMost = Infinity;
@@ -341,6 +344,7 @@ export class WebSocketConnection implements WebSocketEvents {
     if (this.#fragmentText !== undefined) {
       // Another task's message must not land inside the open fragmented one.
       return new Promise((resolve) => {
+        if (this.#heldBack === NONE) this.#heldBack = [];
         this.#heldBack.push({ data: payload, text, fin: finish, resolve });
       });
     }
@@ -469,10 +473,11 @@ export class WebSocketConnection implements WebSocketEvents {
       sent = this.#send(payload, finish);
     } else {
       // The runtime sends whole messages only: gather the fragments, send them at the last.
+      if (this.#assembly === NONE) this.#assembly = [];
       this.#assembly.push(payload);
       if (!finish) return TRUE;
       sent = this.#send(joinPayloads(this.#assembly, text), true);
-      this.#assembly = [];
+      this.#assembly = NONE;
     }
     // Release held-back messages in order, up to one that opens a fragmented message itself.
     while (this.#fragmentText === undefined && this.#heldBack.length > 0) {
@@ -489,6 +494,7 @@ export class WebSocketConnection implements WebSocketEvents {
       link.send(data, fin);
       return this.#takeTurn() ? TRUE : trueNextTurn();
     }
+    if (this.#outbound === NONE) this.#outbound = [];
     const sent = new Promise<boolean>((resolve) => this.#outbound.push({ data, fin, resolve }));
     if (this.#outbound.length === 1) link.requestDrain();
     return sent;
@@ -674,9 +680,9 @@ export class WebSocketConnection implements WebSocketEvents {
 
   #failPushes(): void {
     const pending = [...this.#outbound, ...this.#heldBack];
-    this.#outbound = [];
-    this.#heldBack = [];
-    this.#assembly = [];
+    this.#outbound = NONE;
+    this.#heldBack = NONE;
+    this.#assembly = NONE;
     this.#fragmentText = undefined;
     for (const item of pending) item.resolve(false);
   }

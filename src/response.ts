@@ -22,6 +22,7 @@ import { targetPath } from "./request.ts";
 
 const FALSE = Promise.resolve(false);
 const NO_BYTES = new Uint8Array(0);
+const NO_HEADERS: [string, string][] = [];
 /** Statuses whose response has no body (RFC 9110 §6.4.1, §15.3.5, §15.3.6, §15.4.5). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
@@ -489,7 +490,7 @@ export class Response implements AsyncIterable<Frame> {
     }
     this.#ws = connection;
     this.#exchange = undefined;
-    this.#headers = [];
+    this.#headers = NO_HEADERS; // Never added to: the response is ended.
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
     return connection.whenOpen().then((open) => {

@@ -95,6 +95,7 @@ export const nodeAdapter: Adapter = {
         const refused = () => events.receiveClose(CLOSE.ABNORMAL, "");
         socket.once("close", refused);
         wss.handleUpgrade(request, socket, head, (ws) => {
+          pending.delete(request);
           socket.off("close", refused);
           events.receiveOpen(new NodeLink(ws, socket, events));
         });
