@@ -34,7 +34,14 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     ["bun", "deno", "node"].map((name) => `${library}/${name}`)
   );
   if (redisMissing) console.log(redisMissing);
-  const workloads = ["echo-32", "broadcast", "publish", "idle", ...(redisMissing ? [] : ["redis"])];
+  const workloads = [
+    "echo-32",
+    "broadcast",
+    "publish",
+    "handshake",
+    "idle",
+    ...(redisMissing ? [] : ["redis"]),
+  ];
   for (const workload of workloads) {
     // Cross-process through Redis is coro-ws only.
     for (const server of servers.filter((s) => workload !== "redis" || s.startsWith("coro-ws/"))) {

@@ -2,7 +2,8 @@
 /**
  * Dependency-free WebSocket load generator (Node 24) for the benchmark harness.
  *
- *   node scripts/bench/client.ts --url ws://127.0.0.1:PORT/websocket --mode echo|broadcast|idle
+ *   node scripts/bench/client.ts --url ws://127.0.0.1:PORT/websocket
+ *     --mode echo|broadcast|idle|handshake
  *     [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
  *     [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]
  *
@@ -18,6 +19,10 @@
  * one shared buffer, client frames encoded once and reused, and server frames only delimited
  * (headers parsed, payloads skipped, never decoded).
  *
+ * Handshake mode: each of the `--connections` loops opens a connection, sends one message, waits
+ * for its `--replies` replies and closes, over and over; throughput counts these whole cycles and
+ * the latencies are theirs, from connect to the last reply.
+ *
  * Replies are counted as whole messages (FIN data frames), so a server that fragments still counts
  * once per message; pings are answered. In idle mode, and when nothing could be opened, client_cpu
  * covers the opening phase instead of a measured window.
@@ -27,7 +32,7 @@ import { fstatSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import process from "node:process";
 
-type Mode = "echo" | "broadcast" | "idle";
+type Mode = "echo" | "broadcast" | "idle" | "handshake";
 
 interface Options {
   url: URL;
@@ -44,7 +49,7 @@ interface Options {
 }
 
 const USAGE =
-  `usage: node scripts/bench/client.ts --url ws://HOST:PORT/PATH --mode echo|broadcast|idle
+  `usage: node scripts/bench/client.ts --url ws://HOST:PORT/PATH --mode echo|broadcast|idle|handshake
   [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
   [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]`;
 
@@ -112,8 +117,8 @@ function parseOptions(argv: string[]): Options {
   const url = wsUrl("url");
   if (url === null) throw new UsageError("--url is required");
   const mode = values.get("mode");
-  if (mode !== "echo" && mode !== "broadcast" && mode !== "idle") {
-    throw new UsageError("--mode must be echo, broadcast or idle");
+  if (mode !== "echo" && mode !== "broadcast" && mode !== "idle" && mode !== "handshake") {
+    throw new UsageError("--mode must be echo, broadcast, idle or handshake");
   }
   const senderUrl = wsUrl("sender-url");
   if (senderUrl !== null && mode !== "broadcast") {
@@ -467,6 +472,8 @@ async function main(): Promise<number> {
   };
   let onConnectionLost: (connection: WsConnection) => void = () => {};
 
+  if (mode === "handshake") return await handshakes(options);
+
   const openStarted = performance.now();
   const openCpuStart = process.cpuUsage();
   const connections = await openConnections(options, onFailure);
@@ -652,6 +659,88 @@ async function main(): Promise<number> {
   emit(cpuFraction(cpu, measuredMs));
   await closeAll();
   return 0;
+}
+
+/** Handshake mode (see the top of this file); prints the same JSON line as the other modes. */
+async function handshakes(options: Options): Promise<number> {
+  const message = encodeClientFrame(0x1, Buffer.alloc(options.size, "x"));
+  const closeFrame = encodeClientFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
+  const latencies = new LatencyRecorder();
+  let running = true;
+  let measuring = false;
+  let completed = 0;
+  let errors = 0;
+  const reasons = new Set<string>();
+  const cycle = async (): Promise<void> => {
+    const connection = new WsConnection(0);
+    const started = performance.now();
+    // Settles at the last reply, or at a failure (which the connection reports only once).
+    let failure = "";
+    const done = new Promise<void>((resolve) => {
+      connection.onMessage = (open) => {
+        if (open.messagesReceived >= options.replies) resolve();
+      };
+      connection.onFailure = (_failed, reason) => {
+        failure = reason;
+        resolve();
+      };
+    });
+    if (await connection.connect(options.url)) {
+      connection.send(message);
+      await done;
+    } else {
+      await done;
+    }
+    await connection.close(closeFrame);
+    if (failure) {
+      errors++;
+      if (!reasons.has(failure)) console.error(`handshake cycle: ${failure}`);
+      reasons.add(failure);
+      await sleep(10); // A refusing server must not turn this loop into a busy one.
+      return;
+    }
+    if (measuring) {
+      latencies.record(performance.now() - started);
+      completed++;
+    }
+  };
+  const loops = Array.from({ length: options.connections }, async () => {
+    while (running) await cycle();
+  });
+  await sleep(options.warmup * 1000);
+  latencies.reset();
+  measuring = true;
+  const measureStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  await sleep(options.duration * 1000);
+  const cpu = process.cpuUsage(cpuStart);
+  const measuredMs = performance.now() - measureStart;
+  measuring = false;
+  running = false;
+  await Promise.race([Promise.all(loops), sleep(HANDSHAKE_TIMEOUT_MS)]);
+  const clientCpu = cpuFraction(cpu, measuredMs);
+  const [p50, p99] = latencies.percentiles([0.5, 0.99]);
+  process.stdout.write(
+    JSON.stringify({
+      mode: options.mode,
+      url: options.url.href,
+      sender_url: null,
+      connections: options.connections,
+      inflight: 1,
+      size: options.size,
+      replies: options.replies,
+      duration_s: round(measuredMs / 1000, 3),
+      completed,
+      throughput: round(completed / (measuredMs / 1000), 1),
+      p50_ms: p50 === null ? null : round(p50, 3),
+      p99_ms: p99 === null ? null : round(p99, 3),
+      errors,
+      client_cpu: round(clientCpu, 3),
+      client_bound: clientCpu > 0.9,
+      open_ms: null,
+    }) + "\n",
+  );
+  return completed > 0 ? 0 : 1;
 }
 
 /**

@@ -45,7 +45,7 @@ export interface ServerSpec {
 export interface Workload {
   name: string;
   label: string;
-  mode: "echo" | "broadcast" | "idle";
+  mode: "echo" | "broadcast" | "idle" | "handshake";
   path: string;
   connections: number;
   inflight: number;
@@ -130,6 +130,16 @@ const FULL_WORKLOADS: Workload[] = [
     redis: true,
   },
   {
+    name: "handshake",
+    label: "handshakes: connect, upgrade, one echo, close (50 at a time)",
+    mode: "handshake",
+    path: "/websocket",
+    connections: 50,
+    inflight: 1,
+    size: 32,
+    unit: "handshakes/s",
+  },
+  {
     name: "idle",
     label: "memory per idle connection (5,000 conns)",
     mode: "idle",
@@ -147,6 +157,7 @@ const QUICK_WORKLOADS: Workload[] = [
   { ...full("broadcast"), label: "broadcast to 50 clients", connections: 50 },
   { ...full("publish"), label: "publish to 50 clients", connections: 50 },
   { ...full("redis"), label: "publish via Redis, A → 20 clients on B", connections: 20 },
+  { ...full("handshake"), label: "handshakes (10 at a time)", connections: 10 },
   { ...full("idle"), label: "memory per idle connection (200 conns)", connections: 200 },
 ];
 
