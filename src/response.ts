@@ -463,8 +463,7 @@ export class Response implements AsyncIterable<Frame> {
       return this.#refuseUpgrade(403, `Origin ${origin} is not allowed`);
     }
     this.#ended = true;
-    const offered = (exchange.headers["sec-websocket-protocol"] ?? "").split(",")
-      .map((name) => name.trim());
+    const offered = offeredProtocols(exchange.headers);
     let protocol: string | undefined;
     this.#headers = this.#headers.filter(([name, value]) => {
       if (name.toLowerCase() !== "sec-websocket-protocol") return true;
@@ -751,11 +750,6 @@ export class Response implements AsyncIterable<Frame> {
   }
 }
 
-/**
- * Refuses what RFC 9110 does not allow in a field value: control characters other than HTAB
- * (CR and LF would inject headers; runtimes crash or refuse on the others), and characters
- * beyond U+00FF, which a header cannot carry (written as Latin-1, U+010D U+010A become CR LF).
- */
 /** A value as an error message shows it: strings quoted, objects by kind. */
 function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
@@ -763,6 +757,11 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? "an array" : `a ${value.constructor?.name ?? "object"}`;
 }
 
+/**
+ * Refuses what RFC 9110 does not allow in a field value: control characters other than HTAB
+ * (CR and LF would inject headers; runtimes crash or refuse on the others), and characters
+ * beyond U+00FF, which a header cannot carry (written as Latin-1, U+010D U+010A become CR LF).
+ */
 function assertFieldValue(what: string, value: string): void {
   if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
     throw new TypeError(
@@ -810,13 +809,17 @@ function upgradeProblem(exchange: HttpExchange): string | undefined {
   if (!/^[A-Za-z0-9+/]{22}==$/.test(key)) {
     return "Sec-WebSocket-Key is not 16 bytes in base64";
   }
-  const protocols = headers["sec-websocket-protocol"];
-  if (protocols !== undefined) {
+  if (headers["sec-websocket-protocol"] !== undefined) {
     // RFC 6455 §4.1: a list of distinct tokens.
-    const names = protocols.split(",").map((name) => name.trim());
+    const names = offeredProtocols(headers);
     if (names.some((name) => !TOKEN.test(name)) || new Set(names).size !== names.length) {
       return "Sec-WebSocket-Protocol is not a list of distinct tokens";
     }
   }
   return undefined;
+}
+
+/** The subprotocols the client offered, in its order. */
+function offeredProtocols(headers: Record<string, string>): string[] {
+  return (headers["sec-websocket-protocol"] ?? "").split(",").map((name) => name.trim());
 }

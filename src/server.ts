@@ -628,14 +628,7 @@ function readTlsFiles(settings: ResolvedSettings): { cert: string; key: string }
  * not name the address); other errors as they are.
  */
 function listenError(error: unknown, host: string, port: number): unknown {
-  const { code, name, message } = (error ?? {}) as {
-    code?: string;
-    name?: string;
-    message?: string;
-  };
-  const inUse = code === "EADDRINUSE" || name === "AddrInUse" ||
-    /address already in use/i.test(message ?? "");
-  if (!inUse) return error;
+  if ((error as { code?: unknown } | undefined)?.code !== "EADDRINUSE") return error;
   const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
   return new Error(`Cannot listen on ${address}: address already in use`, { cause: error });
 }

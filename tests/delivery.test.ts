@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FLAG, Frame, OPCODE, type Opcode } from "../mod.ts";
-import { connect, runtime, type ServerProcess, startServer, within } from "./helpers.ts";
+import {
+  assertServerSettled,
+  connect,
+  runtime,
+  type ServerProcess,
+  startServer,
+  within,
+} from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const KIB = 1024;
@@ -206,4 +213,9 @@ test(`[${runtime}] a careless loop over closed results does not stall other conn
   } finally {
     echo.close();
   }
+});
+
+test(`[${runtime}] delivery: afterwards both servers are alive and hold no handler`, async () => {
+  await assertServerSettled(server, "the delivery fixture");
+  await assertServerSettled(roomy, "the fixture for slow peers");
 });

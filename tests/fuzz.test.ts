@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { connect as tcpConnect, type Socket } from "node:net";
 import process from "node:process";
 import { test } from "node:test";
+import { concatBytes } from "../src/frame.ts";
 import { connect, runtime, startServer, within } from "./helpers.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
@@ -67,16 +68,6 @@ class Rng {
 const encoder = new TextEncoder();
 const latin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
 const utf8 = (text: string) => encoder.encode(text);
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP shapes
@@ -311,7 +302,7 @@ function httpRequest(rng: Rng): { bytes: Uint8Array; wellFormed: boolean } {
   const wellFormed = extra.length === 0 && framing.truthful && host === "127.0.0.1" &&
     /^(GET|POST|PUT|DELETE|OPTIONS)$/.test(method) && /^\/[\x21-\x7e]*$/.test(target) &&
     head.includes("HTTP/1.1\r\n") && head.includes("\r\nHost: ") && target.length < 4000;
-  return { bytes: concat([latin1(head), framing.bytes]), wellFormed };
+  return { bytes: concatBytes([latin1(head), framing.bytes]), wellFormed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,7 +386,7 @@ function frame(spec: FrameSpec, rng: Rng): Uint8Array {
     head.set(key, 2 + ext);
     for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
   }
-  return concat([head, body]);
+  return concatBytes([head, body]);
 }
 
 const INVALID_UTF8 = [[0xc3, 0x28], [0xed, 0xa0, 0x80], [0xff], [0xf4, 0x90, 0x80, 0x80], [
@@ -430,7 +421,7 @@ function closePayload(rng: Rng): Uint8Array {
   const shape = rng.int(4);
   if (shape === 0) return new Uint8Array(0);
   if (shape === 1) return new Uint8Array([3]); // one byte: no room for a code
-  return concat([new Uint8Array([code >> 8, code & 0xff]), reason]);
+  return concatBytes([new Uint8Array([code >> 8, code & 0xff]), reason]);
 }
 
 /** One frame or a short sequence: valid traffic mixed with every protocol error. */

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { runtime, startServer, within } from "./helpers.ts";
+import { assertServerSettled, runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const http = await startServer("fixtures/http.ts");
@@ -96,18 +96,6 @@ test(`[${runtime}] hardening: a multipart part named __proto__ is a field like a
   assert.equal(files["__proto__"].name, "evil.txt");
 });
 
-/** Waits until only /stats itself runs on the WebSocket fixture. */
-async function assertNoHandlerLeft(what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  let stats = { coroutine_num: -1, connection_num: -1 };
-  while (Date.now() < deadline) {
-    stats = await (await fetch(`${ws.url}/stats`)).json() as typeof stats;
-    if (stats.coroutine_num === 1 && stats.connection_num === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`[${runtime}] ${what}: handlers left: ${JSON.stringify(stats)}`);
-}
-
 /** Sends 20 upgrade requests for `path` and resets each connection after `ms` milliseconds. */
 async function leaveDuringHandshake(path: string, ms: number): Promise<void> {
   const clients = await Promise.all(
@@ -129,13 +117,13 @@ async function leaveDuringHandshake(path: string, ms: number): Promise<void> {
 test(`[${runtime}] hardening: a client that leaves before upgrade() holds no handler`, async () => {
   await leaveDuringHandshake("/late-upgrade?ms=200", 50);
   await new Promise((resolve) => setTimeout(resolve, 300)); // The handlers upgrade now.
-  await assertNoHandlerLeft("20 clients reset before upgrade()");
+  await assertServerSettled(ws, "20 clients reset before upgrade()");
 });
 
 test(`[${runtime}] hardening: a client that leaves while the 101 is on its way holds no handler`, async () => {
   // The handler upgrades at once; the client is gone before the runtime has opened the socket.
   await leaveDuringHandshake("/echo", 0);
-  await assertNoHandlerLeft("20 clients reset right after their upgrade request");
+  await assertServerSettled(ws, "20 clients reset right after their upgrade request");
 });
 
 test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`, async () => {
@@ -150,7 +138,7 @@ test(`[${runtime}] hardening: refused handshakes answer 400 and hold no handler`
     client.destroy();
     assert.equal(answer.status, 400, `[${runtime}] ${JSON.stringify(headers)}`);
   }
-  await assertNoHandlerLeft("refused handshakes");
+  await assertServerSettled(ws, "refused handshakes");
 });
 
 /** A POST to `path` that declares `length` bytes and sends one byte every `everyMs`. */
@@ -226,4 +214,9 @@ test(`[${runtime}] hardening: request bodies past http_body_memory_limit get 503
   } finally {
     bounded.kill();
   }
+});
+
+test(`[${runtime}] hardening: afterwards both servers are alive and hold no handler`, async () => {
+  await assertServerSettled(http, "the HTTP fixture");
+  await assertServerSettled(ws, "the WebSocket fixture");
 });

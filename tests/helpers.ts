@@ -3,6 +3,7 @@
  * client over the runtime's own `WebSocket`.
  */
 
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -177,4 +178,37 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
       timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Asserts that `server`'s process is still running and that, within `ms`, its `/stats` route
+ * shows no WebSocket open and no handler running but its own: nothing crashed, stalled or
+ * leaked a slot.
+ */
+export async function assertServerSettled(
+  server: ServerProcess,
+  what: string,
+  ms = 5000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  let stats: unknown;
+  for (;;) {
+    const exited = await Promise.race([
+      server.exited,
+      new Promise((resolve) => setTimeout(resolve, 0, "running")),
+    ]);
+    if (exited !== "running") {
+      assert.fail(`[${runtime}] ${what}: the server exited (${exited}):\n${server.output()}`);
+    }
+    stats = await (await fetch(`${server.url}/stats`)).json();
+    const { connection_num, coroutine_num } = stats as {
+      connection_num: number;
+      coroutine_num: number;
+    };
+    // The /stats handler counts itself.
+    if (connection_num === 0 && coroutine_num === 1) return;
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`[${runtime}] ${what}: handlers or connections left: ${JSON.stringify(stats)}`);
 }

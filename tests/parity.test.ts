@@ -11,7 +11,8 @@ import { createServer } from "node:net";
 import process from "node:process";
 import { test } from "node:test";
 import { FLAG, Frame, OPCODE, Server } from "../mod.ts";
-import { connect, runtime, startServer, testPath, within } from "./helpers.ts";
+import { concatBytes } from "../src/frame.ts";
+import { assertServerSettled, connect, runtime, startServer, testPath, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const server = await startServer("fixtures/parity.ts");
@@ -133,13 +134,7 @@ test(`[${runtime}] parity: a 1 MB message in 100,000 fragments is taken, as its 
     const flags = (i === 99_999 ? FLAG.FIN : 0) | FLAG.MASK;
     frames.push(Frame.pack(piece, i === 0 ? OPCODE.BINARY : OPCODE.CONTINUATION, flags));
   }
-  const bytes = new Uint8Array(frames.reduce((sum, frame) => sum + frame.byteLength, 0));
-  let at = 0;
-  for (const frame of frames) {
-    bytes.set(frame, at);
-    at += frame.byteLength;
-  }
-  client.write(bytes);
+  client.write(concatBytes(frames));
   const echo = await client.nextFrame(10_000);
   client.destroy();
   assert.equal((echo?.data as Uint8Array | undefined)?.byteLength, 1_000_000, `[${runtime}]`);
@@ -200,4 +195,8 @@ test(`[${runtime}] parity: a port in use gives one message, naming the address`,
   } finally {
     blocker.close();
   }
+});
+
+test(`[${runtime}] parity: afterwards the server is alive and holds no handler`, async () => {
+  await assertServerSettled(server, "the parity fixture");
 });

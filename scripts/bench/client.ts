@@ -632,17 +632,11 @@ async function main(): Promise<number> {
     for (let k = 0; k < inflight; k++) sendNext(start);
   }
 
-  await sleep(options.warmup * 1000);
-  latencies.reset();
-  completed = 0;
-  measuring = true;
-  const measureStart = performance.now();
-  const cpuStart = process.cpuUsage();
-  await sleep(options.duration * 1000);
-  const cpu = process.cpuUsage(cpuStart);
-  const measuredMs = performance.now() - measureStart;
-  measuring = false;
-  running = false;
+  const { cpu, measuredMs } = await measureWindow(options, latencies, (on) => {
+    measuring = on;
+    if (on) completed = 0;
+    else running = false;
+  });
 
   const measuredSeconds = measuredMs / 1000;
   const [p50, p99] = latencies.percentiles([0.5, 0.99]);
@@ -659,6 +653,27 @@ async function main(): Promise<number> {
   emit(cpuFraction(cpu, measuredMs));
   await closeAll();
   return 0;
+}
+
+/**
+ * Waits out the warm-up, then measures for `--duration`: `measuring(true)` at the window's start
+ * (latencies are reset then), `measuring(false)` at its end. Returns the window and its CPU.
+ */
+async function measureWindow(
+  options: Options,
+  latencies: LatencyRecorder,
+  measuring: (on: boolean) => void,
+): Promise<{ cpu: NodeJS.CpuUsage; measuredMs: number }> {
+  await sleep(options.warmup * 1000);
+  latencies.reset();
+  measuring(true);
+  const measureStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  await sleep(options.duration * 1000);
+  const cpu = process.cpuUsage(cpuStart);
+  const measuredMs = performance.now() - measureStart;
+  measuring(false);
+  return { cpu, measuredMs };
 }
 
 /** Handshake mode (see the top of this file); prints the same JSON line as the other modes. */
@@ -707,16 +722,10 @@ async function handshakes(options: Options): Promise<number> {
   const loops = Array.from({ length: options.connections }, async () => {
     while (running) await cycle();
   });
-  await sleep(options.warmup * 1000);
-  latencies.reset();
-  measuring = true;
-  const measureStart = performance.now();
-  const cpuStart = process.cpuUsage();
-  await sleep(options.duration * 1000);
-  const cpu = process.cpuUsage(cpuStart);
-  const measuredMs = performance.now() - measureStart;
-  measuring = false;
-  running = false;
+  const { cpu, measuredMs } = await measureWindow(options, latencies, (on) => {
+    measuring = on;
+    if (!on) running = false;
+  });
   await Promise.race([Promise.all(loops), sleep(HANDSHAKE_TIMEOUT_MS)]);
   const clientCpu = cpuFraction(cpu, measuredMs);
   const [p50, p99] = latencies.percentiles([0.5, 0.99]);

@@ -82,10 +82,11 @@ function exchange(
   respond: (response: Response | undefined) => void,
 ): HttpExchange {
   const address = server.requestIP(request);
+  const headers = recordFrom(request.headers);
   return {
     method: request.method,
-    target: requestTarget(request),
-    headers: recordFrom(request.headers),
+    target: requestTarget(request.url, headers.host),
+    headers,
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,
     readBody: (limit, stop) => readBodyWithin(request, limit, stop),

@@ -54,6 +54,8 @@ export const denoAdapter: Adapter = {
             }),
         });
       } catch (error) {
+        // Node and Bun say EADDRINUSE; the core reads only that.
+        if (error instanceof Deno.errors.AddrInUse) Object.assign(error, { code: "EADDRINUSE" });
         reject(error);
       }
     });
@@ -66,10 +68,11 @@ function exchange(
   settings: ResolvedSettings,
   respond: (response: Response) => void,
 ): HttpExchange {
+  const headers = recordFrom(request.headers);
   return {
     method: request.method,
-    target: requestTarget(request),
-    headers: recordFrom(request.headers),
+    target: requestTarget(request.url, headers.host),
+    headers,
     remoteAddress: info.remoteAddr.hostname,
     remotePort: info.remoteAddr.port,
     readBody: (limit, stop) => readBodyWithin(request, limit, stop),

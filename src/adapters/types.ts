@@ -86,7 +86,7 @@ export interface HttpExchange {
   /** The request target: path and query, as sent. */
   readonly target: string;
   /**
-   * Header names in lower case; repeated headers joined with ", ". A map with no prototype
+   * Header names in lower case; repeated headers joined with ", ". A map that inherits nothing
    * (see `record.ts`): the names are the peer's.
    */
   readonly headers: Record<string, string>;
@@ -144,6 +144,9 @@ export interface Listener {
 /** A runtime adapter. */
 export interface Adapter {
   readonly capabilities: RuntimeCapabilities;
-  /** Binds and starts serving; rejects when the address cannot be bound. */
+  /**
+   * Binds and starts serving; rejects when the address cannot be bound, with `code`
+   * "EADDRINUSE" on the error when it is taken.
+   */
   listen(options: ListenOptions): Promise<Listener>;
 }

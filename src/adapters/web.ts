@@ -30,11 +30,9 @@ export function webResponse(
  * "?" included, and Bun leaves the scheme and host out when it cannot parse it. So the Host
  * header is skipped exactly where it stands, never searched past.
  */
-export function requestTarget(request: Request): string {
-  const url = request.url;
+export function requestTarget(url: string, host: string | undefined): string {
   if (url.startsWith("/")) return url;
   const authorityAt = url.indexOf("//") + 2;
-  const host = request.headers.get("host");
   const afterHost = host && url.startsWith(host, authorityAt) ? authorityAt + host.length : -1;
   // Otherwise the runtime rewrote the host, or took it from an absolute-form target: either
   // way a valid one, with no "/" in it.
