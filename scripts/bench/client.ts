@@ -6,6 +6,10 @@
  *     --mode echo|broadcast|idle|handshake
  *     [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
  *     [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]
+ *     [--local-address 127.0.0.N]
+ *
+ * `--local-address` binds the connections to one source address: each gives about 28,000
+ * ephemeral ports towards one server, so idle runs past that split across several clients.
  *
  * Broadcast mode: one connection sends, every connection must receive each message, and
  * throughput counts deliveries. With `--sender-url` the sender is an extra connection to that
@@ -46,12 +50,14 @@ interface Options {
   openConcurrency: number;
   /** Broadcast mode: where the sender connects, when it is not one of the receivers. */
   senderUrl: URL | null;
+  localAddress: string | undefined;
 }
 
 const USAGE =
   `usage: node scripts/bench/client.ts --url ws://HOST:PORT/PATH --mode echo|broadcast|idle|handshake
   [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
-  [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]`;
+  [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]
+  [--local-address 127.0.0.N]`;
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -89,6 +95,7 @@ function parseOptions(argv: string[]): Options {
     "warmup",
     "open-concurrency",
     "sender-url",
+    "local-address",
   ];
   for (const name of values.keys()) {
     if (!known.includes(name)) throw new UsageError(`unknown option: --${name}`);
@@ -135,6 +142,7 @@ function parseOptions(argv: string[]): Options {
     duration: number("duration", 5, 0, false),
     warmup: number("warmup", 1, 0, false),
     openConcurrency: number("open-concurrency", 200, 1),
+    localAddress: values.get("local-address"),
   };
 }
 
@@ -227,7 +235,7 @@ class WsConnection {
     this.index = index;
   }
 
-  connect(url: URL): Promise<boolean> {
+  connect(url: URL, localAddress?: string): Promise<boolean> {
     return new Promise((resolve) => {
       this.resolveOpen = resolve;
       const key = randomBytes(16).toString("base64");
@@ -237,6 +245,7 @@ class WsConnection {
       const socket = connect({
         host,
         port,
+        localAddress,
         noDelay: true,
         onread: {
           buffer: sharedReadBuffer,
@@ -442,7 +451,9 @@ async function openConnections(
   }
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < connections.length) await connections[next++].connect(options.url);
+    while (next < connections.length) {
+      await connections[next++].connect(options.url, options.localAddress);
+    }
   };
   const workerCount = Math.min(options.openConcurrency, connections.length);
   await Promise.all(Array.from({ length: workerCount }, worker));

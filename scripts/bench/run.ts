@@ -8,6 +8,12 @@
  * `docs/bench.json` and `docs/bench.svg` (shown in the README); a quick or partial one (with
  * `--servers` or `--workloads`) writes them to `scripts/bench/results/`.
  *
+ * The "c100k" workload runs only when named (`--workloads c100k`): 100,000 idle connections to one
+ * server process, opened by several clients from different 127.0.0.x source addresses (each has
+ * about 28,000 ephemeral ports), then one more connection times echoes while they are held. One
+ * process can hold no more connections than its open-file limit allows: the run is capped below
+ * that limit, loudly, and reports what it held.
+ *
  * The "redis" workload runs coro-ws only (there is no raw baseline, so no ratio): a
  * redis-server and two server processes using it as their broker, all three pinned to CPU 0,
  * the client's sender connected to one process and its receivers to the other. It is left out,
@@ -59,6 +65,8 @@ export interface Workload {
    * the first, the `connections` receivers to the second.
    */
   redis?: boolean;
+  /** Idle mode: time echo round trips on one more connection while the others are held. */
+  heldEcho?: boolean;
 }
 
 /** The part of client.ts's report the harness keeps. */
@@ -78,6 +86,9 @@ export interface RunResult extends ClientReport {
   round: number;
   /** Idle mode: server memory per open connection. */
   kib_per_connection?: number;
+  /** Idle mode: connections held, and the wall time it took to open them all. */
+  held?: number;
+  open_s?: number;
   failure?: string;
 }
 
@@ -151,6 +162,19 @@ const FULL_WORKLOADS: Workload[] = [
   },
 ];
 
+/** Only when named: `--workloads c100k`. */
+const C100K: Workload = {
+  name: "c100k",
+  label: "100,000 idle connections, then echo on one more (capped by the open-file limit)",
+  mode: "idle",
+  path: "/websocket",
+  connections: 100_000,
+  inflight: 0,
+  size: 0,
+  unit: "KiB/conn",
+  heldEcho: true,
+};
+
 /** Small enough to finish in seconds; proves every server and mode works. */
 const QUICK_WORKLOADS: Workload[] = [
   echo("echo-32", "echo, 10 conns, 1 in flight, 32 B", 10, 1, 32),
@@ -215,7 +239,9 @@ function parseOptions(argv: string[]): Options {
     duration: Number(value("duration") ?? (quick ? 1 : 5)),
     warmup: quick ? 0.3 : 1,
     servers: pick(SERVERS, value("servers")),
-    workloads: pick(quick ? QUICK_WORKLOADS : FULL_WORKLOADS, value("workloads")),
+    workloads: value("workloads")?.split(",").includes(C100K.name)
+      ? pick([...FULL_WORKLOADS, C100K], value("workloads"))
+      : pick(quick ? QUICK_WORKLOADS : FULL_WORKLOADS, value("workloads")),
   };
 }
 
@@ -320,27 +346,66 @@ function rssOf(pid: number): number | undefined {
 }
 
 /**
- * Runs the load generator. In idle mode `whileOpen` runs once every connection is open; the
- * connections are closed after it.
+ * The open-file limit every process started here inherits (Linux; Infinity elsewhere): one
+ * process cannot hold more sockets, and raising it takes `ulimit -Hn` with CAP_SYS_RESOURCE.
  */
-function runClient(
-  port: number,
-  workload: Workload,
-  options: Options,
-  whileOpen?: () => Promise<void>,
-  senderPort?: number,
-): Promise<ClientReport> {
+function openFileLimit(): number {
+  try {
+    const limits = readFileSync("/proc/self/limits", "utf8");
+    const hard = /Max open files\s+\S+\s+(\S+)/.exec(limits)?.[1];
+    return hard === undefined || hard === "unlimited" ? Infinity : Number(hard);
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Descriptors a server or client process needs beyond its connections. */
+const SPARE_FILES = 256;
+/** Each source address gives about 28,000 ephemeral ports towards the server: stay below. */
+const CONNECTIONS_PER_SOURCE = 20_000;
+
+/** How many connections an idle run can open here, and how they split into clients. */
+function idleShares(wanted: number): { held: number; shares: number[] } {
+  const perProcess = openFileLimit() - SPARE_FILES;
+  const held = Math.min(wanted, perProcess);
+  if (held < wanted) {
+    console.log([
+      "#".repeat(72),
+      `### CAPPED: ${held} of ${wanted} connections. The open-file limit here is`,
+      `### ${openFileLimit()} per process; raise it (ulimit -Hn, as root with CAP_SYS_RESOURCE)`,
+      "### to hold them all.",
+      "#".repeat(72),
+    ].join("\n"));
+  }
+  const perClient = Math.min(perProcess, CONNECTIONS_PER_SOURCE);
+  const shares: number[] = [];
+  for (let left = held; left > 0; left -= perClient) shares.push(Math.min(left, perClient));
+  return { held, shares };
+}
+
+/** One load generator process: its report, and (idle mode) the call that lets it close. */
+interface RunningClient {
+  report: Promise<ClientReport>;
+  finish(): void;
+}
+
+function startClient(port: number, workload: Workload, options: Options, extra: {
+  connections?: number;
+  localAddress?: string;
+  senderPort?: number;
+} = {}): RunningClient {
   const args = [
     join(ROOT, "scripts", "bench", "client.ts"),
     "--url",
     `ws://127.0.0.1:${port}${workload.path}`,
-    ...(senderPort === undefined
+    ...(extra.senderPort === undefined
       ? []
-      : ["--sender-url", `ws://127.0.0.1:${senderPort}${workload.path}`]),
+      : ["--sender-url", `ws://127.0.0.1:${extra.senderPort}${workload.path}`]),
+    ...(extra.localAddress === undefined ? [] : ["--local-address", extra.localAddress]),
     "--mode",
     workload.mode,
     "--connections",
-    String(workload.connections),
+    String(extra.connections ?? workload.connections),
     ...(workload.mode === "idle" ? [] : [
       "--inflight",
       String(workload.inflight),
@@ -354,22 +419,23 @@ function runClient(
   ];
   const [program, programArgs] = command(1, process.execPath, args);
   const child = spawn(program, programArgs, { stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((resolveReport, reject) => {
+  const report = new Promise<ClientReport>((resolveReport, reject) => {
     let output = "";
-    let reported = false;
-    child.stdout.on("data", async (chunk: Buffer) => {
+    child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
-      if (reported || !output.includes("\n")) return;
-      reported = true;
-      const report = JSON.parse(output.split("\n")[0]) as ClientReport;
-      if (whileOpen) await whileOpen();
-      child.stdin.end(); // Idle mode holds its connections until stdin ends.
-      resolveReport(report);
+      if (output.includes("\n")) resolveReport(JSON.parse(output.split("\n")[0]));
     });
-    child.on("exit", (code) => {
-      if (!reported) reject(new Error(`client exited with ${code} and no report`));
-    });
+    child.on("exit", (code) => reject(new Error(`client exited with ${code} and no report`)));
   });
+  // Idle mode holds its connections until stdin ends.
+  return { report, finish: () => child.stdin.end() };
+}
+
+/** A short echo run on one connection, for the latency while an idle run holds the rest. */
+function heldEchoLatency(port: number, options: Options): Promise<ClientReport> {
+  const probe = echo("held-echo", "", 1, 1, 32);
+  const client = startClient(port, probe, { ...options, duration: 2, warmup: 0.5 });
+  return client.report;
 }
 
 async function runOnce(
@@ -389,33 +455,49 @@ async function runOnce(
       publisher = await startServer(spec, { REDIS_URL: redis.url });
       server = await startServer(spec, { REDIS_URL: redis.url });
     } else {
-      server = await startServer(spec);
+      // coro.ts lifts coro-ws's max_connections (10,000 by default) for large idle runs.
+      const env = workload.mode === "idle"
+        ? { MAX_CONNECTIONS: String(workload.connections + 16) }
+        : undefined;
+      server = await startServer(spec, env);
     }
-    let kibPerConnection: number | undefined;
-    let baseline: number | undefined;
-    if (workload.mode === "idle") {
-      await new Promise((done) => setTimeout(done, 300)); // Let startup garbage settle.
-      baseline = rssOf(server.pid);
+    if (workload.mode !== "idle") {
+      const client = startClient(server.port, workload, options, { senderPort: publisher?.port });
+      return { ...base, ...clientFigures(await client.report) };
     }
-    const running = server;
-    const report = await runClient(running.port, workload, options, async () => {
-      if (baseline === undefined) return;
+    await new Promise((done) => setTimeout(done, 300)); // Let startup garbage settle.
+    const baseline = rssOf(server.pid);
+    const { held, shares } = idleShares(workload.connections);
+    const opening = performance.now();
+    const clients = shares.map((connections, i) =>
+      startClient(server!.port, workload, options, {
+        connections,
+        localAddress: shares.length > 1 ? `127.0.0.${i + 1}` : undefined,
+      })
+    );
+    try {
+      const reports = await Promise.all(clients.map((client) => client.report));
+      const openSeconds = (performance.now() - opening) / 1000;
       await new Promise((done) => setTimeout(done, 1000)); // Let the handshakes' garbage go.
-      const held = rssOf(running.pid);
-      if (held !== undefined) {
-        kibPerConnection = (held - baseline) / workload.connections / 1024;
-      }
-    }, publisher?.port);
-    return {
-      ...base,
-      throughput: report.throughput,
-      p50_ms: report.p50_ms,
-      p99_ms: report.p99_ms,
-      errors: report.errors,
-      client_cpu: report.client_cpu,
-      client_bound: report.client_bound,
-      kib_per_connection: kibPerConnection,
-    };
+      const rss = rssOf(server.pid);
+      const latency = workload.heldEcho ? await heldEchoLatency(server.port, options) : undefined;
+      return {
+        ...base,
+        ...clientFigures(reports[0]),
+        errors: reports.reduce((sum, report) => sum + report.errors, latency?.errors ?? 0),
+        client_bound: reports.some((report) => report.client_bound),
+        p50_ms: latency?.p50_ms ?? null,
+        p99_ms: latency?.p99_ms ?? null,
+        throughput: held / openSeconds,
+        kib_per_connection: rss === undefined || baseline === undefined
+          ? undefined
+          : (rss - baseline) / held / 1024,
+        held,
+        open_s: openSeconds,
+      };
+    } finally {
+      for (const client of clients) client.finish();
+    }
   } catch (error) {
     return {
       ...base,
@@ -430,6 +512,12 @@ async function runOnce(
   } finally {
     await Promise.all([server?.stop(), publisher?.stop()]);
   }
+}
+
+/** The part of a client's report a result keeps. */
+function clientFigures(report: ClientReport): ClientReport {
+  const { throughput, p50_ms, p99_ms, errors, client_cpu, client_bound } = report;
+  return { throughput, p50_ms, p99_ms, errors, client_cpu, client_bound };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,9 +659,11 @@ async function main(): Promise<number> {
         for (const spec of servers) {
           const result = await runOnce(spec, workload, options, round, redis);
           results.push(result);
+          const held = result.held === undefined || !workload.heldEcho ? "" : `, ${result.held} ` +
+            `held, opened in ${result.open_s!.toFixed(1)} s, echo p50 ${result.p50_ms} ms`;
           const shown = result.failure
             ? `FAILED: ${result.failure.split("\n")[0]}`
-            : format(figure(result), workload.unit);
+            : format(figure(result), workload.unit) + held;
           console.log(`  [${workload.name} ${round}/${options.rounds}] ${spec.name}: ${shown}`);
         }
       }

@@ -4,7 +4,7 @@
  * loop of `push()` (the Swoole seed's way, kept comparable with earlier runs), `/publish` does
  * the same with the pub/sub API (`ws.subscribe()` and `server.publish()`).
  *
- * With REDIS_URL set the server uses a Redis broker, so `/publish` reaches the subscribers of
+ * With MAX_CONNECTIONS set, that is the server's `max_connections`. With REDIS_URL set the server uses a Redis broker, so `/publish` reaches the subscribers of
  * every server process on that Redis (the harness's "redis" workload).
  */
 
@@ -12,6 +12,10 @@ import process from "node:process";
 import { type Response, Server } from "../../../mod.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
+// The harness's idle runs hold more than coro-ws's default limit of 10,000.
+if (process.env.MAX_CONNECTIONS) {
+  server.set({ max_connections: Number(process.env.MAX_CONNECTIONS) });
+}
 if (process.env.REDIS_URL) {
   // Imported only here so the other workloads don't load the redis client.
   const { RedisBroker } = await import("../../../src/redis.ts");
