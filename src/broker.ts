@@ -23,6 +23,8 @@ export interface BrokerMessage {
   readonly topic: string | null;
   /** The payload: a string for a text message, bytes for a binary one. */
   readonly data: FrameData;
+  /** Published with `FLAG.COMPRESS`: compressed for the connections that negotiated it. */
+  readonly compress?: boolean;
 }
 
 /**

@@ -279,3 +279,26 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array {
   }
   return joined;
 }
+
+/**
+ * The {@link FLAG} bits of a push's last argument, Swoole's `$flags`: a boolean is the older
+ * `$finish`, a number may hold `FLAG.FIN` and `FLAG.COMPRESS`.
+ *
+ * @throws {TypeError} for anything but a boolean or a number
+ * @throws {RangeError} for a number with other bits
+ */
+export function pushFlags(method: string, value: unknown): number {
+  if (typeof value === "boolean") return value ? FLAG.FIN : 0;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${method} with flags ${String(value)}: pass FLAG.FIN, FLAG.COMPRESS, both ` +
+        "(FLAG.FIN | FLAG.COMPRESS) or a boolean (finish)",
+    );
+  }
+  if (!Number.isInteger(value) || (value & ~(FLAG.FIN | FLAG.COMPRESS)) !== 0 || value < 0) {
+    throw new RangeError(
+      `Cannot ${method} with flags ${value}: only FLAG.FIN (1) and FLAG.COMPRESS (2) apply`,
+    );
+  }
+  return value;
+}

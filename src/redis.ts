@@ -25,10 +25,14 @@ import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 
 /** Bytes of the random id each server puts on its messages, to skip them on the way back. */
 const ORIGIN_LENGTH = 16;
-/** A message on the wire: its kind (text or binary), the origin id, then the payload. */
+/**
+ * A message on the wire: its kind (text or binary, and whether it asks for compression), the
+ * origin id, then the payload.
+ */
 const HEADER_LENGTH = 1 + ORIGIN_LENGTH;
 const TEXT = 0;
 const BINARY = 1;
+const COMPRESS = 2;
 /** Publishes waiting for Redis's reply before further ones are dropped: bounded memory. */
 const MAX_PENDING_PUBLISHES = 10_000;
 /**
@@ -261,7 +265,7 @@ class RedisLink implements BrokerLink {
       return this.#dropped(message.topic, error);
     }
     const wire = Buffer.allocUnsafe(bytes);
-    wire[0] = typeof data === "string" ? TEXT : BINARY;
+    wire[0] = (typeof data === "string" ? TEXT : BINARY) | (message.compress ? COMPRESS : 0);
     this.#origin.copy(wire, 1);
     if (typeof data === "string") wire.write(data, HEADER_LENGTH);
     else wire.set(data, HEADER_LENGTH);
@@ -287,7 +291,8 @@ class RedisLink implements BrokerLink {
     if (message.length < HEADER_LENGTH) return; // Not ours: somebody else on the channel.
     if (this.#origin.equals(message.subarray(1, HEADER_LENGTH))) return;
     const payload = message.subarray(HEADER_LENGTH);
-    this.#deliver({ topic, data: message[0] === TEXT ? decoder.decode(payload) : payload });
+    const data = (message[0] & BINARY) === TEXT ? decoder.decode(payload) : payload;
+    this.#deliver(message[0] & COMPRESS ? { topic, data, compress: true } : { topic, data });
   }
 
   /**

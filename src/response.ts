@@ -13,10 +13,10 @@ import type {
   ResponseHead,
   RuntimeCapabilities,
 } from "./adapters/types.ts";
-import { CLOSE, ERROR, OPCODE, type Opcode } from "./constants.ts";
+import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import { type PushData, type RecvResult, WebSocketConnection } from "./connection.ts";
 import { setLastError } from "./errors.ts";
-import { Frame, type FrameData, toBytes } from "./frame.ts";
+import { Frame, type FrameData, pushFlags, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { targetPath } from "./request.ts";
 
@@ -50,7 +50,7 @@ export let finishResponse: (response: Response, failed: boolean) => void;
  * Sends a whole message to an upgraded connection now, or skips it when the connection cannot
  * take it without waiting (see {@link WebSocketConnection.offer}): the server's fan-out.
  */
-export let offerMessage: (response: Response, data: FrameData) => boolean;
+export let offerMessage: (response: Response, data: FrameData, compress: boolean) => boolean;
 
 /**
  * A cookie's attributes after its name and value, in Swoole's order: `expires` (Unix seconds,
@@ -107,7 +107,7 @@ export class Response implements AsyncIterable<Frame> {
 
   static {
     finishResponse = (response, failed) => response.#finish(failed);
-    offerMessage = (response, data) => response.#ws?.offer(data) ?? false;
+    offerMessage = (response, data, compress) => response.#ws?.offer(data, compress) ?? false;
   }
 
   /**
@@ -540,23 +540,34 @@ export class Response implements AsyncIterable<Frame> {
 
   /**
    * Sends a message. `data` may also be a `Frame` or `CloseFrame`, whose own opcode is used
-   * (pings, pongs, Close). `finish = false`, then `OPCODE.CONTINUATION` pushes, send one
-   * message in fragments. Pushes keep their order across tasks. Resolves once the runtime has
-   * taken the frame below `websocket_write_limit`; false once the connection is closing.
+   * (pings, pongs, Close). `finish = false` (or flags without `FLAG.FIN`), then
+   * `OPCODE.CONTINUATION` pushes, send one message in fragments. Pushes keep their order across
+   * tasks. Resolves once the runtime has taken the frame below `websocket_write_limit`; false
+   * once the connection is closing.
    *
-   * @throws {RangeError} for an opcode or Close code that cannot be sent
-   * @example Text, binary, and a fragmented message
+   * With `websocket_compression` on, `FLAG.COMPRESS` in `flags` compresses the message
+   * (permessage-deflate) when the client negotiated it and the message is at least 128 bytes
+   * long, as in Swoole; other messages go as they are.
+   *
+   * @param flags `FLAG.FIN` and `FLAG.COMPRESS` bits, or a boolean: whether this ends the message
+   * @throws {RangeError} for an opcode, flags or Close code that cannot be sent
+   * @example Text, binary, compressed, and a fragmented message
    * ```ts
-   * import { OPCODE, type Response } from "../mod.ts";
+   * import { FLAG, OPCODE, type Response } from "../mod.ts";
    * async function send(ws: Response) {
    *   await ws.push("hello");
    *   await ws.push(new Uint8Array([1, 2, 3]), OPCODE.BINARY);
+   *   await ws.push(JSON.stringify({ rows: [] }), OPCODE.TEXT, FLAG.FIN | FLAG.COMPRESS);
    *   await ws.push("Hel", OPCODE.TEXT, false);
    *   await ws.push("lo", OPCODE.CONTINUATION, true);
    * }
    * ```
    */
-  push(data: PushData, opcode: Opcode = OPCODE.TEXT, finish = true): Promise<boolean> {
+  push(
+    data: PushData,
+    opcode: Opcode = OPCODE.TEXT,
+    flags: number | boolean = FLAG.FIN,
+  ): Promise<boolean> {
     if (
       typeof data !== "string" && !(data instanceof Uint8Array) &&
       !(data instanceof ArrayBuffer) && !(data instanceof Frame)
@@ -565,7 +576,8 @@ export class Response implements AsyncIterable<Frame> {
         `Cannot push(${describe(data)}): pass a string, Uint8Array, ArrayBuffer or Frame`,
       );
     }
-    if (this.#ws) return this.#ws.push(data, opcode, finish);
+    const bits = pushFlags("push()", flags);
+    if (this.#ws) return this.#ws.push(data, opcode, bits);
     this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot push(): the request was not upgraded");
     return FALSE;
   }

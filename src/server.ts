@@ -9,9 +9,9 @@ import { readFileSync } from "node:fs";
 import { detectAdapter } from "./adapters/detect.ts";
 import type { BodyResult, HttpExchange, Listener } from "./adapters/types.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
-import { CLOSE, OPCODE, type Opcode } from "./constants.ts";
+import { CLOSE, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import { asPayload, type WebSocketConnection } from "./connection.ts";
-import type { FrameData } from "./frame.ts";
+import { type FrameData, pushFlags } from "./frame.ts";
 import { Request, targetPath } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
@@ -293,8 +293,10 @@ export class Server {
    * message rather than buffered for.
    *
    * @param opcode `OPCODE.TEXT` or `OPCODE.BINARY`, to convert `data`
+   * @param flags `FLAG.COMPRESS`: compressed as with `push()`, for each connection that
+   * negotiated it (`FLAG.FIN` is allowed and changes nothing: a published message is whole)
    * @returns how many of this server's connections it was sent to
-   * @throws {RangeError} for another opcode
+   * @throws {RangeError} for another opcode or other flags
    * @example
    * ```ts
    * import { Server } from "../mod.ts";
@@ -307,8 +309,8 @@ export class Server {
    * setInterval(() => server.publish("news", `tick ${Date.now()}`), 1000);
    * ```
    */
-  publish(topic: string, data: FrameData, opcode?: Opcode): number {
-    return this.#publish({ topic, data: messagePayload(data, opcode) });
+  publish(topic: string, data: FrameData, opcode?: Opcode, flags: number = 0): number {
+    return this.#publish(brokerMessage("publish()", topic, data, opcode, flags));
   }
 
   /**
@@ -316,8 +318,9 @@ export class Server {
    * {@link Server.publish}'s rules.
    *
    * @param opcode `OPCODE.TEXT` or `OPCODE.BINARY`, to convert `data`
+   * @param flags `FLAG.COMPRESS`, as for {@link Server.publish}
    * @returns how many of this server's connections it was sent to
-   * @throws {RangeError} for another opcode
+   * @throws {RangeError} for another opcode or other flags
    * @example
    * ```ts
    * import { Server } from "../mod.ts";
@@ -327,8 +330,8 @@ export class Server {
    * });
    * ```
    */
-  broadcast(data: FrameData, opcode?: Opcode): number {
-    return this.#publish({ topic: null, data: messagePayload(data, opcode) });
+  broadcast(data: FrameData, opcode?: Opcode, flags: number = 0): number {
+    return this.#publish(brokerMessage("broadcast()", null, data, opcode, flags));
   }
 
   /**
@@ -357,7 +360,10 @@ export class Server {
     const subscribers = message.topic === null ? this.#open : this.#topics.get(message.topic);
     let sent = 0;
     if (subscribers) {
-      for (const subscriber of subscribers) if (offerMessage(subscriber, message.data)) sent++;
+      const compress = message.compress === true;
+      for (const subscriber of subscribers) {
+        if (offerMessage(subscriber, message.data, compress)) sent++;
+      }
     }
     return sent;
   }
@@ -606,12 +612,21 @@ function bodyReservation(headers: Record<string, string>, limit: number): number
 }
 
 /** The payload to fan out: `data` as `opcode` says, encoded once for every connection. */
-function messagePayload(data: FrameData, opcode: Opcode | undefined): FrameData {
-  if (opcode === undefined) return data;
-  if (opcode !== OPCODE.TEXT && opcode !== OPCODE.BINARY) {
-    throw new RangeError(`Cannot publish with opcode ${opcode}: use OPCODE.TEXT or OPCODE.BINARY`);
+function brokerMessage(
+  method: string,
+  topic: string | null,
+  data: FrameData,
+  opcode: Opcode | undefined,
+  flags: number,
+): BrokerMessage {
+  if (opcode !== undefined && opcode !== OPCODE.TEXT && opcode !== OPCODE.BINARY) {
+    throw new RangeError(
+      `Cannot ${method} with opcode ${opcode}: use OPCODE.TEXT or OPCODE.BINARY`,
+    );
   }
-  return asPayload(data, opcode === OPCODE.TEXT);
+  const compress = (pushFlags(method, flags) & FLAG.COMPRESS) !== 0;
+  const payload = opcode === undefined ? data : asPayload(data, opcode === OPCODE.TEXT);
+  return compress ? { topic, data: payload, compress } : { topic, data: payload };
 }
 
 /** The certificate and key for TLS, read from the files the settings name. */

@@ -63,6 +63,13 @@ export interface Settings {
   http_compression_level?: number;
   /** Bodies shorter than this many bytes are sent as they are. */
   http_compression_min_length?: number;
+  /**
+   * Offer permessage-deflate (RFC 7692) to WebSocket clients; a message is compressed when
+   * pushed with `FLAG.COMPRESS`, as in Swoole. No context takeover either way, so a connection
+   * keeps no compression state between messages (the README's Compression section has the
+   * measurements). Deno's own WebSocket server cannot negotiate it (see the runtime table).
+   */
+  websocket_compression?: boolean;
   /** Parse an urlencoded request body into `request.post`. */
   http_parse_post?: boolean;
   /** Parse the files of a multipart body into `request.files`. */
@@ -99,6 +106,7 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   http_compression: true,
   http_compression_level: 1,
   http_compression_min_length: 20,
+  websocket_compression: false,
   http_parse_post: true,
   http_parse_files: true,
   http_parse_cookie: true,

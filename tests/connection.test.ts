@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { setImmediate } from "node:timers";
 import assert from "node:assert/strict";
 import { utf8Length } from "../src/connection.ts";
-import { CLOSE, ERROR, OPCODE } from "../src/constants.ts";
+import { CLOSE, ERROR, FLAG, OPCODE } from "../src/constants.ts";
 import { ConcurrencyError, lastError, setLastError } from "../src/errors.ts";
 import { CloseFrame, Frame } from "../src/frame.ts";
 import {
@@ -263,15 +263,15 @@ test("WebSocketConnection.recv() returns pongs with open_websocket_pong_frame", 
 test("WebSocketConnection.push() sends at once while the buffer is below websocket_write_limit", async () => {
   const { connection, link } = createConnection({ settings: { websocket_write_limit: 100 } });
   link.bufferedAmount = 99;
-  const text = connection.push("hi", OPCODE.TEXT, true);
+  const text = connection.push("hi", OPCODE.TEXT, FLAG.FIN);
   assert.deepEqual(link.sent, [["hi", true]]);
   assert.equal(await text, true);
   const bytes = new Uint8Array([1, 2]);
-  assert.equal(await connection.push(bytes, OPCODE.BINARY, true), true);
-  assert.equal(await connection.push(new Uint8Array([3]).buffer, OPCODE.BINARY, true), true);
+  assert.equal(await connection.push(bytes, OPCODE.BINARY, FLAG.FIN), true);
+  assert.equal(await connection.push(new Uint8Array([3]).buffer, OPCODE.BINARY, FLAG.FIN), true);
   // Text given as bytes is decoded; binary given as a string is encoded.
-  assert.equal(await connection.push(encoder.encode("é"), OPCODE.TEXT, true), true);
-  assert.equal(await connection.push("é", OPCODE.BINARY, true), true);
+  assert.equal(await connection.push(encoder.encode("é"), OPCODE.TEXT, FLAG.FIN), true);
+  assert.equal(await connection.push("é", OPCODE.BINARY, FLAG.FIN), true);
   assert.deepEqual(link.sent, [
     ["hi", true],
     [new Uint8Array([1, 2]), true],
@@ -286,8 +286,8 @@ test("WebSocketConnection.push() sends at once while the buffer is below websock
 test("WebSocketConnection.push() queues above websocket_write_limit until receiveDrain()", async () => {
   const { connection, link } = createConnection({ settings: { websocket_write_limit: 100 } });
   link.bufferedAmount = 100;
-  const first = connection.push("a", OPCODE.TEXT, true);
-  const second = connection.push("b", OPCODE.TEXT, true);
+  const first = connection.push("a", OPCODE.TEXT, FLAG.FIN);
+  const second = connection.push("b", OPCODE.TEXT, FLAG.FIN);
   assert.deepEqual(link.sent, []);
   assert.equal(link.count("requestDrain"), 1);
   assert.equal(await peek(first), PENDING);
@@ -301,7 +301,7 @@ test("WebSocketConnection.push() queues above websocket_write_limit until receiv
 
   // Below the limit, but with pushes waiting: a new push waits behind them.
   link.bufferedAmount = 0;
-  const third = connection.push("c", OPCODE.TEXT, true);
+  const third = connection.push("c", OPCODE.TEXT, FLAG.FIN);
   assert.deepEqual(link.sent, []);
 
   connection.receiveDrain();
@@ -320,7 +320,7 @@ test("WebSocketConnection.push() keeps the call order of several concurrent task
     for (let i = 0; i < 4; i++) {
       const data = `${name}${i}`;
       order.push(data);
-      assert.equal(await connection.push(data, OPCODE.TEXT, true), true);
+      assert.equal(await connection.push(data, OPCODE.TEXT, FLAG.FIN), true);
     }
   };
   const tasks = Promise.all([task("a"), task("b"), task("c")]);
@@ -345,26 +345,26 @@ test("WebSocketConnection.push() resolves false with 8503 after the connection c
   const { connection, link } = createConnection();
   connection.close();
   setLastError(ERROR.NONE);
-  assert.equal(await connection.push("x", OPCODE.TEXT, true), false);
+  assert.equal(await connection.push("x", OPCODE.TEXT, FLAG.FIN), false);
   assert.equal(connection.errCode, ERROR.WEBSOCKET_UNCONNECTED);
   assert.equal(connection.errCode, 8503);
   assert.equal(lastError(), 8503);
-  assert.equal(await connection.push(new Frame("y"), OPCODE.TEXT, true), false);
-  assert.equal(await connection.push(new Frame("", OPCODE.PONG), OPCODE.TEXT, true), false);
+  assert.equal(await connection.push(new Frame("y"), OPCODE.TEXT, FLAG.FIN), false);
+  assert.equal(await connection.push(new Frame("", OPCODE.PONG), OPCODE.TEXT, FLAG.FIN), false);
   assert.equal(connection.errCode, 8503);
   assert.deepEqual(link.sent, []);
 
   const peerClosed = createConnection();
   peerClosed.connection.receiveClose(CLOSE.NORMAL, "");
-  assert.equal(await peerClosed.connection.push("x", OPCODE.TEXT, true), false);
+  assert.equal(await peerClosed.connection.push("x", OPCODE.TEXT, FLAG.FIN), false);
   assert.equal(peerClosed.connection.errCode, 8503);
 });
 
 test("WebSocketConnection.push() resolves waiting pushes false when the connection closes", async () => {
   const { connection, link } = createConnection({ settings: { websocket_write_limit: 1 } });
   link.bufferedAmount = 1;
-  const first = connection.push("a", OPCODE.TEXT, true);
-  const second = connection.push(new Uint8Array([1]), OPCODE.BINARY, true);
+  const first = connection.push("a", OPCODE.TEXT, FLAG.FIN);
+  const second = connection.push(new Uint8Array([1]), OPCODE.BINARY, FLAG.FIN);
   assert.equal(await peek(first), PENDING);
   connection.receiveClose(CLOSE.ABNORMAL, "");
   assert.equal(await first, false);
@@ -377,7 +377,7 @@ test("WebSocketConnection.push() resolves waiting pushes false when the connecti
 test("WebSocketConnection.push() resolves waiting pushes false on disconnect()", async () => {
   const { connection, link } = createConnection({ settings: { websocket_write_limit: 1 } });
   link.bufferedAmount = 1;
-  const waiting = connection.push("a", OPCODE.TEXT, true);
+  const waiting = connection.push("a", OPCODE.TEXT, FLAG.FIN);
   const closing = connection.disconnect(CLOSE.NORMAL, "");
   assert.equal(await waiting, false);
   connection.receiveClose(CLOSE.NORMAL, "");
@@ -387,12 +387,12 @@ test("WebSocketConnection.push() resolves waiting pushes false on disconnect()",
 
 test("WebSocketConnection.push() sends real fragments on a fragments-capable link", async () => {
   const { connection, link } = createConnection({ capabilities: NODE_LIKE });
-  assert.equal(await connection.push("he", OPCODE.TEXT, false), true);
+  assert.equal(await connection.push("he", OPCODE.TEXT, 0), true);
   assert.deepEqual(link.sent, [["he", false]]);
-  assert.equal(await connection.push("l", OPCODE.CONTINUATION, false), true);
-  assert.equal(await connection.push("lo", OPCODE.CONTINUATION, true), true);
-  assert.equal(await connection.push(new Uint8Array([1]), OPCODE.BINARY, false), true);
-  assert.equal(await connection.push(new Uint8Array([2, 3]), OPCODE.CONTINUATION, true), true);
+  assert.equal(await connection.push("l", OPCODE.CONTINUATION, 0), true);
+  assert.equal(await connection.push("lo", OPCODE.CONTINUATION, FLAG.FIN), true);
+  assert.equal(await connection.push(new Uint8Array([1]), OPCODE.BINARY, 0), true);
+  assert.equal(await connection.push(new Uint8Array([2, 3]), OPCODE.CONTINUATION, FLAG.FIN), true);
   assert.deepEqual(link.sent, [
     ["he", false],
     ["l", false],
@@ -406,15 +406,18 @@ test("WebSocketConnection.push() sends real fragments on a fragments-capable lin
 test("WebSocketConnection.push() joins fragments into one message on a link without fragments", async () => {
   for (const capabilities of [DENO_LIKE, BUN_LIKE]) {
     const { connection, link } = createConnection({ capabilities });
-    assert.equal(await connection.push("he", OPCODE.TEXT, false), true);
-    assert.equal(await connection.push("l", OPCODE.CONTINUATION, false), true);
+    assert.equal(await connection.push("he", OPCODE.TEXT, 0), true);
+    assert.equal(await connection.push("l", OPCODE.CONTINUATION, 0), true);
     assert.equal(link.sent.length, 0, capabilities.runtime);
-    assert.equal(await connection.push("lo", OPCODE.CONTINUATION, true), true);
+    assert.equal(await connection.push("lo", OPCODE.CONTINUATION, FLAG.FIN), true);
     assert.deepEqual(link.sent, [["hello", true]], capabilities.runtime);
 
-    assert.equal(await connection.push(new Uint8Array([1, 2]), OPCODE.BINARY, false), true);
-    assert.equal(await connection.push(new Uint8Array([3]), OPCODE.CONTINUATION, false), true);
-    assert.equal(await connection.push(new Uint8Array([4, 5]), OPCODE.CONTINUATION, true), true);
+    assert.equal(await connection.push(new Uint8Array([1, 2]), OPCODE.BINARY, 0), true);
+    assert.equal(await connection.push(new Uint8Array([3]), OPCODE.CONTINUATION, 0), true);
+    assert.equal(
+      await connection.push(new Uint8Array([4, 5]), OPCODE.CONTINUATION, FLAG.FIN),
+      true,
+    );
     assert.deepEqual(link.sent, [["hello", true], [new Uint8Array([1, 2, 3, 4, 5]), true]]);
     assert.ok(link.sent.every(([, fin]) => fin), capabilities.runtime);
     connection.close();
@@ -424,12 +427,12 @@ test("WebSocketConnection.push() joins fragments into one message on a link with
 test("WebSocketConnection.push() holds another task's message until the fragmented one ends", async () => {
   for (const capabilities of [NODE_LIKE, DENO_LIKE]) {
     const { connection, link } = createConnection({ capabilities });
-    assert.equal(await connection.push("a1", OPCODE.TEXT, false), true);
-    const other = connection.push(new Uint8Array([9]), OPCODE.BINARY, true);
-    const text = connection.push("other", OPCODE.TEXT, true);
+    assert.equal(await connection.push("a1", OPCODE.TEXT, 0), true);
+    const other = connection.push(new Uint8Array([9]), OPCODE.BINARY, FLAG.FIN);
+    const text = connection.push("other", OPCODE.TEXT, FLAG.FIN);
     assert.equal(await peek(other), PENDING);
     assert.deepEqual(link.sent, capabilities.fragments ? [["a1", false]] : []);
-    assert.equal(await connection.push("a2", OPCODE.CONTINUATION, true), true);
+    assert.equal(await connection.push("a2", OPCODE.CONTINUATION, FLAG.FIN), true);
     assert.equal(await other, true);
     assert.equal(await text, true);
     assert.deepEqual(
@@ -449,11 +452,11 @@ test("WebSocketConnection.push() starts another task's fragmented message after 
   for (const capabilities of [NODE_LIKE, DENO_LIKE]) {
     const { connection, link } = createConnection({ capabilities });
     try {
-      assert.equal(await connection.push("a1", OPCODE.TEXT, false), true);
-      const b1 = connection.push("b1", OPCODE.TEXT, false);
-      assert.equal(await connection.push("a2", OPCODE.CONTINUATION, true), true);
+      assert.equal(await connection.push("a1", OPCODE.TEXT, 0), true);
+      const b1 = connection.push("b1", OPCODE.TEXT, 0);
+      assert.equal(await connection.push("a2", OPCODE.CONTINUATION, FLAG.FIN), true);
       assert.equal(await b1, true);
-      assert.equal(await connection.push("b2", OPCODE.CONTINUATION, true), true);
+      assert.equal(await connection.push("b2", OPCODE.CONTINUATION, FLAG.FIN), true);
       assert.deepEqual(
         link.sent,
         capabilities.fragments
@@ -469,22 +472,22 @@ test("WebSocketConnection.push() starts another task's fragmented message after 
 
 test("WebSocketConnection.push() throws RangeError for a continuation with no open message", async () => {
   const { connection, link } = createConnection();
-  assert.throws(() => connection.push("x", OPCODE.CONTINUATION, true), RangeError);
-  assert.equal(await connection.push("a", OPCODE.TEXT, false), true);
-  assert.equal(await connection.push("b", OPCODE.CONTINUATION, true), true);
+  assert.throws(() => connection.push("x", OPCODE.CONTINUATION, FLAG.FIN), RangeError);
+  assert.equal(await connection.push("a", OPCODE.TEXT, 0), true);
+  assert.equal(await connection.push("b", OPCODE.CONTINUATION, FLAG.FIN), true);
   // The message ended with the last fragment.
-  assert.throws(() => connection.push("c", OPCODE.CONTINUATION, false), RangeError);
+  assert.throws(() => connection.push("c", OPCODE.CONTINUATION, 0), RangeError);
   // Control opcodes cannot be pushed as raw data.
-  assert.throws(() => connection.push("p", OPCODE.PING, true), RangeError);
-  assert.throws(() => connection.push("c", OPCODE.CLOSE, true), RangeError);
+  assert.throws(() => connection.push("p", OPCODE.PING, FLAG.FIN), RangeError);
+  assert.throws(() => connection.push("c", OPCODE.CLOSE, FLAG.FIN), RangeError);
   assert.deepEqual(link.sent, [["a", false], ["b", true]]);
   connection.close();
 });
 
 test("WebSocketConnection.push() of a ping Frame pings on a capable link", async () => {
   const { connection, link } = createConnection({ capabilities: NODE_LIKE });
-  assert.equal(await connection.push(new Frame("x", OPCODE.PING), OPCODE.TEXT, true), true);
-  assert.equal(await connection.push(new Frame("y", OPCODE.PONG), OPCODE.TEXT, true), true);
+  assert.equal(await connection.push(new Frame("x", OPCODE.PING), OPCODE.TEXT, FLAG.FIN), true);
+  assert.equal(await connection.push(new Frame("y", OPCODE.PONG), OPCODE.TEXT, FLAG.FIN), true);
   assert.deepEqual(link.calls, [
     { type: "ping", data: new Uint8Array([0x78]) },
     { type: "pong", data: new Uint8Array([0x79]) },
@@ -495,12 +498,12 @@ test("WebSocketConnection.push() of a ping Frame pings on a capable link", async
 test("WebSocketConnection.push() of a ping Frame fails with 8502 on a link without control frames", async () => {
   const { connection, link } = createConnection({ capabilities: DENO_LIKE });
   setLastError(ERROR.NONE);
-  assert.equal(await connection.push(new Frame("x", OPCODE.PING), OPCODE.TEXT, true), false);
+  assert.equal(await connection.push(new Frame("x", OPCODE.PING), OPCODE.TEXT, FLAG.FIN), false);
   assert.equal(connection.errCode, ERROR.WEBSOCKET_BAD_OPCODE);
   assert.equal(connection.errCode, 8502);
   assert.equal(lastError(), 8502);
   connection.errCode = ERROR.NONE;
-  assert.equal(await connection.push(new Frame("y", OPCODE.PONG), OPCODE.TEXT, true), false);
+  assert.equal(await connection.push(new Frame("y", OPCODE.PONG), OPCODE.TEXT, FLAG.FIN), false);
   assert.equal(connection.errCode, 8502);
   assert.deepEqual(link.calls, []);
   assert.equal(connection.isOpen, true);
@@ -510,10 +513,13 @@ test("WebSocketConnection.push() of a ping Frame fails with 8502 on a link witho
 test("WebSocketConnection.push() of a data Frame uses its opcode and finish flag", async () => {
   const { connection, link } = createConnection();
   const binary = new Frame(new Uint8Array([7]), OPCODE.BINARY);
-  assert.equal(await connection.push(binary, OPCODE.TEXT, false), true);
-  assert.equal(await connection.push(new Frame("f", OPCODE.TEXT, 0), OPCODE.BINARY, true), true);
+  assert.equal(await connection.push(binary, OPCODE.TEXT, 0), true);
   assert.equal(
-    await connection.push(new Frame("g", OPCODE.CONTINUATION), OPCODE.TEXT, false),
+    await connection.push(new Frame("f", OPCODE.TEXT, 0), OPCODE.BINARY, FLAG.FIN),
+    true,
+  );
+  assert.equal(
+    await connection.push(new Frame("g", OPCODE.CONTINUATION), OPCODE.TEXT, 0),
     true,
   );
   assert.deepEqual(link.sent, [[new Uint8Array([7]), true], ["f", false], ["g", true]]);
@@ -522,11 +528,11 @@ test("WebSocketConnection.push() of a data Frame uses its opcode and finish flag
 
 test("WebSocketConnection.push() of a CloseFrame disconnects with its code and reason", async () => {
   const { connection, link } = createConnection();
-  const closing = connection.push(new CloseFrame(4001, "bye"), OPCODE.TEXT, true);
+  const closing = connection.push(new CloseFrame(4001, "bye"), OPCODE.TEXT, FLAG.FIN);
   assert.deepEqual(link.closes, [[4001, "bye"]]);
   connection.receiveClose(4001, "bye");
   assert.equal(await closing, true);
-  assert.throws(() => connection.push(new CloseFrame(1005), OPCODE.TEXT, true), RangeError);
+  assert.throws(() => connection.push(new CloseFrame(1005), OPCODE.TEXT, FLAG.FIN), RangeError);
 });
 
 test("WebSocketConnection.ping() pings on a capable link and fails with 8502 or 8503 otherwise", () => {
@@ -628,7 +634,7 @@ test("WebSocketConnection.disconnect() sends a Close and resolves true when the 
   assert.equal(await waiting, "");
   assert.equal(await peek(closing), PENDING);
   assert.equal(connection.disconnect(CLOSE.NORMAL, "again"), closing);
-  assert.equal(await connection.push("x", OPCODE.TEXT, true), false);
+  assert.equal(await connection.push("x", OPCODE.TEXT, FLAG.FIN), false);
   // Messages still in flight from the peer are not delivered.
   connection.receiveMessage("ignored");
   assert.equal(await connection.recv(-1), "");
@@ -704,7 +710,7 @@ test("WebSocketConnection.receiveOpen() after close() terminates the link", asyn
   connection.receiveOpen(link);
   assert.deepEqual(link.calls, [{ type: "terminate" }]);
   assert.equal(connection.isOpen, false);
-  assert.equal(await connection.push("x", OPCODE.TEXT, true), false);
+  assert.equal(await connection.push("x", OPCODE.TEXT, FLAG.FIN), false);
 });
 
 test("WebSocketConnection.receiveOpen() opens the connection and resolves whenOpen()", async () => {
@@ -929,7 +935,7 @@ test("a handler looping over recv() or push() that complete at once still lets I
     let before = count;
     for (let i = 0; i < count; i++) {
       if (operation === "recv") await connection.recv(-1);
-      else await connection.push("m", OPCODE.TEXT, true);
+      else await connection.push("m", OPCODE.TEXT, FLAG.FIN);
       if (ioRan) {
         before = i;
         break;

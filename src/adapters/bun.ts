@@ -28,6 +28,7 @@ export const bunAdapter: Adapter = {
   capabilities: {
     runtime: "bun",
     fragments: false,
+    compression: true,
     pause: true,
     terminate: true,
     idleTimeout: true,
@@ -48,7 +49,8 @@ export const bunAdapter: Adapter = {
         maxPayloadLength: options.settings.package_max_length,
         backpressureLimit: NEVER_DROP,
         closeOnBackpressureLimit: false,
-        perMessageDeflate: false,
+        // true: Bun's shared compressor and decompressor, without context takeover either way.
+        perMessageDeflate: options.settings.websocket_compression,
         // Bun pings a silent peer and drops it itself; it takes whole seconds up to 960.
         idleTimeout: Math.min(
           BUN_MAX_IDLE_TIMEOUT,
@@ -105,6 +107,14 @@ function exchange(
   };
 }
 
+/** A held send that asks for compression: rare, so plain sends stay unwrapped. */
+class Compressed {
+  readonly data: string | Uint8Array;
+  constructor(data: string | Uint8Array) {
+    this.data = data;
+  }
+}
+
 /** Links holding sends until the end of this event-loop turn, and whether a flush is due. */
 const corked = new Set<BunLink>();
 let flushScheduled = false;
@@ -128,7 +138,7 @@ class BunLink implements WebSocketLink {
   /** The connection's events: the link is Bun's per-socket data, made at the upgrade. */
   readonly events: WebSocketEvents;
   #ws!: ServerWebSocket<BunLink>;
-  #pending: (string | Uint8Array)[] = [];
+  #pending: (string | Uint8Array | Compressed)[] = [];
   #pendingBytes = 0;
   /** The core waits for a drain that only our own flush can bring. */
   #drainAfterFlush = false;
@@ -150,7 +160,7 @@ class BunLink implements WebSocketLink {
     else if (this.#ws.getBufferedAmount() === 0) this.#ws.terminate();
   }
 
-  send(data: string | Uint8Array): void {
+  send(data: string | Uint8Array, _fin: boolean, compress: boolean): void {
     if (this.#pending.length === 0) {
       corked.add(this);
       if (!flushScheduled) {
@@ -158,7 +168,7 @@ class BunLink implements WebSocketLink {
         setImmediate(flushAll);
       }
     }
-    this.#pending.push(data);
+    this.#pending.push(compress ? new Compressed(data) : data);
     // UTF-16 units for text: cheap, and what the core counts too.
     this.#pendingBytes += typeof data === "string" ? data.length : data.byteLength;
   }
@@ -170,7 +180,10 @@ class BunLink implements WebSocketLink {
     this.#pendingBytes = 0;
     const ws = this.#ws;
     ws.cork(() => {
-      for (const data of pending) ws.send(data);
+      for (const item of pending) {
+        if (item instanceof Compressed) ws.send(item.data, true);
+        else ws.send(item);
+      }
     });
     if (this.#drainAfterFlush) {
       this.#drainAfterFlush = false;

@@ -24,6 +24,7 @@ export const denoAdapter: Adapter = {
   capabilities: {
     runtime: "deno",
     fragments: false,
+    compression: false,
     pause: false,
     terminate: false,
     idleTimeout: true,

@@ -15,6 +15,8 @@ export interface RuntimeCapabilities {
   readonly runtime: string;
   /** Can send one message as several frames. */
   readonly fragments: boolean;
+  /** Can negotiate permessage-deflate (`websocket_compression`). */
+  readonly compression: boolean;
   /** Can stop reading from a socket. */
   readonly pause: boolean;
   /** Can drop a connection without sending a Close frame. */
@@ -33,8 +35,10 @@ export interface WebSocketLink {
   /**
    * Sends a text (string) or binary (bytes) frame. `fin` is false only when
    * `capabilities.fragments` is true; the runtime numbers the continuation frames itself.
+   * `compress` asks for permessage-deflate where the peer negotiated it (otherwise the runtime
+   * sends the frame as it is); of a fragmented message, the first frame's decides.
    */
-  send(data: string | Uint8Array, fin: boolean): void;
+  send(data: string | Uint8Array, fin: boolean, compress: boolean): void;
   /** Sends a ping (only when `capabilities.controlFrames`). */
   ping(data: Uint8Array): void;
   /** Sends a pong (only when `capabilities.controlFrames`). */
