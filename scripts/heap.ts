@@ -1,28 +1,42 @@
 #!/usr/bin/env node
 /**
  * Where an idle WebSocket's memory goes, by object type: `node scripts/heap.ts [--connections N]
- * [--server raw|coro]`. It starts a benchmark server under Node with `--heapsnapshot-signal`,
- * takes a heap snapshot with no connection open and one with N idle ones (the seed protocol's
- * `/websocket`), and prints the self size each object type adds per connection, largest first.
- * Heap only: the runtime's native socket memory shows in RSS (`npm run bench -- --workloads
- * idle`), not here.
+ * [--runtime node|bun|deno] [--server raw|coro]`. It starts a benchmark server
+ * (`scripts/bench/servers/`: coro.ts, or raw_<runtime>.ts) on that runtime, takes a heap snapshot
+ * with no connection open and one with N idle ones (the seed protocol's `/websocket`), and prints
+ * the self size each object type adds per connection, largest first.
+ *
+ * Every runtime gives a V8-format snapshot, read by the same code: Node and Deno run with
+ * `--inspect` and are asked over the Chrome DevTools Protocol (`HeapProfiler.takeHeapSnapshot`);
+ * Bun runs with scripts/heap_probe.ts preloaded, which writes JavaScriptCore's heap as a V8-format
+ * snapshot (`Bun.generateHeapSnapshot("v8")`) on SIGUSR2. Heap only: the runtime's native socket
+ * memory shows in RSS (`npm run bench -- --workloads idle`), not here.
  */
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = join(ROOT, "node_modules/.bin");
 const arg = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? process.argv[at + 1] : fallback;
 };
 const CONNECTIONS = Number(arg("connections", "2000"));
+const RUNTIME = arg("runtime", "node");
 const SERVER = arg("server", "coro");
-const file = SERVER === "raw" ? "raw_node.ts" : "coro.ts";
+const NAMES: Record<string, string> = { node: "Node", bun: "Bun", deno: "Deno" };
+if (!Object.hasOwn(NAMES, RUNTIME)) throw new Error(`unknown runtime: ${RUNTIME}`);
+if (!["raw", "coro"].includes(SERVER)) throw new Error(`unknown server: ${SERVER}`);
+const file = join(
+  ROOT,
+  "scripts/bench/servers",
+  SERVER === "raw" ? `raw_${RUNTIME}.ts` : "coro.ts",
+);
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
@@ -30,9 +44,9 @@ interface Snapshot {
   strings: string[];
 }
 
-/** Self size by "type:name", over every node of the snapshot. */
-function sizesByType(path: string): Map<string, { bytes: number; count: number }> {
-  const data = JSON.parse(readFileSync(path, "utf8")) as Snapshot;
+/** Self size by "type:name", over every node of a V8-format snapshot. */
+function sizesByType(json: string): Map<string, { bytes: number; count: number }> {
+  const data = JSON.parse(json) as Snapshot;
   const fields = data.snapshot.meta.node_fields;
   const types = data.snapshot.meta.node_types[0];
   const width = fields.length;
@@ -40,8 +54,10 @@ function sizesByType(path: string): Map<string, { bytes: number; count: number }
   const sizes = new Map<string, { bytes: number; count: number }>();
   for (let i = 0; i < data.nodes.length; i += width) {
     const type = types[data.nodes[i + typeAt]];
+    // Deno's V8 names each context by its scope ("system / Context / scope @id"): one type here,
+    // as Node's names them.
     const name = type === "object" || type === "closure" || type === "native"
-      ? data.strings[data.nodes[i + nameAt]]
+      ? data.strings[data.nodes[i + nameAt]].replace(/ \/ scope @\d+$/, "")
       : "";
     const key = `${type}${name ? `:${name}` : ""}`;
     const entry = sizes.get(key) ?? { bytes: 0, count: 0 };
@@ -52,41 +68,88 @@ function sizesByType(path: string): Map<string, { bytes: number; count: number }
   return sizes;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "coro-ws-heap-"));
-const server = spawn(
-  process.execPath,
-  ["--heapsnapshot-signal=SIGUSR2", join(ROOT, "scripts/bench/servers", file)],
-  { cwd: dir, env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] },
-);
-const port = await new Promise<number>((done) => {
-  let output = "";
-  server.stdout.on("data", (chunk: Uint8Array) => {
-    output += new TextDecoder().decode(chunk);
-    const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
-    if (match) done(Number(match[1]));
-  });
+const INSPECT = "--inspect=127.0.0.1:0";
+/** Where the probe writes Bun's snapshots. */
+const snapshotFile = join(tmpdir(), `coro-ws-heap-${process.pid}.heapsnapshot`);
+const [program, args] = RUNTIME === "node"
+  ? [process.execPath, [INSPECT, file]]
+  : RUNTIME === "deno"
+  ? [join(BIN, "deno"), ["run", "-A", INSPECT, file]]
+  : [join(BIN, "bun"), ["--preload", join(ROOT, "scripts/heap_probe.ts"), file]];
+const server = spawn(program, args, {
+  cwd: ROOT,
+  env: { ...process.env, PORT: "0", NO_COLOR: "1", HEAP_SNAPSHOT: snapshotFile },
+  stdio: ["ignore", "pipe", "pipe"],
 });
 
-/** Signals the server and waits for its new snapshot file. */
-async function snapshot(): Promise<string> {
-  const before = new Set(readdirSync(dir));
+/** What the server printed (stdout and stderr), and the waits for something in it. */
+let output = "";
+const checks = new Set<() => void>();
+const read = (chunk: Uint8Array) => {
+  output += new TextDecoder().decode(chunk);
+  for (const check of checks) check();
+};
+server.stdout.on("data", read);
+server.stderr.on("data", read);
+let finished = false;
+server.on("exit", (code, signal) => {
+  if (finished) return;
+  console.error(`${output}\nthe server exited (${code ?? signal}) before the measurement ended`);
+  process.exit(1);
+});
+
+/** Resolves with what `find` returns for the server's output, once that is not undefined. */
+function until<T>(find: (text: string) => T | undefined): Promise<T> {
+  return new Promise((done) => {
+    const check = () => {
+      const found = find(output);
+      if (found === undefined) return;
+      checks.delete(check);
+      done(found);
+    };
+    checks.add(check);
+    check();
+  });
+}
+
+/** Opens the server's inspector (Node, Deno). */
+async function inspector(): Promise<WebSocket> {
+  const url = await until((text) => /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1]);
+  const socket = new WebSocket(url);
+  await new Promise((done, fail) => {
+    socket.onopen = done;
+    socket.onerror = fail;
+  });
+  return socket;
+}
+
+/** Asks the inspector for a heap snapshot and joins the chunks it streams before its answer. */
+function inspectorSnapshot(socket: WebSocket, id: number): Promise<string> {
+  const chunks: string[] = [];
+  return new Promise((done, fail) => {
+    socket.onmessage = ({ data }) => {
+      const message = JSON.parse(data as string);
+      if (message.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(message.params.chunk);
+      else if (message.error) fail(new Error(JSON.stringify(message.error)));
+      else if (message.id === id) done(chunks.join(""));
+    };
+    socket.send(JSON.stringify({ id, method: "HeapProfiler.takeHeapSnapshot", params: {} }));
+  });
+}
+
+/** Signals the preloaded probe (Bun) and reads the snapshot it wrote, its `taken`-th. */
+async function probeSnapshot(taken: number): Promise<string> {
   server.kill("SIGUSR2");
-  for (;;) {
-    await new Promise((done) => setTimeout(done, 500));
-    const written = readdirSync(dir).find((name) =>
-      name.endsWith(".heapsnapshot") && !before.has(name)
-    );
-    // Node writes the file whole before it can be read; wait for its size to settle.
-    if (written) {
-      const path = join(dir, written);
-      let size = -1;
-      while (size !== readFileSync(path).byteLength) {
-        size = readFileSync(path).byteLength;
-        await new Promise((done) => setTimeout(done, 500));
-      }
-      return path;
-    }
-  }
+  await until((text) => text.split("heap snapshot written").length > taken || undefined);
+  return readFileSync(snapshotFile, "utf8");
+}
+
+const port = await until((text) => /listening on http:\/\/[^:]+:(\d+)/.exec(text)?.[1]);
+const devtools = RUNTIME === "bun" ? undefined : await inspector();
+let taken = 0;
+function snapshot(): Promise<string> {
+  taken++;
+  return devtools ? inspectorSnapshot(devtools, taken) : probeSnapshot(taken);
 }
 
 const empty = sizesByType(await snapshot());
@@ -100,9 +163,11 @@ for (let i = 0; i < CONNECTIONS; i++) {
   sockets.push(socket);
 }
 const held = sizesByType(await snapshot());
+finished = true;
 for (const socket of sockets) socket.close();
+devtools?.close();
 server.kill();
-rmSync(dir, { recursive: true, force: true });
+rmSync(snapshotFile, { force: true });
 
 const rows = [...held].map(([key, { bytes, count }]) => {
   const base = empty.get(key) ?? { bytes: 0, count: 0 };
@@ -113,9 +178,8 @@ const rows = [...held].map(([key, { bytes, count }]) => {
   };
 }).filter((row) => row.bytes > 8).sort((a, b) => b.bytes - a.bytes);
 const total = rows.reduce((sum, row) => sum + row.bytes, 0);
-console.log(
-  `${SERVER} on Node, ${CONNECTIONS} idle connections: heap bytes per connection by type`,
-);
+const title = `${SERVER} on ${NAMES[RUNTIME]}, ${CONNECTIONS} idle connections`;
+console.log(`${title}: heap bytes per connection by type`);
 console.log(`| type | bytes | objects |\n|---|---:|---:|`);
 for (const row of rows.slice(0, 30)) {
   console.log(`| ${row.key} | ${row.bytes.toFixed(0)} | ${row.count.toFixed(2)} |`);
