@@ -378,7 +378,7 @@ export class Server {
   async #listen(): Promise<void> {
     try {
       const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
-      const adapter = await detectAdapter();
+      const adapter = await detectAdapter(this.#settings.websocket_engine);
       this.#brokerLink = await this.#broker?.connect((message) => void this.#deliver(message));
       this.#context = {
         capabilities: adapter.capabilities,

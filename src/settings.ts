@@ -70,6 +70,13 @@ export interface Settings {
    * measurements). Deno's own WebSocket server cannot negotiate it (see the runtime table).
    */
   websocket_compression?: boolean;
+  /**
+   * Which WebSocket server to run on: `"native"`, the runtime's own (`Deno.serve`, `Bun.serve`,
+   * `node:http` with `ws`), or `"ws"`: `node:http` with `ws` on Deno too, which brings
+   * compression, pause, ping/pong, a message limit enforced before buffering and a Close frame
+   * on protocol errors to Deno (the README's runtime table). Not on Bun.
+   */
+  websocket_engine?: "native" | "ws";
   /** Parse an urlencoded request body into `request.post`. */
   http_parse_post?: boolean;
   /** Parse the files of a multipart body into `request.files`. */
@@ -107,6 +114,7 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   http_compression_level: 1,
   http_compression_min_length: 20,
   websocket_compression: false,
+  websocket_engine: "native",
   http_parse_post: true,
   http_parse_files: true,
   http_parse_cookie: true,
@@ -172,6 +180,9 @@ export function mergeSettings(current: ResolvedSettings, update: Settings): Reso
       throw new TypeError(`server.set(): "${key}" must be a ${expected}, got ${actual}`);
     }
     if (expected === "number") assertInRange(key, value as number);
+    if (key === "websocket_engine" && value !== "native" && value !== "ws") {
+      throw new RangeError(`server.set(): "websocket_engine" must be "native" or "ws", got "${value}"`);
+    }
     merged[key] = value;
   }
   return merged as ResolvedSettings;

@@ -3,7 +3,8 @@
  * trips in both directions (whole and fragmented), control frames left alone, a zip bomb
  * refused with 1009 before it fills memory, and interop with the runtimes' own clients. Deno's
  * own WebSocket server cannot negotiate the extension: there the tests prove it answers without
- * it and that compressed pushes arrive as plain messages.
+ * it and that compressed pushes arrive as plain messages, and then run again on Deno with
+ * `websocket_engine: "ws"`, which negotiates it.
  */
 
 import assert from "node:assert/strict";
@@ -17,11 +18,7 @@ import { concatBytes } from "../src/frame.ts";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
-/** Deno.upgradeWebSocket cannot negotiate extensions. */
-const negotiates = runtime !== "deno";
 const NO_EXTENSION = "Deno.upgradeWebSocket cannot negotiate permessage-deflate";
-
-const server = await startServer("fixtures/compression.ts");
 const OFFER = { "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" };
 /** Compressible: repeated JSON. */
 const json = (bytes: number) =>
@@ -55,198 +52,207 @@ function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * KIB;
 }
 
-test(`[${runtime}] an offered permessage-deflate is accepted without context takeover`, async () => {
-  const { client, answer } = await RawClient.upgrade(server.port, "/echo", OFFER);
-  assert.equal(answer.status, 101);
-  const extension = answer.headers["sec-websocket-extensions"];
-  if (!negotiates) {
-    assert.equal(extension, undefined, NO_EXTENSION);
-  } else {
-    assert.match(extension, /^permessage-deflate/);
-    assert.match(extension, /server_no_context_takeover/);
-    assert.match(extension, /client_no_context_takeover/);
-  }
-  client.destroy();
-});
-
-test(`[${runtime}] no offer, or the setting off: no extension, and FLAG.COMPRESS sends plain`, async () => {
-  const off = await startServer("fixtures/compression.ts", {
-    SETTINGS: JSON.stringify({ websocket_compression: false }),
+for (const engine of runtime === "deno" ? ["native", "ws"] as const : ["native"] as const) {
+  const name = engine === "native" ? runtime : `${runtime}, ws engine`;
+  /** Deno.upgradeWebSocket cannot negotiate extensions. */
+  const negotiates = runtime !== "deno" || engine === "ws";
+  const server = await startServer("fixtures/compression.ts", {
+    SETTINGS: JSON.stringify({ websocket_engine: engine }),
   });
-  try {
-    for (const [port, headers] of [[server.port, {}], [off.port, OFFER]] as const) {
-      const { client, answer } = await RawClient.upgrade(port, "/echo", headers);
-      assert.equal(answer.status, 101);
-      assert.equal(answer.headers["sec-websocket-extensions"], undefined);
-      const message = new TextEncoder().encode(json(1000));
-      client.write(clientFrame(message, OPCODE.BINARY, FLAG.FIN));
-      const echoed = await client.nextFrame();
-      assert.equal(echoed!.flags & RSV1, 0);
-      assert.deepEqual(echoed!.data, message);
+
+  test(`[${name}] an offered permessage-deflate is accepted without context takeover`, async () => {
+    const { client, answer } = await RawClient.upgrade(server.port, "/echo", OFFER);
+    assert.equal(answer.status, 101);
+    const extension = answer.headers["sec-websocket-extensions"];
+    if (!negotiates) {
+      assert.equal(extension, undefined, NO_EXTENSION);
+    } else {
+      assert.match(extension, /^permessage-deflate/);
+      assert.match(extension, /server_no_context_takeover/);
+      assert.match(extension, /client_no_context_takeover/);
+    }
+    client.destroy();
+  });
+
+  test(`[${name}] no offer, or the setting off: no extension, and FLAG.COMPRESS sends plain`, async () => {
+    const off = await startServer("fixtures/compression.ts", {
+      SETTINGS: JSON.stringify({ websocket_compression: false, websocket_engine: engine }),
+    });
+    try {
+      for (const [port, headers] of [[server.port, {}], [off.port, OFFER]] as const) {
+        const { client, answer } = await RawClient.upgrade(port, "/echo", headers);
+        assert.equal(answer.status, 101);
+        assert.equal(answer.headers["sec-websocket-extensions"], undefined);
+        const message = new TextEncoder().encode(json(1000));
+        client.write(clientFrame(message, OPCODE.BINARY, FLAG.FIN));
+        const echoed = await client.nextFrame();
+        assert.equal(echoed!.flags & RSV1, 0);
+        assert.deepEqual(echoed!.data, message);
+        client.destroy();
+      }
+    } finally {
+      off.kill();
+    }
+  });
+
+  test(`[${name}] an offer with parameters the server cannot take is declined, not failed`, {
+    skip: negotiates ? false : NO_EXTENSION,
+  }, async () => {
+    // A 1 KiB window for the server's messages is below the 4 KiB it compresses with; a second
+    // offer is the fallback RFC 7692 lets a client give.
+    for (
+      const [offer, accepted] of [
+        ["permessage-deflate; server_max_window_bits=10", false],
+        ["permessage-deflate; server_max_window_bits=10, permessage-deflate", true],
+        ["permessage-deflate; unknown_parameter", false],
+        ["permessage-deflate; client_max_window_bits=99", false],
+        ["x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=10", true],
+      ] as const
+    ) {
+      const { client, answer } = await RawClient.upgrade(server.port, "/echo", {
+        "Sec-WebSocket-Extensions": offer,
+      });
+      assert.equal(answer.status, 101, offer);
+      const extension = answer.headers["sec-websocket-extensions"];
+      if (accepted) assert.match(extension, /^permessage-deflate/, offer);
+      else assert.equal(extension, undefined, offer);
       client.destroy();
     }
-  } finally {
-    off.kill();
-  }
-});
+  });
 
-test(`[${runtime}] an offer with parameters the server cannot take is declined, not failed`, {
-  skip: negotiates ? false : NO_EXTENSION,
-}, async () => {
-  // A 1 KiB window for the server's messages is below the 4 KiB it compresses with; a second
-  // offer is the fallback RFC 7692 lets a client give.
-  for (
-    const [offer, accepted] of [
-      ["permessage-deflate; server_max_window_bits=10", false],
-      ["permessage-deflate; server_max_window_bits=10, permessage-deflate", true],
-      ["permessage-deflate; unknown_parameter", false],
-      ["permessage-deflate; client_max_window_bits=99", false],
-      ["x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=10", true],
-    ] as const
-  ) {
-    const { client, answer } = await RawClient.upgrade(server.port, "/echo", {
-      "Sec-WebSocket-Extensions": offer,
-    });
-    assert.equal(answer.status, 101, offer);
-    const extension = answer.headers["sec-websocket-extensions"];
-    if (accepted) assert.match(extension, /^permessage-deflate/, offer);
-    else assert.equal(extension, undefined, offer);
-    client.destroy();
-  }
-});
-
-test(`[${runtime}] compressed messages round trip, above the threshold compressed, below it plain`, async () => {
-  const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
-  for (const size of [10, 127, 128, 4 * KIB, 60 * KIB]) {
-    const message = new TextEncoder().encode(json(size));
-    // The client compresses only where the extension was negotiated.
-    client.write(
-      negotiates
-        ? clientFrame(deflate(message), OPCODE.BINARY, FLAG.FIN | RSV1)
-        : clientFrame(message, OPCODE.BINARY, FLAG.FIN),
-    );
-    const echoed = await client.nextFrame();
-    assert.ok(echoed, `no echo of ${size} B`);
-    const compressed = (echoed.flags & RSV1) !== 0;
-    assert.equal(compressed, negotiates && size >= 128, `${size} B compressed: ${compressed}`);
-    const payload = echoed.data as Uint8Array;
-    assert.deepEqual(compressed ? inflate(payload) : payload, message, `${size} B`);
-    if (compressed && size >= 4 * KIB) assert.ok(payload.byteLength < size / 4);
-  }
-  client.destroy();
-  await assertServerSettled(server, "after compressed round trips");
-});
-
-test(`[${runtime}] a compressed message in fragments is inflated whole`, {
-  skip: negotiates ? false : NO_EXTENSION,
-}, async () => {
-  const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
-  const message = new TextEncoder().encode(json(8 * KIB));
-  const compressed = deflate(message);
-  const half = compressed.byteLength >> 1;
-  client.write(clientFrame(compressed.subarray(0, half), OPCODE.BINARY, RSV1));
-  client.write(clientFrame(compressed.subarray(half), OPCODE.CONTINUATION, FLAG.FIN));
-  const echoed = await client.nextFrame();
-  assert.ok(echoed && (echoed.flags & RSV1) !== 0);
-  assert.deepEqual(inflate(echoed.data as Uint8Array), message);
-  client.destroy();
-});
-
-test(
-  `[${runtime}] control frames are never compressed; fragments of a compressed push are one message`,
-  {
-    skip: negotiates ? false : NO_EXTENSION,
-  },
-  async () => {
-    const { client } = await RawClient.upgrade(server.port, "/fragments", OFFER);
-    const message = new TextEncoder().encode(json(3 * KIB));
-    client.write(clientFrame(message, OPCODE.BINARY, FLAG.FIN));
-    const frames: Frame[] = [];
-    for (let frame = await client.nextFrame(); frame; frame = await client.nextFrame()) {
-      frames.push(frame);
-      if (frame.opcode === OPCODE.PING) break;
+  test(`[${name}] compressed messages round trip, above the threshold compressed, below it plain`, async () => {
+    const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
+    for (const size of [10, 127, 128, 4 * KIB, 60 * KIB]) {
+      const message = new TextEncoder().encode(json(size));
+      // The client compresses only where the extension was negotiated.
+      client.write(
+        negotiates
+          ? clientFrame(deflate(message), OPCODE.BINARY, FLAG.FIN | RSV1)
+          : clientFrame(message, OPCODE.BINARY, FLAG.FIN),
+      );
+      const echoed = await client.nextFrame();
+      assert.ok(echoed, `no echo of ${size} B`);
+      const compressed = (echoed.flags & RSV1) !== 0;
+      assert.equal(compressed, negotiates && size >= 128, `${size} B compressed: ${compressed}`);
+      const payload = echoed.data as Uint8Array;
+      assert.deepEqual(compressed ? inflate(payload) : payload, message, `${size} B`);
+      if (compressed && size >= 4 * KIB) assert.ok(payload.byteLength < size / 4);
     }
-    const ping = frames.pop()!;
-    assert.equal(ping.opcode, OPCODE.PING);
-    assert.equal(ping.flags & RSV1, 0, "a ping with RSV1");
-    // Whether the runtime sends the fragments as they are or whole, the message is compressed
-    // once: RSV1 on its first frame only.
-    assert.equal(frames[0].flags & RSV1, RSV1);
-    assert.ok(frames.slice(1).every((frame) => (frame.flags & RSV1) === 0));
-    const joined = concatBytes(frames.map((frame) => frame.data as Uint8Array));
-    assert.deepEqual(inflate(joined), message);
-    client.write(Frame.pack(new Uint8Array([0x03, 0xe8]), OPCODE.CLOSE, FLAG.FIN | FLAG.MASK));
-    const close = await client.nextFrame();
-    assert.equal(close?.opcode, OPCODE.CLOSE);
-    assert.equal(close.flags & RSV1, 0, "a Close with RSV1");
     client.destroy();
-  },
-);
+    await assertServerSettled(server, "after compressed round trips");
+  });
 
-test(`[${runtime}] a zip bomb closes with 1009 before it is inflated`, {
-  skip: negotiates ? false : NO_EXTENSION,
-}, async () => {
-  // 128 MiB of zeros deflate to about 128 KiB: the limit (64 KiB) is crossed long before.
-  const bomb = deflate(new Uint8Array(128 * MIB));
-  const before = rssOf(server.pid);
-  const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
-  client.write(clientFrame(bomb, OPCODE.BINARY, FLAG.FIN | RSV1));
-  assert.equal(await client.closeCode(), CLOSE.MESSAGE_TOO_BIG);
-  const grown = rssOf(server.pid) - before;
-  assert.ok(grown < 32 * MIB, `the server's RSS grew ${grown} B`);
-  client.destroy();
-  await assertServerSettled(server, "after a zip bomb");
-});
-
-test(`[${runtime}] publish() with FLAG.COMPRESS compresses for each subscriber that negotiated it`, async () => {
-  const compressed = await RawClient.upgrade(server.port, "/room", OFFER);
-  const plain = await RawClient.upgrade(server.port, "/room");
-  const message = new TextEncoder().encode(json(2 * KIB));
-  // Both handlers subscribe right after their upgrade; give them that moment.
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  plain.client.write(clientFrame(message, OPCODE.BINARY, FLAG.FIN));
-  const receivers: [RawClient, boolean][] = [[compressed.client, negotiates], [
-    plain.client,
-    false,
-  ]];
-  for (const [client, expectCompressed] of receivers) {
-    const frame = await client.nextFrame();
-    assert.ok(frame, "no published message");
-    assert.equal((frame.flags & RSV1) !== 0, expectCompressed);
-    const payload = frame.data as Uint8Array;
-    assert.deepEqual(expectCompressed ? inflate(payload) : payload, message);
+  test(`[${name}] a compressed message in fragments is inflated whole`, {
+    skip: negotiates ? false : NO_EXTENSION,
+  }, async () => {
+    const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
+    const message = new TextEncoder().encode(json(8 * KIB));
+    const compressed = deflate(message);
+    const half = compressed.byteLength >> 1;
+    client.write(clientFrame(compressed.subarray(0, half), OPCODE.BINARY, RSV1));
+    client.write(clientFrame(compressed.subarray(half), OPCODE.CONTINUATION, FLAG.FIN));
+    const echoed = await client.nextFrame();
+    assert.ok(echoed && (echoed.flags & RSV1) !== 0);
+    assert.deepEqual(inflate(echoed.data as Uint8Array), message);
     client.destroy();
-  }
-});
+  });
 
-test(`[${runtime}] the runtime's own WebSocket client gets compressed text and binary`, async () => {
-  const client = await connect(`${server.wsUrl}/echo`);
-  // Node's and Bun's clients offer permessage-deflate; Deno's does not.
-  const clientOffers = runtime !== "deno";
-  assert.equal(
-    client.socket.extensions.startsWith("permessage-deflate"),
-    clientOffers && negotiates,
-    `extensions: "${client.socket.extensions}"`,
+  test(
+    `[${name}] control frames are never compressed; fragments of a compressed push are one message`,
+    {
+      skip: negotiates ? false : NO_EXTENSION,
+    },
+    async () => {
+      const { client } = await RawClient.upgrade(server.port, "/fragments", OFFER);
+      const message = new TextEncoder().encode(json(3 * KIB));
+      client.write(clientFrame(message, OPCODE.BINARY, FLAG.FIN));
+      const frames: Frame[] = [];
+      for (let frame = await client.nextFrame(); frame; frame = await client.nextFrame()) {
+        frames.push(frame);
+        if (frame.opcode === OPCODE.PING) break;
+      }
+      const ping = frames.pop()!;
+      assert.equal(ping.opcode, OPCODE.PING);
+      assert.equal(ping.flags & RSV1, 0, "a ping with RSV1");
+      // Whether the runtime sends the fragments as they are or whole, the message is compressed
+      // once: RSV1 on its first frame only.
+      assert.equal(frames[0].flags & RSV1, RSV1);
+      assert.ok(frames.slice(1).every((frame) => (frame.flags & RSV1) === 0));
+      const joined = concatBytes(frames.map((frame) => frame.data as Uint8Array));
+      assert.deepEqual(inflate(joined), message);
+      client.write(Frame.pack(new Uint8Array([0x03, 0xe8]), OPCODE.CLOSE, FLAG.FIN | FLAG.MASK));
+      const close = await client.nextFrame();
+      assert.equal(close?.opcode, OPCODE.CLOSE);
+      assert.equal(close.flags & RSV1, 0, "a Close with RSV1");
+      client.destroy();
+    },
   );
-  const text = json(16 * KIB);
-  const bytes = new TextEncoder().encode(json(1000));
-  client.send(text);
-  assert.equal(await client.next(), text);
-  client.send(bytes);
-  assert.deepEqual(await client.next(), bytes);
-  client.close(1000);
-  await within(client.closed, 5000, "close");
-});
 
-test(`[${runtime}] push() flags other than FIN and COMPRESS are refused, naming the method`, async () => {
-  const client = await connect(`${server.wsUrl}/flags`);
-  client.send(JSON.stringify(FLAG.FIN | FLAG.COMPRESS));
-  assert.equal(await client.next(), "x");
-  assert.equal(await client.next(), "pushed");
-  client.send(JSON.stringify(FLAG.RSV1));
-  assert.match(String(await client.next()), /^RangeError: Cannot push\(\) with flags 4: only/);
-  client.send(JSON.stringify("yes"));
-  assert.match(String(await client.next()), /^TypeError: Cannot push\(\) with flags yes: pass/);
-  client.close(1000);
-  await within(client.closed, 5000, "close");
-});
+  test(`[${name}] a zip bomb closes with 1009 before it is inflated`, {
+    skip: negotiates ? false : NO_EXTENSION,
+  }, async () => {
+    // 128 MiB of zeros deflate to about 128 KiB: the limit (64 KiB) is crossed long before.
+    const bomb = deflate(new Uint8Array(128 * MIB));
+    const before = rssOf(server.pid);
+    const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
+    client.write(clientFrame(bomb, OPCODE.BINARY, FLAG.FIN | RSV1));
+    assert.equal(await client.closeCode(), CLOSE.MESSAGE_TOO_BIG);
+    const grown = rssOf(server.pid) - before;
+    assert.ok(grown < 32 * MIB, `the server's RSS grew ${grown} B`);
+    client.destroy();
+    await assertServerSettled(server, "after a zip bomb");
+  });
+
+  test(`[${name}] publish() with FLAG.COMPRESS compresses for each subscriber that negotiated it`, async () => {
+    const compressed = await RawClient.upgrade(server.port, "/room", OFFER);
+    const plain = await RawClient.upgrade(server.port, "/room");
+    const message = new TextEncoder().encode(json(2 * KIB));
+    // Both handlers subscribe right after their upgrade; give them that moment.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    plain.client.write(clientFrame(message, OPCODE.BINARY, FLAG.FIN));
+    const receivers: [RawClient, boolean][] = [[compressed.client, negotiates], [
+      plain.client,
+      false,
+    ]];
+    for (const [client, expectCompressed] of receivers) {
+      const frame = await client.nextFrame();
+      assert.ok(frame, "no published message");
+      assert.equal((frame.flags & RSV1) !== 0, expectCompressed);
+      const payload = frame.data as Uint8Array;
+      assert.deepEqual(expectCompressed ? inflate(payload) : payload, message);
+      client.destroy();
+    }
+  });
+
+  test(`[${name}] the runtime's own WebSocket client gets compressed text and binary`, async () => {
+    const client = await connect(`${server.wsUrl}/echo`);
+    // Node's and Bun's clients offer permessage-deflate; Deno's does not.
+    const clientOffers = runtime !== "deno";
+    assert.equal(
+      client.socket.extensions.startsWith("permessage-deflate"),
+      clientOffers && negotiates,
+      `extensions: "${client.socket.extensions}"`,
+    );
+    const text = json(16 * KIB);
+    const bytes = new TextEncoder().encode(json(1000));
+    client.send(text);
+    assert.equal(await client.next(), text);
+    client.send(bytes);
+    assert.deepEqual(await client.next(), bytes);
+    client.close(1000);
+    await within(client.closed, 5000, "close");
+  });
+
+  test(`[${name}] push() flags other than FIN and COMPRESS are refused, naming the method`, async () => {
+    const client = await connect(`${server.wsUrl}/flags`);
+    client.send(JSON.stringify(FLAG.FIN | FLAG.COMPRESS));
+    assert.equal(await client.next(), "x");
+    assert.equal(await client.next(), "pushed");
+    client.send(JSON.stringify(FLAG.RSV1));
+    assert.match(String(await client.next()), /^RangeError: Cannot push\(\) with flags 4: only/);
+    client.send(JSON.stringify("yes"));
+    assert.match(String(await client.next()), /^TypeError: Cannot push\(\) with flags yes: pass/);
+    client.close(1000);
+    await within(client.closed, 5000, "close");
+  });
+}
