@@ -6,7 +6,7 @@
  *   npm test -- --only=node                   # only the Node test run (comma separated list of
  *                                             #   steps: tsc, lint, fmt, docs, doclint,
  *                                             #   exports, publish, static (all seven), node,
- *                                             #   deno, bun)
+ *                                             #   deno, bun, deno-ws)
  *   npm test -- tests/foo.test.ts             # only these test files (static checks still run)
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
@@ -20,7 +20,8 @@
  * public symbol), scripts/check_exports.ts (package.json and deno.json
  * export the same entry points), deno publish --dry-run (what JSR would get, slow types
  * included), then the same test files under
- * `node --test`, `deno test` and `bun test`. The test runs happen even if a static check fails;
+ * `node --test`, `deno test` and `bun test`, and the engine suite once more on Deno with
+ * `websocket_engine: "ws"` (deno-ws). The test runs happen even if a static check fails;
  * the exit code reflects every failure. The last line printed is
  * `N passed, N failed` summed over the three runtimes (+1 failed per failed check).
  */
@@ -34,7 +35,14 @@ import { DENO_TYPES_FILE, writeDenoTypes } from "./deno_types.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const STATIC_STEPS = ["tsc", "lint", "fmt", "docs", "doclint", "exports", "publish"] as const;
-const RUNTIMES = ["node", "deno", "bun"] as const;
+/** `deno-ws`: Deno again, serving through `websocket_engine: "ws"`, on {@link ENGINE_SUITE}. */
+const RUNTIMES = ["node", "deno", "bun", "deno-ws"] as const;
+/**
+ * The files whose fixtures take the engine from SETTINGS (`TEST_ENGINE` in tests/helpers.ts):
+ * the protocol, hostile-peer and delivery suites. compression.test.ts runs both Deno engines
+ * itself.
+ */
+const ENGINE_SUITE = ["conformance", "hostile", "delivery"].map((name) => `tests/${name}.test.ts`);
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
 type Step = StaticStep | Runtime;
@@ -197,7 +205,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 function run(
   cmd: string,
   args: string[],
-  options: { capture?: "stdout" } = {},
+  options: { capture?: "stdout"; env?: Record<string, string> } = {},
 ): Promise<RunResult> {
   return new Promise((resolvePromise) => {
     let output = "";
@@ -205,7 +213,7 @@ function run(
     let killTimer: ReturnType<typeof setTimeout> | undefined;
     const child = spawn(cmd, args, {
       cwd: ROOT,
-      env: childEnv(),
+      env: { ...childEnv(), ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
       detached: process.platform !== "win32",
     });
@@ -342,6 +350,7 @@ function runtimeCommand(runtime: Runtime, files: string[]): [string, string[]] {
         ...files,
       ]];
     case "deno":
+    case "deno-ws":
       // tsc already type-checks everything (including the Deno adapter), so skip deno's check.
       return [bin("deno"), ["test", "-A", "--no-check", ...files]];
     case "bun":
@@ -357,9 +366,9 @@ function runtimeCommand(runtime: Runtime, files: string[]): [string, string[]] {
 async function runRuntime(runtime: Runtime, files: string[]): Promise<RuntimeReport> {
   const [cmd, args] = runtimeCommand(runtime, files);
   banner(`${runtime} tests`, cmd, args);
-  const r = await run(cmd, args);
+  const r = await run(cmd, args, runtime === "deno-ws" ? { env: { TEST_ENGINE: "ws" } } : {});
   const text = stripVTControlCharacters(r.output).replace(/\r/g, "");
-  const parser = runtime === "node" ? parseNode : runtime === "deno" ? parseDeno : parseBun;
+  const parser = runtime === "node" ? parseNode : runtime === "bun" ? parseBun : parseDeno;
   const counts = r.timedOut ? undefined : parser(text);
   if (!counts) {
     const why = r.timedOut ? describeExit(r) : `no test summary found (${describeExit(r)})`;
@@ -408,7 +417,9 @@ async function main(): Promise<number> {
         note: "no test files: counted as 1 failed",
       });
     } else {
-      reports.push(await runRuntime(runtime, files));
+      const engineFiles = files.filter((file) => ENGINE_SUITE.includes(file));
+      if (runtime !== "deno-ws") reports.push(await runRuntime(runtime, files));
+      else if (engineFiles.length > 0) reports.push(await runRuntime(runtime, engineFiles));
     }
   }
 

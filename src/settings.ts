@@ -181,7 +181,9 @@ export function mergeSettings(current: ResolvedSettings, update: Settings): Reso
     }
     if (expected === "number") assertInRange(key, value as number);
     if (key === "websocket_engine" && value !== "native" && value !== "ws") {
-      throw new RangeError(`server.set(): "websocket_engine" must be "native" or "ws", got "${value}"`);
+      throw new RangeError(
+        `server.set(): "websocket_engine" must be "native" or "ws", got "${value}"`,
+      );
     }
     merged[key] = value;
   }

@@ -10,7 +10,8 @@ import { CLOSE, FLAG, Frame, OPCODE } from "../mod.ts";
 import { connect, runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
-const capabilities = (await detectAdapter()).capabilities;
+const capabilities =
+  (await detectAdapter(process.env.TEST_ENGINE as "ws" | undefined)).capabilities;
 const server = await startServer("fixtures/server.ts");
 
 test(`[${runtime}] echo: text and binary round trip`, async () => {

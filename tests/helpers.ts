@@ -57,6 +57,13 @@ export function startServer(
   on: Runtime = runtime,
 ): Promise<ServerProcess> {
   const file = testPath(script);
+  if (process.env.TEST_ENGINE) {
+    const settings = JSON.parse(env.SETTINGS ?? "{}");
+    env = {
+      ...env,
+      SETTINGS: JSON.stringify({ websocket_engine: process.env.TEST_ENGINE, ...settings }),
+    };
+  }
   const args = on === "deno" ? ["run", "-A", file] : [file];
   // The npm-installed runtimes, as `npm test` puts first on PATH.
   const binary = on === runtime ? process.execPath : testPath(`../node_modules/.bin/${on}`);
