@@ -6,7 +6,12 @@
  *     --mode echo|broadcast|idle|handshake
  *     [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
  *     [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]
- *     [--local-address 127.0.0.N]
+ *     [--local-address 127.0.0.N] [--deflate 1]
+ *
+ * `--deflate 1` offers permessage-deflate without context takeover and sends each message as
+ * JSON of `--size` bytes, compressed once (with RSV1) where the server accepted the offer;
+ * the report then also gives the bytes received per reply (`wire_bytes_per_reply`), read off
+ * the socket, so compressed replies count as sent.
  *
  * `--local-address` binds the connections to one source address: each gives about 28,000
  * ephemeral ports towards one server, so idle runs past that split across several clients.
@@ -34,6 +39,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { fstatSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { constants as zlibConstants, deflateRawSync } from "node:zlib";
 import process from "node:process";
 
 type Mode = "echo" | "broadcast" | "idle" | "handshake";
@@ -51,13 +57,14 @@ interface Options {
   /** Broadcast mode: where the sender connects, when it is not one of the receivers. */
   senderUrl: URL | null;
   localAddress: string | undefined;
+  deflate: boolean;
 }
 
 const USAGE =
   `usage: node scripts/bench/client.ts --url ws://HOST:PORT/PATH --mode echo|broadcast|idle|handshake
   [--connections N=100] [--inflight P=1] [--size S=32] [--replies R=2] [--duration D=5]
   [--warmup W=1] [--open-concurrency C=200] [--sender-url ws://HOST:PORT/PATH]
-  [--local-address 127.0.0.N]`;
+  [--local-address 127.0.0.N] [--deflate 1]`;
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -96,6 +103,7 @@ function parseOptions(argv: string[]): Options {
     "open-concurrency",
     "sender-url",
     "local-address",
+    "deflate",
   ];
   for (const name of values.keys()) {
     if (!known.includes(name)) throw new UsageError(`unknown option: --${name}`);
@@ -143,16 +151,36 @@ function parseOptions(argv: string[]): Options {
     warmup: number("warmup", 1, 0, false),
     openConcurrency: number("open-concurrency", 200, 1),
     localAddress: values.get("local-address"),
+    deflate: values.get("deflate") === "1",
   };
 }
 
-/** Builds one complete masked client frame (FIN set). */
-function encodeClientFrame(opcode: number, payload: Buffer): Buffer {
+/** Bytes read from every socket while `countingBytes` (the measured window). */
+let bytesReceived = 0;
+let countingBytes = false;
+
+/** JSON records cut to `size` bytes: compressible as real traffic is, unlike one repeated byte. */
+function jsonPayload(size: number): Buffer {
+  let text = "";
+  for (let i = 0; text.length < size; i++) {
+    text += JSON.stringify({ id: i, user: `user${i % 7}`, room: "lobby", text: `message ${i}` });
+  }
+  return Buffer.from(text.slice(0, size));
+}
+
+/** A message compressed as RFC 7692 says: sync flush, without the empty block's 4-byte tail. */
+function deflatePayload(payload: Buffer): Buffer {
+  const bytes = deflateRawSync(payload, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  return bytes.subarray(0, bytes.length - 4);
+}
+
+/** Builds one complete masked client frame (FIN set; RSV1 too when `compressed`). */
+function encodeClientFrame(opcode: number, payload: Buffer, compressed = false): Buffer {
   const length = payload.length;
   const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const headerLength = 2 + lengthBytes + 4;
   const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x80 | opcode;
+  frame[0] = 0x80 | (compressed ? 0x40 : 0) | opcode;
   if (lengthBytes === 0) {
     frame[1] = 0x80 | length;
   } else if (lengthBytes === 2) {
@@ -213,6 +241,8 @@ class WsConnection {
   /** Set once we close it ourselves, so the server's reaction is not counted as an error. */
   closing = false;
   failed = false;
+  /** The server accepted permessage-deflate. */
+  deflate = false;
   /** Whole data messages received (FIN data frames). */
   messagesReceived = 0;
   onMessage: (connection: WsConnection) => void = () => {};
@@ -235,7 +265,7 @@ class WsConnection {
     this.index = index;
   }
 
-  connect(url: URL, localAddress?: string): Promise<boolean> {
+  connect(url: URL, localAddress?: string, offerDeflate = false): Promise<boolean> {
     return new Promise((resolve) => {
       this.resolveOpen = resolve;
       const key = randomBytes(16).toString("base64");
@@ -250,6 +280,7 @@ class WsConnection {
         onread: {
           buffer: sharedReadBuffer,
           callback: (bytesRead: number, buffer: Uint8Array) => {
+            if (countingBytes) bytesReceived += bytesRead;
             this.receive(buffer as Buffer, bytesRead);
             return true;
           },
@@ -261,7 +292,11 @@ class WsConnection {
         socket.write(
           `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
             `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
-            `Sec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Version: 13\r\n` +
+            (offerDeflate
+              ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n"
+              : "") +
+            "\r\n",
         );
       });
       socket.on("error", (error) => this.fail(error.message));
@@ -328,6 +363,9 @@ class WsConnection {
       this.fail(`handshake rejected: ${lines[0]}`);
       return;
     }
+    this.deflate = lines.some((line) =>
+      /^sec-websocket-extensions:\s*permessage-deflate/i.test(line)
+    );
     const acceptLine = lines.find((line) => /^sec-websocket-accept:/i.test(line));
     const accept = acceptLine?.slice(acceptLine.indexOf(":") + 1).trim();
     if (accept !== this.expectedAccept) {
@@ -387,7 +425,7 @@ class WsConnection {
     if (end - start < 2) return 0;
     const first = buffer[start];
     const second = buffer[start + 1];
-    if ((first & 0x70) !== 0) {
+    if ((first & (this.deflate ? 0x30 : 0x70)) !== 0) {
       this.fail("protocol error: RSV bits set without a negotiated extension");
       return -1;
     }
@@ -452,7 +490,7 @@ async function openConnections(
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < connections.length) {
-      await connections[next++].connect(options.url, options.localAddress);
+      await connections[next++].connect(options.url, options.localAddress, options.deflate);
     }
   };
   const workerCount = Math.min(options.openConcurrency, connections.length);
@@ -524,6 +562,9 @@ async function main(): Promise<number> {
     client_cpu: 0,
     client_bound: false,
     open_ms: round(openMs, 1),
+    /** `--deflate 1`: bytes read per reply, and how many connections negotiated compression. */
+    wire_bytes_per_reply: null as number | null,
+    deflate: null as number | null,
   };
   const emit = (clientCpu: number): void => {
     result.errors = errors;
@@ -555,7 +596,12 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const message = encodeClientFrame(0x1, Buffer.alloc(options.size, "x"));
+  const payload = options.deflate ? jsonPayload(options.size) : Buffer.alloc(options.size, "x");
+  const message = encodeClientFrame(0x1, payload);
+  const compressedMessage = options.deflate
+    ? encodeClientFrame(0x1, deflatePayload(payload), true)
+    : message;
+  const messageFor = (connection: WsConnection) => connection.deflate ? compressedMessage : message;
   const latencies = new LatencyRecorder();
   let running = true;
   let measuring = false;
@@ -581,7 +627,7 @@ async function main(): Promise<number> {
       if (!running) return;
       sendTimes[slot] = now;
       oldestSlot[i] = oldestSlot[i] + 1 === inflight ? 0 : oldestSlot[i] + 1;
-      connection.send(message);
+      connection.send(messageFor(connection));
     };
     // Failed handshakes leave gaps in the indexes; renumber the open connections densely.
     connections.forEach((connection, i) => {
@@ -592,7 +638,7 @@ async function main(): Promise<number> {
     for (let i = 0; i < connections.length; i++) {
       for (let k = 0; k < inflight; k++) {
         sendTimes[i * inflight + k] = start;
-        connections[i].send(message);
+        connections[i].send(messageFor(connections[i]));
       }
     }
   } else {
@@ -645,9 +691,14 @@ async function main(): Promise<number> {
 
   const { cpu, measuredMs } = await measureWindow(options, latencies, (on) => {
     measuring = on;
+    countingBytes = on;
     if (on) completed = 0;
     else running = false;
   });
+  if (options.deflate && mode === "echo") {
+    result.wire_bytes_per_reply = round(bytesReceived / (completed * options.replies), 1);
+    result.deflate = connections.filter((connection) => connection.deflate).length;
+  }
 
   const measuredSeconds = measuredMs / 1000;
   const [p50, p99] = latencies.percentiles([0.5, 0.99]);

@@ -67,6 +67,13 @@ export interface Workload {
   redis?: boolean;
   /** Idle mode: time echo round trips on one more connection while the others are held. */
   heldEcho?: boolean;
+  /** Replies per message (the seed's echo sends 2). */
+  replies?: number;
+  /**
+   * Compressed: servers start with COMPRESSION=1 and the client offers permessage-deflate;
+   * the result also has the bytes per reply on the wire and the server's memory per connection.
+   */
+  deflate?: boolean;
 }
 
 /** The part of client.ts's report the harness keeps. */
@@ -77,6 +84,9 @@ interface ClientReport {
   errors: number;
   client_cpu: number;
   client_bound: boolean;
+  /** Compressed workloads: bytes read per reply, and connections that negotiated it. */
+  wire_bytes_per_reply?: number | null;
+  deflate?: number | null;
 }
 
 /** What one client run reported, plus the server's memory for idle runs. */
@@ -86,6 +96,8 @@ export interface RunResult extends ClientReport {
   round: number;
   /** Idle mode: server memory per open connection. */
   kib_per_connection?: number;
+  /** Compressed workloads: server memory per connection at the end of the run. */
+  rss_kib_per_connection?: number;
   /** Idle mode: connections held, and the wall time it took to open them all. */
   held?: number;
   open_s?: number;
@@ -140,6 +152,8 @@ const FULL_WORKLOADS: Workload[] = [
     libraries: ["coro-ws"],
     redis: true,
   },
+  json("json-4k", "echo of 4 KiB JSON, 100 conns, 4 in flight, uncompressed", false),
+  json("json-4k-deflate", "echo of 4 KiB JSON, 100 conns, 4 in flight, permessage-deflate", true),
   {
     name: "handshake",
     label: "handshakes: connect, upgrade, one echo, close (50 at a time)",
@@ -187,6 +201,18 @@ const QUICK_WORKLOADS: Workload[] = [
 
 function full(name: string): Workload {
   return FULL_WORKLOADS.find((workload) => workload.name === name)!;
+}
+
+/** One reply per 4 KiB JSON message, which the servers compress when `deflate` is on. */
+function json(name: string, label: string, deflate: boolean): Workload {
+  return {
+    ...echo(name, label, 100, 4, 4096),
+    path: "/deflate",
+    replies: 1,
+    deflate,
+    // crossws has no per-message compression switch to compare with.
+    libraries: ["raw", "coro-ws"],
+  };
 }
 
 function echo(
@@ -402,6 +428,8 @@ function startClient(port: number, workload: Workload, options: Options, extra: 
       ? []
       : ["--sender-url", `ws://127.0.0.1:${extra.senderPort}${workload.path}`]),
     ...(extra.localAddress === undefined ? [] : ["--local-address", extra.localAddress]),
+    ...(workload.replies === undefined ? [] : ["--replies", String(workload.replies)]),
+    ...(workload.deflate ? ["--deflate", "1"] : []),
     "--mode",
     workload.mode,
     "--connections",
@@ -456,14 +484,26 @@ async function runOnce(
       server = await startServer(spec, { REDIS_URL: redis.url });
     } else {
       // coro.ts lifts coro-ws's max_connections (10,000 by default) for large idle runs.
-      const env = workload.mode === "idle"
+      const env: Record<string, string> = workload.mode === "idle"
         ? { MAX_CONNECTIONS: String(workload.connections + 16) }
-        : undefined;
+        : { COMPRESSION: workload.deflate ? "1" : "0" };
       server = await startServer(spec, env);
     }
     if (workload.mode !== "idle") {
+      const baseline = rssOf(server.pid);
       const client = startClient(server.port, workload, options, { senderPort: publisher?.port });
-      return { ...base, ...clientFigures(await client.report) };
+      const report = await client.report;
+      // Echo mode reports before it closes its connections: they are still held here.
+      const rss = workload.replies === 1 ? rssOf(server.pid) : undefined;
+      return {
+        ...base,
+        ...clientFigures(report),
+        ...(rss === undefined || baseline === undefined ? {} : {
+          rss_kib_per_connection: (rss - baseline) / workload.connections / 1024,
+          wire_bytes_per_reply: report.wire_bytes_per_reply,
+          deflate: report.deflate,
+        }),
+      };
     }
     await new Promise((done) => setTimeout(done, 300)); // Let startup garbage settle.
     const baseline = rssOf(server.pid);
@@ -661,9 +701,12 @@ async function main(): Promise<number> {
           results.push(result);
           const held = result.held === undefined || !workload.heldEcho ? "" : `, ${result.held} ` +
             `held, opened in ${result.open_s!.toFixed(1)} s, echo p50 ${result.p50_ms} ms`;
+          const wire = result.rss_kib_per_connection === undefined ? "" : `, ` +
+            `${result.wire_bytes_per_reply} B per reply (${result.deflate ?? 0} conns deflate), ` +
+            `${result.rss_kib_per_connection.toFixed(1)} KiB/conn`;
           const shown = result.failure
             ? `FAILED: ${result.failure.split("\n")[0]}`
-            : format(figure(result), workload.unit) + held;
+            : format(figure(result), workload.unit) + held + wire;
           console.log(`  [${workload.name} ${round}/${options.rounds}] ${spec.name}: ${shown}`);
         }
       }

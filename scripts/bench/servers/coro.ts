@@ -4,14 +4,24 @@
  * loop of `push()` (the Swoole seed's way, kept comparable with earlier runs), `/publish` does
  * the same with the pub/sub API (`ws.subscribe()` and `server.publish()`).
  *
+ * `/deflate` echoes each message once with `FLAG.COMPRESS`; COMPRESSION=1 turns on
+ * `websocket_compression` (and, on Deno, the ws engine).
+ *
  * With MAX_CONNECTIONS set, that is the server's `max_connections`. With REDIS_URL set the server uses a Redis broker, so `/publish` reaches the subscribers of
  * every server process on that Redis (the harness's "redis" workload).
  */
 
 import process from "node:process";
-import { type Response, Server } from "../../../mod.ts";
+import { FLAG, type Response, Server } from "../../../mod.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
+// The harness's compressed workload; Deno's own server cannot negotiate it, its ws engine can.
+if (process.env.COMPRESSION === "1") {
+  server.set({
+    websocket_compression: true,
+    websocket_engine: "Deno" in globalThis ? "ws" : "native",
+  });
+}
 // The harness's idle runs hold more than coro-ws's default limit of 10,000.
 if (process.env.MAX_CONNECTIONS) {
   server.set({ max_connections: Number(process.env.MAX_CONNECTIONS) });
@@ -54,6 +64,11 @@ server.handle("/publish", async (_request, ws) => {
   for await (const frame of ws) {
     if (typeof frame.data === "string") server.publish("all", `Server：${frame.data}`);
   }
+});
+
+server.handle("/deflate", async (_request, ws) => {
+  if (!await ws.upgrade()) return;
+  for await (const frame of ws) await ws.push(frame.data, frame.opcode, FLAG.FIN | FLAG.COMPRESS);
 });
 
 server.handle("/", (_request, response) => response.end("coro-ws benchmark server\n"));

@@ -2,6 +2,7 @@
  * Raw baseline on Deno: `Deno.serve` plus `Deno.upgradeWebSocket`. `/websocket` answers each
  * text message with two replies, `/broadcast` loops over a Set. `/publish` is the same loop:
  * Deno's WebSockets have no pub/sub, so a plain loop over them is Deno's raw fan-out.
+ * `/deflate` echoes each message once, uncompressed: Deno cannot negotiate permessage-deflate.
  */
 
 const HOST = Deno.env.get("HOST") ?? "127.0.0.1";
@@ -13,6 +14,10 @@ function echo(socket: WebSocket): void {
     socket.send(`Hello ${data}!`);
     socket.send(`How are you, ${data}?`);
   };
+}
+
+function echoOnce(socket: WebSocket): void {
+  socket.onmessage = ({ data }) => socket.send(data);
 }
 
 function broadcast(socket: WebSocket): void {
@@ -36,6 +41,8 @@ Deno.serve({
     ? echo
     : pathname === "/broadcast" || pathname === "/publish"
     ? broadcast
+    : pathname === "/deflate"
+    ? echoOnce
     : null;
   if (!onSocket || req.headers.get("upgrade") !== "websocket") {
     return new Response("raw deno benchmark server\n");

@@ -2,7 +2,8 @@
  * Raw baseline on Node: `node:http` plus `ws` (noServer), routing the upgrade by path.
  * `/websocket` answers each text message with two replies, `/broadcast` loops over a Set.
  * `/publish` is the same loop: `ws` has no pub/sub, so a plain loop over its sockets is Node's
- * raw fan-out.
+ * raw fan-out. `/deflate` echoes each message once, compressed from 128 bytes up; COMPRESSION=1
+ * turns on permessage-deflate with coro-ws's parameters (src/adapters/node.ts).
  */
 
 import { createServer } from "node:http";
@@ -13,7 +14,17 @@ import { type WebSocket, WebSocketServer } from "ws";
 const HOST = process.env.HOST ?? "127.0.0.1";
 const PORT = Number(process.env.PORT ?? 9502);
 
-const wss = new WebSocketServer({ noServer: true, maxPayload: 2 * 1024 * 1024 });
+const wss = new WebSocketServer({
+  noServer: true,
+  maxPayload: 2 * 1024 * 1024,
+  perMessageDeflate: process.env.COMPRESSION === "1" && {
+    serverNoContextTakeover: true,
+    clientNoContextTakeover: true,
+    serverMaxWindowBits: 12,
+    zlibDeflateOptions: { level: 1, memLevel: 4 },
+    threshold: 128,
+  },
+});
 const listeners = new Set<WebSocket>();
 
 function echo(ws: WebSocket): void {
@@ -37,8 +48,18 @@ function broadcast(ws: WebSocket): void {
   });
 }
 
+function deflateEcho(ws: WebSocket): void {
+  ws.on("error", console.error);
+  ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+}
+
 // No native pub/sub to compare with: `/publish` is the plain loop too.
-const routes = new Map([["/websocket", echo], ["/broadcast", broadcast], ["/publish", broadcast]]);
+const routes = new Map([
+  ["/websocket", echo],
+  ["/broadcast", broadcast],
+  ["/publish", broadcast],
+  ["/deflate", deflateEcho],
+]);
 
 const server = createServer((_req, res) => {
   res.writeHead(200, { "content-type": "text/plain" }).end("raw node benchmark server\n");
