@@ -38,3 +38,4 @@ export { CloseFrame, Frame, type FrameData } from "./src/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/constants.ts";
 export { ConcurrencyError, lastError } from "./src/errors.ts";
 export type { Settings } from "./src/settings.ts";
+export type { Logger, ServerMetrics, StatusClass } from "./src/observer.ts";

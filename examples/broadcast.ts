@@ -43,6 +43,8 @@ server.handle("/", (_request, response) => {
   response.end(demoPage("coro-ws broadcast"));
 });
 
+// Ctrl-C (SIGINT) or SIGTERM: clients get 1001, handlers finish, the process exits 0.
+server.shutdownOnSignals();
 const stopped = server.start();
 const { host, port } = await server.listening;
 console.log(`listening on http://${host.includes(":") ? `[${host}]` : host}:${port}`);

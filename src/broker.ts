@@ -53,6 +53,8 @@ export interface BrokerLink {
   publish(message: BrokerMessage): void;
   /** Leaves the broker; nothing is delivered after it resolves. */
   close(): Promise<void>;
+  /** Whether the broker is reachable now, for `server.metrics()`; absent if it cannot tell. */
+  readonly up?: boolean;
 }
 
 /**
@@ -76,9 +78,13 @@ export interface PubSubBroker {
   /**
    * Joins the broker; messages other servers publish go to `deliver` from then on.
    * Rejects when the broker cannot be reached at all, so a misconfigured server fails at
-   * `start()`.
+   * `start()`. `report` is the server's logger, for failures later on (outages, dropped
+   * messages) where the broker has no handler of its own.
    */
-  connect(deliver: (message: BrokerMessage) => void): Promise<BrokerLink>;
+  connect(
+    deliver: (message: BrokerMessage) => void,
+    report?: (error: Error) => void,
+  ): Promise<BrokerLink>;
 }
 
 /**

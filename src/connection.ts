@@ -9,6 +9,7 @@
  */
 
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
+import { Observer, type Traffic } from "./observer.ts";
 import { ConcurrencyError, setLastError } from "./errors.ts";
 import { currentTurn, nextTurn, trueNextTurn, TURN_BUDGET } from "./fairness.ts";
 import {
@@ -101,6 +102,7 @@ export class WebSocketConnection implements WebSocketEvents {
   readonly #capabilities: RuntimeCapabilities;
   readonly #settings: ResolvedSettings;
   readonly #onClosed: (connection: WebSocketConnection) => void;
+  readonly #observer: Observer;
   /** Settles whenOpen()'s promise; dropped once it has. */
   #resolveOpened: ((open: boolean) => void) | undefined;
 
@@ -153,17 +155,45 @@ export class WebSocketConnection implements WebSocketEvents {
    * @param capabilities what the runtime can do
    * @param settings the server's settings
    * @param onClosed called once, when the connection has closed for any reason
+   * @param observer what counts its traffic (and, with the access log on, keeps its own)
    */
   constructor(
     fd: number,
     capabilities: RuntimeCapabilities,
     settings: ResolvedSettings,
     onClosed: (connection: WebSocketConnection) => void,
+    observer: Observer = new Observer(),
   ) {
     this.fd = fd;
     this.#capabilities = capabilities;
     this.#settings = settings;
     this.#onClosed = onClosed;
+    this.#observer = observer;
+    if (observer.accessLog) {
+      this.traffic = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
+    }
+  }
+
+  /** Counted for the access log only (see `access_log`). */
+  readonly traffic: Traffic | undefined;
+
+  /**
+   * How it closed: the peer's Close code, the server's, or 1006 when dropped without one; and
+   * whether the peer started it. Read once closed.
+   */
+  closeCode: number = CLOSE.ABNORMAL;
+  closedByPeer = false;
+
+  #count(data: FrameData, fin: boolean): void {
+    const observer = this.#observer;
+    const size = approximateSize(data);
+    if (fin) observer.messagesOut++;
+    observer.bytesOut += size;
+    const traffic = this.traffic;
+    if (traffic) {
+      if (fin) traffic.messagesOut++;
+      traffic.bytesOut += size;
+    }
   }
 
   /** Whether the connection is open for sending and receiving. */
@@ -219,6 +249,14 @@ export class WebSocketConnection implements WebSocketEvents {
       this.#fail(CLOSE.MESSAGE_TOO_BIG, "Message too big");
       return;
     }
+    const observer = this.#observer;
+    observer.messagesIn++;
+    observer.bytesIn += size;
+    const traffic = this.traffic;
+    if (traffic) {
+      traffic.messagesIn++;
+      traffic.bytesIn += size;
+    }
     this.#deliver(new Frame(data, typeof data === "string" ? OPCODE.TEXT : OPCODE.BINARY), size);
   }
 
@@ -246,11 +284,24 @@ export class WebSocketConnection implements WebSocketEvents {
     const fromPeer = this.#state === "open";
     // Runtimes report an abnormal close as 0 (Deno) or 1006; make it 1006 everywhere.
     const normalised = code >= 1000 ? code : CLOSE.ABNORMAL;
+    if (fromPeer) {
+      this.closeCode = normalised;
+      this.closedByPeer = true;
+    }
     if (fromPeer && normalised !== CLOSE.ABNORMAL && this.#settings.open_websocket_close_frame) {
       const frame = new CloseFrame(normalised, reason, this.fd);
       this.#inbound.push(frame);
     }
     this.#finish();
+  }
+
+  receiveViolation(code: number): void {
+    if (this.#state !== "open") return;
+    // The runtime sent the Close: the close it reports next is not the peer's.
+    this.#state = "closing";
+    this.closeCode = code;
+    this.#settleWaiter("");
+    this.#failPushes();
   }
 
   receiveDrain(): void {
@@ -397,6 +448,7 @@ export class WebSocketConnection implements WebSocketEvents {
       return false;
     }
     this.#link!.send(data, true, compress && worthCompressing(data));
+    this.#count(data, true);
     return true;
   }
 
@@ -450,6 +502,7 @@ export class WebSocketConnection implements WebSocketEvents {
     if (this.#state === "closed") return this.#settled(false);
     if (this.#state === "closing") return this.#closedPromise!;
     this.#state = "closing";
+    this.closeCode = code;
     this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
     // Stop delivery now: a handler that closes is done reading.
     this.#settleWaiter("");
@@ -518,6 +571,7 @@ export class WebSocketConnection implements WebSocketEvents {
   /** Sends now when nothing waits and the buffer is below the limit, else queues in order. */
   #send(data: FrameData, fin: boolean, compress: boolean): Promise<boolean> {
     const link = this.#link!;
+    this.#count(data, fin);
     if (this.#outbound.length === 0 && this.#belowWriteLimit(data)) {
       link.send(data, fin, compress);
       return this.#takeTurn() ? TRUE : trueNextTurn();

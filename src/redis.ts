@@ -97,7 +97,10 @@ export interface RedisBrokerOptions {
   url?: string;
   /** Prefix of every channel name, so several applications can share one Redis; default `coro-ws:`. */
   prefix?: string;
-  /** Told what went wrong: an outage (once until Redis is back) or a failed command; default `console.error`. */
+  /**
+   * Told what went wrong: an outage (once until Redis is back) or a failed command; default:
+   * the server's logger (`server.useLogger()`), whose default is `console`.
+   */
   onError?: (error: Error) => void;
 }
 
@@ -126,7 +129,7 @@ export interface RedisBrokerOptions {
 export class RedisBroker implements PubSubBroker {
   readonly #url: string;
   readonly #prefix: string;
-  readonly #onError: (error: Error) => void;
+  readonly #onError: ((error: Error) => void) | undefined;
 
   /**
    * Makes a broker; nothing connects until a server that uses it starts.
@@ -136,7 +139,7 @@ export class RedisBroker implements PubSubBroker {
   constructor(options: RedisBrokerOptions = {}) {
     this.#url = options.url ?? "redis://127.0.0.1:6379";
     this.#prefix = options.prefix ?? "coro-ws:";
-    this.#onError = options.onError ?? ((error) => console.error(`coro-ws: ${error.message}`));
+    this.#onError = options.onError;
   }
 
   /**
@@ -151,8 +154,13 @@ export class RedisBroker implements PubSubBroker {
    * await link.close();
    * ```
    */
-  async connect(deliver: (message: BrokerMessage) => void): Promise<BrokerLink> {
-    const link = new RedisLink(this.#url, this.#prefix, this.#onError, deliver);
+  async connect(
+    deliver: (message: BrokerMessage) => void,
+    report?: (error: Error) => void,
+  ): Promise<BrokerLink> {
+    const onError = this.#onError ?? report ??
+      ((error: Error) => console.error(`coro-ws: ${error.message}`));
+    const link = new RedisLink(this.#url, this.#prefix, onError, deliver);
     await link.open();
     return link;
   }
@@ -171,6 +179,10 @@ class RedisLink implements BrokerLink {
   #connected = false;
   /** Whether the current outage has been reported. */
   #failing = false;
+
+  get up(): boolean {
+    return this.#connected && !this.#failing;
+  }
   readonly #failures = new Map<Failing, Failures>();
   /** Set by `close()`: failures after it are the closing's own, no timer may outlive it. */
   #closed = false;

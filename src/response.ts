@@ -19,6 +19,7 @@ import { setLastError } from "./errors.ts";
 import { Frame, type FrameData, pushFlags, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { targetPath } from "./request.ts";
+import { now, type Observer } from "./observer.ts";
 
 const FALSE = Promise.resolve(false);
 const NO_BYTES = new Uint8Array(0);
@@ -32,6 +33,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export interface ResponseContext {
   readonly capabilities: RuntimeCapabilities;
   readonly settings: ResolvedSettings;
+  readonly observer: Observer;
   /** Called when a connection starts its handshake, and when it has closed. */
   track(connection: WebSocketConnection, open: boolean): void;
   /** Called when an upgraded connection is open, and when it has closed. */
@@ -98,12 +100,16 @@ export class Response implements AsyncIterable<Frame> {
   #headers: [string, string][] = [];
   #ended = false;
   /** The topics this connection is subscribed to. */
-  readonly #topics = new Set<string>();
+  #topics: Set<string> | undefined;
   /** Set by the first write(): the head is sent, the body streams. */
   #writer: BodyWriter | undefined;
   #ws: WebSocketConnection | undefined;
   #errCode: number = ERROR.NONE;
   #errMsg = "";
+  /** When the request came, for the access log. */
+  readonly #started = now();
+  /** A streamed body's request and size so far, for the access log at its end. */
+  #streamed: { method: string; path: string; status: number; bytes: number } | undefined;
 
   static {
     finishResponse = (response, failed) => response.#finish(failed);
@@ -315,7 +321,9 @@ export class Response implements AsyncIterable<Frame> {
   write(chunk: string | Uint8Array): Promise<boolean> {
     if (this.#ended || this.#ws) return FALSE;
     this.#writer ??= this.#startStream();
-    return this.#writer.write(toBytes(chunk));
+    const bytes = toBytes(chunk);
+    this.#streamed!.bytes += bytes.byteLength;
+    return this.#writer.write(bytes);
   }
 
   /**
@@ -345,15 +353,16 @@ export class Response implements AsyncIterable<Frame> {
       if (!info.isFile()) throw new Error("not a file");
       size = info.size;
     } catch (error) {
-      this.#setError(ERROR.FILE_NOT_FOUND, `Cannot send ${path}: ${(error as Error).message}`);
-      return false;
+      return this.#sendfileFailed(
+        ERROR.FILE_NOT_FOUND,
+        `Cannot send ${path}: ${(error as Error).message}`,
+      );
     }
     if (offset > 0 && offset >= size) {
-      this.#setError(
+      return this.#sendfileFailed(
         ERROR.RANGE_NOT_SATISFIABLE,
         `Cannot send ${path}: offset ${offset} is past its end (${size} bytes)`,
       );
-      return false;
     }
     const end = length > 0 ? Math.min(size, offset + length) : size;
     if (!this.#headers.some(([name]) => name.toLowerCase() === "content-type")) {
@@ -372,8 +381,21 @@ export class Response implements AsyncIterable<Frame> {
     return this.end();
   }
 
+  #sendfileFailed(code: number, message: string): false {
+    this.#setError(code, message);
+    this.#context.observer.error(`sendfile() for fd ${this.fd}: ${message}`);
+    return false;
+  }
+
   #startStream(): BodyWriter {
-    const writer = this.#exchange!.stream(this.#head());
+    const exchange = this.#exchange!;
+    const writer = exchange.stream(this.#head());
+    this.#streamed = {
+      method: exchange.method,
+      path: targetPath(exchange.target),
+      status: this.#status,
+      bytes: 0,
+    };
     this.#exchange = undefined;
     this.#headers = [];
     return writer;
@@ -396,16 +418,33 @@ export class Response implements AsyncIterable<Frame> {
     if (this.#ended) return false;
     if (this.#writer) {
       this.#ended = true;
-      if (body.length > 0) void this.#writer.write(toBytes(body));
+      const bytes = toBytes(body);
+      if (bytes.byteLength > 0) void this.#writer.write(bytes);
       this.#writer.end();
       this.#writer = undefined;
+      const { method, path, status, bytes: sent } = this.#streamed!;
+      this.#context.observer.responded(
+        method,
+        path,
+        status,
+        sent + bytes.byteLength,
+        this.#started,
+      );
       return true;
     }
     // A status that forbids a body (204, 304, ...) goes without one on every runtime.
     const bytes = NULL_BODY_STATUSES.has(this.#status) ? NO_BYTES : this.#compress(toBytes(body));
     // Throws if the runtime refuses the head: the response stays unsent, so the server can
     // still answer 500 once the handler has settled.
-    this.#exchange!.respond(this.#head(), bytes);
+    const exchange = this.#exchange!;
+    exchange.respond(this.#head(), bytes);
+    this.#context.observer.responded(
+      exchange.method,
+      targetPath(exchange.target),
+      this.#status,
+      bytes.byteLength,
+      this.#started,
+    );
     this.#ended = true;
     this.#exchange = undefined;
     this.#headers = [];
@@ -471,6 +510,8 @@ export class Response implements AsyncIterable<Frame> {
       if (offered.includes(value)) protocol = value;
       return false;
     });
+    const observer = this.#context.observer;
+    const path = targetPath(exchange.target);
     const connection = new WebSocketConnection(
       this.fd,
       this.#context.capabilities,
@@ -478,9 +519,17 @@ export class Response implements AsyncIterable<Frame> {
       (closed) => {
         this.#context.track(closed, false);
         this.#context.register(this, false);
-        for (const topic of this.#topics) this.#context.subscribe(this, topic, false);
-        this.#topics.clear();
+        for (const topic of this.#topics ?? []) this.#context.subscribe(this, topic, false);
+        this.#topics = undefined;
+        observer.websocketClosed(
+          path,
+          closed.closeCode,
+          closed.closedByPeer,
+          this.#started,
+          closed.traffic,
+        );
       },
+      observer,
     );
     const head = { status: 101, reason: "", headers: this.#headers };
     if (!exchange.upgrade(head, protocol, connection)) {
@@ -489,6 +538,7 @@ export class Response implements AsyncIterable<Frame> {
     }
     this.#ws = connection;
     this.#exchange = undefined;
+    observer.responded(exchange.method, path, 101, 0, this.#started);
     this.#headers = NO_HEADERS; // Never added to: the response is ended.
     // Tracked from now, not from open: shutdown must also end a handshake that never opens.
     this.#context.track(connection, true);
@@ -600,6 +650,7 @@ export class Response implements AsyncIterable<Frame> {
    */
   subscribe(topic: string): boolean {
     if (!this.#ws?.isOpen) return false;
+    this.#topics ??= new Set();
     if (!this.#topics.has(topic)) {
       this.#topics.add(topic);
       this.#context.subscribe(this, topic, true);
@@ -620,7 +671,7 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   unsubscribe(topic: string): boolean {
-    if (!this.#topics.delete(topic)) return false;
+    if (!this.#topics?.delete(topic)) return false;
     this.#context.subscribe(this, topic, false);
     return true;
   }
@@ -747,10 +798,8 @@ export class Response implements AsyncIterable<Frame> {
     const upgrading = exchange.headers.upgrade?.toLowerCase() === "websocket";
     const missing = upgrading ? "upgrade() or end()" : "end()";
     const after = this.#errCode ? ` (after: ${this.#errMsg})` : "";
-    console.error(
-      `coro-ws: the handler for ${exchange.method} ${
-        targetPath(exchange.target)
-      } (fd ${this.fd}) ` +
+    this.#context.observer.error(
+      `the handler for ${exchange.method} ${targetPath(exchange.target)} (fd ${this.fd}) ` +
         `returned without ${missing}${after}: answered 500`,
     );
   }

@@ -15,6 +15,8 @@ import { type FrameData, pushFlags } from "./frame.ts";
 import { Request, targetPath } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
+import process from "node:process";
+import { type Logger, now, Observer, prometheusText, type ServerMetrics } from "./observer.ts";
 import {
   DEFAULT_SETTINGS,
   mergeSettings,
@@ -108,13 +110,14 @@ export class Server {
   #context: ResponseContext | undefined;
   #listener: Listener | undefined;
   #nextFd = 1;
-  /** Handlers running, for shutdown to wait on. */
-  readonly #handlers = new Set<Promise<void>>();
+  readonly #observer = new Observer();
   /**
-   * How many: counted before a handler starts, since its synchronous part runs before the
-   * promise that `#handlers` keeps exists (a handler that reports stats counts itself).
+   * Handlers running: counted before a handler starts, so one that reports stats counts itself.
+   * A count, not a set of their promises: a set would cost every connection an entry.
    */
   #running = 0;
+  /** Set while shutdown() waits for the running handlers to end. */
+  #allEnded: (() => void) | undefined;
   /** Bytes reserved for request bodies being read or handled; see `http_body_memory_limit`. */
   #bodyBytes = 0;
   /** Aborts when shutdown starts: request bodies still arriving are not waited for. */
@@ -198,6 +201,117 @@ export class Server {
   useBroker(broker: PubSubBroker): void {
     if (this.#stopped) throw new Error("Cannot use a broker: the server has started");
     this.#broker = broker;
+  }
+
+  /**
+   * Sends what the server has to say to `logger` instead of `console`: errors (a handler threw
+   * or forgot to answer, a failed `sendfile()`, broker outages), warnings (limits hit: 408,
+   * 413, 431, 503, 1009; messages skipped for slow consumers) and, with the `access_log`
+   * setting, one info line per HTTP request and per WebSocket. See {@link Logger}.
+   *
+   * @throws {TypeError} for anything without `error`, `warn` and `info` methods
+   * @example pino, or anything with console's methods
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.set({ access_log: true });
+   * server.useLogger({
+   *   error: (message) => console.error(new Date().toISOString(), message),
+   *   warn: (message) => console.warn(new Date().toISOString(), message),
+   *   info: (message) => console.info(new Date().toISOString(), message),
+   * });
+   * ```
+   */
+  useLogger(logger: Logger): void {
+    const methods = ["error", "warn", "info"] as const;
+    if (
+      typeof logger !== "object" || logger === null ||
+      methods.some((method) => typeof logger[method] !== "function")
+    ) {
+      throw new TypeError(
+        "useLogger(): pass a logger with error, warn and info methods, such as console or pino",
+      );
+    }
+    this.#observer.logger = logger;
+  }
+
+  /**
+   * The server's counters and gauges now: open WebSockets, running handlers, HTTP responses by
+   * status class, WebSocket messages and bytes each way, closes by code, handler errors,
+   * messages skipped for slow consumers, and the broker's state. See {@link ServerMetrics}.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * console.log(server.metrics().http_responses_total["5xx"]); // 0
+   * ```
+   */
+  metrics(): ServerMetrics {
+    const observer = this.#observer;
+    const up = this.#brokerLink?.up;
+    return {
+      websockets_open: this.#open.size,
+      handlers_running: this.#running,
+      http_responses_total: { ...observer.responses },
+      websocket_messages_received_total: observer.messagesIn,
+      websocket_messages_sent_total: observer.messagesOut,
+      websocket_bytes_received_total: observer.bytesIn,
+      websocket_bytes_sent_total: observer.bytesOut,
+      websocket_closes_total: Object.fromEntries(observer.closes),
+      handler_errors_total: observer.handlerErrors,
+      publish_skipped_total: observer.skipped,
+      ...(up === undefined ? {} : { broker_up: up ? 1 : 0 }),
+    };
+  }
+
+  /**
+   * {@link Server.metrics} in Prometheus's text exposition format, to serve on a route of your
+   * choice (keep it from the public).
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.handle("/metrics", (request, response) => {
+   *   response.header("Content-Type", "text/plain; version=0.0.4");
+   *   response.end(server.metricsText());
+   * });
+   * ```
+   */
+  metricsText(): string {
+    return prometheusText(this.metrics());
+  }
+
+  /**
+   * Shuts the server down gracefully on SIGINT and SIGTERM, what Ctrl-C, Docker, Kubernetes and
+   * systemd send: WebSocket clients get 1001, handlers get `max_wait_time`, then the process
+   * exits with 0. A second signal exits at once (130 for SIGINT, 143 for SIGTERM). Call it in
+   * the program that owns the process: a library does not take a process's signals unasked.
+   *
+   * @returns a function that removes the signal handlers again
+   * @example
+   * ```ts
+   * import { Server } from "../mod.ts";
+   * const server = new Server("127.0.0.1", 0);
+   * server.shutdownOnSignals();
+   * ```
+   */
+  shutdownOnSignals(): () => void {
+    let stopping = false;
+    const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+      if (stopping) {
+        this.#observer.warn(`${signal} again: exiting without waiting`);
+        process.exit(128 + SIGNAL_NUMBERS[signal]);
+      }
+      stopping = true;
+      this.#observer.warn(`${signal}: shutting down (${signal} again to exit at once)`);
+      void this.shutdown().then(() => process.exit(0));
+    };
+    for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
+    return () => {
+      for (const signal of SHUTDOWN_SIGNALS) process.off(signal, onSignal);
+    };
   }
 
   /**
@@ -364,6 +478,7 @@ export class Server {
       for (const subscriber of subscribers) {
         if (offerMessage(subscriber, message.data, compress)) sent++;
       }
+      if (sent < subscribers.size) this.#observer.skippedMessages(subscribers.size - sent);
     }
     return sent;
   }
@@ -379,10 +494,16 @@ export class Server {
     try {
       const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
       const adapter = await detectAdapter(this.#settings.websocket_engine);
-      this.#brokerLink = await this.#broker?.connect((message) => void this.#deliver(message));
+      const observer = this.#observer;
+      observer.accessLog = this.#settings.access_log;
+      this.#brokerLink = await this.#broker?.connect(
+        (message) => void this.#deliver(message),
+        (error) => observer.error(error.message),
+      );
       this.#context = {
         capabilities: adapter.capabilities,
         settings: this.#settings,
+        observer,
         track: (connection, open) => {
           if (open) this.#connections.add(connection);
           else this.#connections.delete(connection);
@@ -437,7 +558,7 @@ export class Server {
       void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
     }
     const deadline = this.#settings.max_wait_time * 1000;
-    await settleWithin(Promise.allSettled(this.#handlers), deadline);
+    await settleWithin(this.#whenAllEnded(), deadline);
     for (const connection of this.#connections) connection.close();
     await this.#leaveBroker();
     await settleWithin(listenerClosed, deadline);
@@ -447,7 +568,7 @@ export class Server {
   #serve(exchange: HttpExchange): void {
     // Node refuses a larger head itself, Bun one past 16 KiB; Deno takes up to 64 KiB.
     if (headSize(exchange) > this.#settings.http_max_header_size) {
-      respondPlain(exchange, 431, "Request head larger than http_max_header_size", [
+      this.#refuse(exchange, 431, "Request head larger than http_max_header_size", [
         ["Connection", "close"],
       ]);
       return;
@@ -455,7 +576,7 @@ export class Server {
     const path = targetPath(exchange.target);
     const handler = this.#shutdown ? undefined : this.#router.match(path);
     if (!handler) {
-      respondPlain(
+      this.#refuse(
         exchange,
         this.#shutdown ? 503 : 404,
         this.#shutdown ? "Server shutting down" : "Not Found",
@@ -463,7 +584,7 @@ export class Server {
       return;
     }
     if (this.#running >= this.#settings.max_connections) {
-      respondPlain(exchange, 503, "Too many connections");
+      this.#refuse(exchange, 503, "Too many connections");
       return;
     }
     const settings = this.#settings;
@@ -479,16 +600,22 @@ export class Server {
       this.#running--;
       return;
     }
-    this.#handlers.add(running);
-    running.then(() => this.#ended(running), (error) => {
-      this.#ended(running);
-      console.error("coro-ws: a request failed:", error);
-    });
+    running.then(this.#ended, this.#failed);
   }
 
-  #ended(running: Promise<void>): void {
-    this.#handlers.delete(running);
-    this.#running--;
+  // Shared by every request, where a closure per request would be kept for its whole life.
+  readonly #ended = (): void => {
+    if (--this.#running === 0) this.#allEnded?.();
+  };
+
+  readonly #failed = (error: unknown): void => {
+    this.#ended();
+    this.#observer.error(`a request failed: ${describeError(error)}`);
+  };
+
+  #whenAllEnded(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#allEnded = resolve);
   }
 
   /** Reads the body within its limits, then starts the handler; answers itself if it cannot. */
@@ -501,7 +628,7 @@ export class Server {
     const settings = this.#settings;
     if (this.#bodyBytes + reserved > settings.http_body_memory_limit) {
       void exchange.readBody(0, this.#stopping.signal); // Throws the body away as it comes.
-      respondPlain(exchange, 503, "Too many request bodies at once: try again later");
+      this.#refuse(exchange, 503, "Too many request bodies at once: try again later");
       return;
     }
     this.#bodyBytes += reserved;
@@ -519,19 +646,39 @@ export class Server {
       if (body === "too large") {
         // The adapter throws the rest of the body away: closing the connection while the client
         // still sends would make the kernel reset it and lose this answer.
-        respondPlain(exchange, 413, "Request body larger than package_max_length");
+        this.#refuse(exchange, 413, "Request body larger than package_max_length");
         return;
       }
       if (body === "stopped") {
         const [status, text] = this.#shutdown
           ? [503, "Server shutting down"]
           : [408, "Request body not received within http_body_timeout"];
-        respondPlain(exchange, status, text, [["Connection", "close"]]);
+        this.#refuse(exchange, status, text, [["Connection", "close"]]);
         return;
       }
       await this.#start(handler, exchange, fd, body);
     } finally {
       this.#bodyBytes -= reserved;
+    }
+  }
+
+  /** Answers a request the server turns away itself, and says so where it is a limit. */
+  #refuse(
+    exchange: HttpExchange,
+    status: number,
+    text: string,
+    headers: [string, string][] = [],
+  ): void {
+    const body = encoder.encode(`${text}\n`);
+    exchange.respond(
+      { status, reason: "", headers: [["Content-Type", "text/plain"], ...headers] },
+      body,
+    );
+    const path = targetPath(exchange.target);
+    const observer = this.#observer;
+    observer.responded(exchange.method, path, status, body.byteLength, now());
+    if (LIMIT_STATUSES.has(status)) {
+      observer.warn(`${status} for ${exchange.method} ${path}: ${text}`);
     }
   }
 
@@ -547,52 +694,59 @@ export class Server {
       request = new Request(exchange, fd, this.#listener!.port, body, this.#settings);
     } catch (error) {
       if (error instanceof MalformedBodyError) {
-        respondPlain(exchange, 400, `Malformed request: ${error.message}`);
+        this.#refuse(exchange, 400, `Malformed request: ${error.message}`);
       } else {
-        console.error("coro-ws: cannot read a request:", error);
-        respondPlain(exchange, 500, "Internal Server Error");
+        this.#observer.error(`cannot read a request: ${describeError(error)}`);
+        this.#refuse(exchange, 500, "Internal Server Error");
       }
       return undefined;
     }
-    return runHandler(handler, request, new Response(exchange, fd, this.#context!));
+    return runHandler(
+      handler,
+      request,
+      new Response(exchange, fd, this.#context!),
+      this.#observer,
+    );
   }
 }
 
 /** Runs a handler to its end, then completes its response (see `finishResponse`). */
-async function runHandler(handler: Handler, request: Request, response: Response): Promise<void> {
+async function runHandler(
+  handler: Handler,
+  request: Request,
+  response: Response,
+  observer: Observer,
+): Promise<void> {
   let failed = false;
   try {
     await handler(request, response);
   } catch (error) {
     failed = true;
-    console.error(
-      `coro-ws: the handler for ${request.server.request_method} ` +
-        `${request.server.request_uri} (fd ${request.fd}) threw:`,
-      error,
+    observer.handlerErrors++;
+    observer.error(
+      `the handler for ${request.server.request_method} ${request.server.path_info} ` +
+        `(fd ${request.fd}) threw: ${describeError(error)}`,
     );
   }
   try {
     finishResponse(response, failed);
   } catch (error) {
     // Even the plain 500 was refused: the connection cannot be answered.
-    console.error(
-      `coro-ws: cannot answer ${request.server.request_uri} (fd ${request.fd}):`,
-      error,
+    observer.error(
+      `cannot answer ${request.server.path_info} (fd ${request.fd}): ${describeError(error)}`,
     );
   }
 }
 
-function respondPlain(
-  exchange: HttpExchange,
-  status: number,
-  text: string,
-  headers: [string, string][] = [],
-): void {
-  exchange.respond(
-    { status, reason: "", headers: [["Content-Type", "text/plain"], ...headers] },
-    encoder.encode(`${text}\n`),
-  );
+/** An error with its stack where it has one: what a log needs to find the fault. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.stack ?? `${error.name}: ${error.message}` : String(error);
 }
+
+/** A status that means a limit was hit or the server is stopping: worth a warning. */
+const LIMIT_STATUSES = new Set([408, 413, 431, 503]);
+const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM"] as const;
+const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 };
 
 /** The size of a request's head as sent: request line, headers, and their line ends. */
 function headSize(exchange: HttpExchange): number {

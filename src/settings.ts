@@ -77,6 +77,11 @@ export interface Settings {
    * on protocol errors to Deno (the README's runtime table). Not on Bun.
    */
   websocket_engine?: "native" | "ws";
+  /**
+   * One info line per HTTP request (method, path, status, bytes, time) and per WebSocket (path,
+   * close code, who closed, time, messages and bytes each way) to the server's logger.
+   */
+  access_log?: boolean;
   /** Parse an urlencoded request body into `request.post`. */
   http_parse_post?: boolean;
   /** Parse the files of a multipart body into `request.files`. */
@@ -115,6 +120,7 @@ export const DEFAULT_SETTINGS: ResolvedSettings = {
   http_compression_min_length: 20,
   websocket_compression: false,
   websocket_engine: "native",
+  access_log: false,
   http_parse_post: true,
   http_parse_files: true,
   http_parse_cookie: true,

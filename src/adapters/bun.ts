@@ -16,6 +16,7 @@ import type {
 } from "./types.ts";
 import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
 import { recordFrom } from "../record.ts";
+import { CLOSE } from "../constants.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
 const NEVER_DROP = 2 ** 31 - 1;
@@ -62,7 +63,13 @@ export const bunAdapter: Adapter = {
           ws.data.events.receiveMessage(typeof message === "string" ? message : toBytes(message)),
         ping: (ws, data) => ws.data.events.receivePing(toBytes(data)),
         pong: (ws, data) => ws.data.events.receivePong(toBytes(data)),
-        close: (ws, code, reason) => ws.data.events.receiveClose(code, reason),
+        close: (ws, code, reason) => {
+          // Bun reports its own Close for an oversized message as 1006, with this reason.
+          if (code === CLOSE.ABNORMAL && reason === "Received too big message") {
+            ws.data.events.receiveViolation(CLOSE.MESSAGE_TOO_BIG);
+          }
+          ws.data.events.receiveClose(code, reason);
+        },
         drain: (ws) => ws.data.drained(),
       },
     });

@@ -356,7 +356,8 @@ class NodeLink implements WebSocketLink {
     ws.on("ping", onPing);
     ws.on("pong", onPong);
     ws.on("close", onClose);
-    ws.on("error", ignore); // ws closes the socket with the right code and then emits close.
+    // ws sends the Close with the right code itself, then emits close; say which code it was.
+    ws.on("error", onError);
   }
 
   send(data: string | Uint8Array, fin: boolean, compress: boolean): void {
@@ -426,6 +427,19 @@ function onPing(this: WebSocket, data: Buffer): void {
 
 function onPong(this: WebSocket, data: Buffer): void {
   (this as EventedWebSocket)[EVENTS].receivePong(toBytes(data));
+}
+
+/** ws's error codes for what it closes with 1009 and 1007; any other violation is 1002. */
+const VIOLATION_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CLOSE.MESSAGE_TOO_BIG,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: CLOSE.MESSAGE_TOO_BIG,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CLOSE.MESSAGE_TOO_BIG,
+  WS_ERR_INVALID_UTF8: CLOSE.MESSAGE_ERROR,
+};
+
+function onError(this: WebSocket, error: Error & { code?: string }): void {
+  const code = VIOLATION_CODES[error.code ?? ""] ?? CLOSE.PROTOCOL_ERROR;
+  (this as EventedWebSocket)[EVENTS].receiveViolation(code);
 }
 
 function onClose(this: WebSocket, code: number, reason: Buffer): void {

@@ -75,6 +75,12 @@ export interface WebSocketEvents {
   receivePong(data: Uint8Array): void;
   receiveClose(code: number, reason: string): void;
   receiveDrain(): void;
+  /**
+   * The runtime is closing the connection with `code` because the peer broke a rule (an
+   * oversized message: 1009, bad UTF-8: 1007, any other: 1002); `receiveClose` follows. Only
+   * where the runtime says so (Node's `ws`), so the core can report who closed and why.
+   */
+  receiveViolation(code: number): void;
 }
 
 /** A response head: status and headers in the order the handler set them. */
