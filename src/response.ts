@@ -696,7 +696,7 @@ export class Response implements AsyncIterable<Frame> {
 
   /**
    * Drops the connection without a Close frame, as Swoole does (Deno cannot: it sends Close
-   * 1000; see the README's runtime table). `recv()` then returns `""`.
+   * 1000; see docs/runtimes.md). `recv()` then returns `""`.
    *
    * @returns false when there was no open connection
    * @example

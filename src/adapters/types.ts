@@ -9,7 +9,7 @@
 
 import type { ResolvedSettings } from "../settings.ts";
 
-/** What the runtime's WebSocket server can do; the README's runtime table mirrors it. */
+/** What the runtime's WebSocket server can do; docs/runtimes.md mirrors it. */
 export interface RuntimeCapabilities {
   /** `"deno"`, `"bun"` or `"node"`. */
   readonly runtime: string;
