@@ -18,8 +18,8 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     : "the harness starts every runtime itself: it runs once, on Node",
   timeout: 180_000,
 }, async () => {
-  // Half-second runs: this proves the harness works, it measures nothing.
-  const args = [testPath("../scripts/bench/run.ts"), "--quick", "--duration", "0.5"];
+  // Quarter-second runs: this proves the harness works, it measures nothing.
+  const args = [testPath("../scripts/bench/run.ts"), "--quick", "--duration", "0.25"];
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -30,9 +30,12 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
   assert.equal(code, 0, output);
 
   const record = JSON.parse(readFileSync(testPath("../scripts/bench/results/bench.json"), "utf8"));
-  const servers = ["raw", "coro-ws", "crossws"].flatMap((library) =>
-    ["bun", "deno", "node"].map((name) => `${library}/${name}`)
-  );
+  const servers = [
+    ...["raw", "coro-ws", "crossws"].flatMap((library) =>
+      ["bun", "deno", "node"].map((name) => `${library}/${name}`)
+    ),
+    "coro-ws-ws/deno",
+  ];
   if (redisMissing) console.log(redisMissing);
   const workloads = [
     "echo-32",
@@ -40,11 +43,16 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     "publish",
     "handshake",
     "idle",
+    "json-4k-deflate",
     ...(redisMissing ? [] : ["redis"]),
   ];
+  /** Cross-process through Redis is coro-ws only; crossws has no compression switch. */
+  const runs = (workload: string, server: string) =>
+    workload === "redis"
+      ? server.startsWith("coro-ws")
+      : workload !== "json-4k-deflate" || !server.startsWith("crossws");
   for (const workload of workloads) {
-    // Cross-process through Redis is coro-ws only.
-    for (const server of servers.filter((s) => workload !== "redis" || s.startsWith("coro-ws/"))) {
+    for (const server of servers.filter((s) => runs(workload, s))) {
       const row = record.summaries.find((s: { workload: string; server: string }) =>
         s.workload === workload && s.server === server
       );

@@ -30,6 +30,24 @@ if (runtime !== "node") {
   );
 }
 
+/** Headless Chromium, with the flags this machine's closed network needs. */
+async function launch(): Promise<Browser> {
+  const { chromium } = await import("playwright-core");
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: WAIT,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
 /** Waits for a `#log` item of `kind` ("sent", "reply", "broadcast", "info") with `text`. */
 function shows(page: Page, kind: string, text: string): Promise<void> {
   return page.locator(`#log li.${kind}`, { hasText: text }).waitFor({ timeout: WAIT });
@@ -43,20 +61,7 @@ for (const server of runtimes) {
     let browser: Browser | undefined;
     const errors: Error[] = [];
     try {
-      const { chromium } = await import("playwright-core");
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        timeout: WAIT,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launch();
       echo = await startServer("../examples/echo.ts", {}, server);
       const url = echo.url;
       const [one, two] = await Promise.all([0, 1].map(async () => {
@@ -105,6 +110,40 @@ for (const server of runtimes) {
     } finally {
       await browser?.close();
       echo?.kill();
+    }
+  });
+}
+
+for (const server of runtimes) {
+  test(`[browser] Chromium gets permessage-deflate from a ${server} server with compression on`, {
+    skip,
+  }, async () => {
+    // Deno's own server cannot negotiate it: its ws engine can.
+    const engine = server === "deno" ? "ws" : "native";
+    const echo = await startServer("fixtures/compression.ts", {
+      SETTINGS: JSON.stringify({ websocket_engine: engine }),
+    }, server);
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      const result = await page.evaluate(async (url) => {
+        const socket = new WebSocket(url);
+        await new Promise((resolve, reject) => {
+          socket.onopen = resolve;
+          socket.onerror = () => reject(new Error("cannot connect"));
+        });
+        const message = JSON.stringify(Array.from({ length: 800 }, (_, id) => ({ id })));
+        const echoed = new Promise<string>((resolve) => socket.onmessage = (e) => resolve(e.data));
+        socket.send(message);
+        const same = await echoed === message;
+        socket.close(1000);
+        return { extensions: socket.extensions, same };
+      }, `${echo.wsUrl}/echo`);
+      assert.match(result.extensions, /^permessage-deflate/);
+      assert.equal(result.same, true);
+    } finally {
+      await browser.close();
+      echo.kill();
     }
   });
 }

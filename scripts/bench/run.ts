@@ -45,6 +45,8 @@ export interface ServerSpec {
   runtime: Runtime;
   library: Library;
   file: string;
+  /** Environment for the server process. */
+  env?: Record<string, string>;
 }
 
 /** One load shape. */
@@ -106,14 +108,24 @@ export interface RunResult extends ClientReport {
 
 const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
 const LIBRARIES: Library[] = ["raw", "coro-ws", "crossws"];
-const SERVERS: ServerSpec[] = LIBRARIES.flatMap((library) =>
-  RUNTIMES.map((runtime) => ({
-    name: `${library}/${runtime}`,
-    runtime,
-    library,
-    file: library === "coro-ws" ? "coro.ts" : `${library}_${runtime}.ts`,
-  }))
-);
+const SERVERS: ServerSpec[] = [
+  ...LIBRARIES.flatMap((library) =>
+    RUNTIMES.map((runtime) => ({
+      name: `${library}/${runtime}`,
+      runtime,
+      library,
+      file: library === "coro-ws" ? "coro.ts" : `${library}_${runtime}.ts`,
+    }))
+  ),
+  // Deno's second engine: node:http and ws (`websocket_engine: "ws"`).
+  {
+    name: "coro-ws-ws/deno",
+    runtime: "deno",
+    library: "coro-ws",
+    file: "coro.ts",
+    env: { WEBSOCKET_ENGINE: "ws" },
+  },
+];
 
 const FULL_WORKLOADS: Workload[] = [
   echo("echo-32", "echo, 100 conns, 1 in flight, 32 B", 100, 1, 32),
@@ -196,6 +208,11 @@ const QUICK_WORKLOADS: Workload[] = [
   { ...full("publish"), label: "publish to 50 clients", connections: 50 },
   { ...full("redis"), label: "publish via Redis, A → 20 clients on B", connections: 20 },
   { ...full("handshake"), label: "handshakes (10 at a time)", connections: 10 },
+  {
+    ...full("json-4k-deflate"),
+    label: "echo of 4 KiB JSON, compressed, 10 conns",
+    connections: 10,
+  },
   { ...full("idle"), label: "memory per idle connection (200 conns)", connections: 200 },
 ];
 
@@ -263,7 +280,7 @@ function parseOptions(argv: string[]): Options {
     partial: value("servers") !== undefined || value("workloads") !== undefined,
     rounds: Number(value("rounds") ?? (quick ? 1 : 3)),
     duration: Number(value("duration") ?? (quick ? 1 : 5)),
-    warmup: quick ? 0.3 : 1,
+    warmup: quick ? 0.1 : 1,
     servers: pick(SERVERS, value("servers")),
     workloads: value("workloads")?.split(",").includes(C100K.name)
       ? pick([...FULL_WORKLOADS, C100K], value("workloads"))
@@ -298,7 +315,7 @@ function startServer(spec: ServerSpec, env: Record<string, string> = {}): Promis
   const [program, args] = serverCommand(spec);
   const child = spawn(program, args, {
     cwd: ROOT,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...env },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...spec.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -5,7 +5,7 @@
  * the same with the pub/sub API (`ws.subscribe()` and `server.publish()`).
  *
  * `/deflate` echoes each message once with `FLAG.COMPRESS`; COMPRESSION=1 turns on
- * `websocket_compression` (and, on Deno, the ws engine).
+ * `websocket_compression`, WEBSOCKET_ENGINE=ws Deno's ws engine.
  *
  * With MAX_CONNECTIONS set, that is the server's `max_connections`. With REDIS_URL set the server uses a Redis broker, so `/publish` reaches the subscribers of
  * every server process on that Redis (the harness's "redis" workload).
@@ -15,13 +15,10 @@ import process from "node:process";
 import { FLAG, type Response, Server } from "../../../mod.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
-// The harness's compressed workload; Deno's own server cannot negotiate it, its ws engine can.
-if (process.env.COMPRESSION === "1") {
-  server.set({
-    websocket_compression: true,
-    websocket_engine: "Deno" in globalThis ? "ws" : "native",
-  });
-}
+// The harness's compressed workload (Deno's own server cannot negotiate it, its ws engine can),
+// and Deno's second engine.
+if (process.env.COMPRESSION === "1") server.set({ websocket_compression: true });
+if (process.env.WEBSOCKET_ENGINE === "ws") server.set({ websocket_engine: "ws" });
 // The harness's idle runs hold more than coro-ws's default limit of 10,000.
 if (process.env.MAX_CONNECTIONS) {
   server.set({ max_connections: Number(process.env.MAX_CONNECTIONS) });
