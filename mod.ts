@@ -24,6 +24,8 @@
  */
 
 export { type Address, type Handler, Server, type ServerStats } from "./src/server.ts";
+export { Client, type ClientSettings } from "./src/client.ts";
+export { WebSocketEndpoint } from "./src/endpoint.ts";
 export { Request, type ServerInfo } from "./src/request.ts";
 export {
   type BrokerLink,

@@ -98,14 +98,19 @@ export const ERROR = {
   RANGE_NOT_SATISFIABLE: 416,
   /** `ECONNRESET`: the connection is closing or closed. */
   CONNECTION_RESET: 104,
-  /** `ETIMEDOUT`: `recv()` timed out; the connection stays open. */
+  /** `ETIMEDOUT`: `recv()` timed out (the connection stays open), or a client's handshake did. */
   TIMEOUT: 110,
+  /** `ECONNREFUSED`: nothing listens where a client tried to connect. */
+  CONNECTION_REFUSED: 111,
   /** `SWOOLE_ERROR_WEBSOCKET_BAD_CLIENT`: the request is not a valid WebSocket upgrade. */
   WEBSOCKET_BAD_CLIENT: 8501,
   /** `SWOOLE_ERROR_WEBSOCKET_BAD_OPCODE`: the runtime cannot send this opcode. */
   WEBSOCKET_BAD_OPCODE: 8502,
   /** `SWOOLE_ERROR_WEBSOCKET_UNCONNECTED`: not upgraded to a WebSocket. */
   WEBSOCKET_UNCONNECTED: 8503,
-  /** `SWOOLE_ERROR_WEBSOCKET_HANDSHAKE_FAILED`: the runtime refused the upgrade. */
+  /**
+   * `SWOOLE_ERROR_WEBSOCKET_HANDSHAKE_FAILED`: the runtime refused the upgrade, or a server
+   * answered a client's without 101.
+   */
   WEBSOCKET_HANDSHAKE_FAILED: 8504,
 } as const;

@@ -13,20 +13,19 @@ import type {
   ResponseHead,
   RuntimeCapabilities,
 } from "./adapters/types.ts";
-import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
-import { type PushData, type RecvResult, WebSocketConnection } from "./connection.ts";
-import { setLastError } from "./errors.ts";
-import { Frame, type FrameData, pushFlags, toBytes } from "./frame.ts";
+import { CLOSE, ERROR } from "./constants.ts";
+import { describe, WebSocketConnection } from "./connection.ts";
+import { type FrameData, toBytes } from "./frame.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { targetPath } from "./request.ts";
 import { now, type Observer } from "./observer.ts";
+import { WebSocketEndpoint } from "./endpoint.ts";
 
 const FALSE = Promise.resolve(false);
 const NO_BYTES = new Uint8Array(0);
 const NO_HEADERS: [string, string][] = [];
 /** Statuses whose response has no body (RFC 9110 §6.4.1, §15.3.5, §15.3.6, §15.4.5). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
-const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** What a response needs from its server. */
@@ -87,7 +86,7 @@ export type CookieAttributes = [
  * });
  * ```
  */
-export class Response implements AsyncIterable<Frame> {
+export class Response extends WebSocketEndpoint {
   /** The connection number; also each received frame's `fd`. */
   readonly fd: number;
 
@@ -103,9 +102,6 @@ export class Response implements AsyncIterable<Frame> {
   #topics: Set<string> | undefined;
   /** Set by the first write(): the head is sent, the body streams. */
   #writer: BodyWriter | undefined;
-  #ws: WebSocketConnection | undefined;
-  #errCode: number = ERROR.NONE;
-  #errMsg = "";
   /** When the request came, for the access log. */
   readonly #started = now();
   /** A streamed body's request and size so far, for the access log at its end. */
@@ -113,7 +109,8 @@ export class Response implements AsyncIterable<Frame> {
 
   static {
     finishResponse = (response, failed) => response.#finish(failed);
-    offerMessage = (response, data, compress) => response.#ws?.offer(data, compress) ?? false;
+    offerMessage = (response, data, compress) =>
+      response.connection?.offer(data, compress) ?? false;
   }
 
   /**
@@ -124,22 +121,10 @@ export class Response implements AsyncIterable<Frame> {
    * @param context the server's side
    */
   constructor(exchange: HttpExchange, fd: number, context: ResponseContext) {
+    super();
     this.#exchange = exchange;
     this.fd = fd;
     this.#context = context;
-  }
-
-  /**
-   * The code of this response's last failure, one of `ERROR`. Swoole has only
-   * `swoole_last_error()` (here `lastError()`); this one is kept per response.
-   */
-  get errCode(): number {
-    return this.#ws?.errCode || this.#errCode;
-  }
-
-  /** A message for {@link Response.errCode}. */
-  get errMsg(): string {
-    return this.#ws?.errCode ? this.#ws.errMsg : this.#errMsg;
   }
 
   // ---- HTTP ----
@@ -319,7 +304,7 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   write(chunk: string | Uint8Array): Promise<boolean> {
-    if (this.#ended || this.#ws) return FALSE;
+    if (this.#ended || this.connection) return FALSE;
     this.#writer ??= this.#startStream();
     const bytes = toBytes(chunk);
     this.#streamed!.bytes += bytes.byteLength;
@@ -346,7 +331,7 @@ export class Response implements AsyncIterable<Frame> {
     if (offset < 0 || length < 0) {
       throw new RangeError(`Cannot send ${path}: offset and length must be 0 or more`);
     }
-    if (this.#ended || this.#writer || this.#ws) return false;
+    if (this.#ended || this.#writer || this.connection) return false;
     let size: number;
     try {
       const info = await stat(path);
@@ -382,7 +367,7 @@ export class Response implements AsyncIterable<Frame> {
   }
 
   #sendfileFailed(code: number, message: string): false {
-    this.#setError(code, message);
+    this.setError(code, message);
     this.#context.observer.error(`sendfile() for fd ${this.fd}: ${message}`);
     return false;
   }
@@ -490,7 +475,7 @@ export class Response implements AsyncIterable<Frame> {
   upgrade(): Promise<boolean> {
     const exchange = this.#exchange;
     if (this.#ended || !exchange) {
-      this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the response was sent");
+      this.setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the response was sent");
       return FALSE;
     }
     const problem = upgradeProblem(exchange);
@@ -533,10 +518,10 @@ export class Response implements AsyncIterable<Frame> {
     );
     const head = { status: 101, reason: "", headers: this.#headers };
     if (!exchange.upgrade(head, protocol, connection)) {
-      this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the runtime refused");
+      this.setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the runtime refused");
       return FALSE;
     }
-    this.#ws = connection;
+    this.connection = connection;
     this.#exchange = undefined;
     observer.responded(exchange.method, path, 101, 0, this.#started);
     this.#headers = NO_HEADERS; // Never added to: the response is ended.
@@ -549,86 +534,11 @@ export class Response implements AsyncIterable<Frame> {
   }
 
   #refuseUpgrade(status: number, problem: string): Promise<boolean> {
-    this.#setError(ERROR.WEBSOCKET_BAD_CLIENT, `Cannot upgrade: ${problem}`);
+    this.setError(ERROR.WEBSOCKET_BAD_CLIENT, `Cannot upgrade: ${problem}`);
     this.#headers = [["Content-Type", "text/plain"]];
     this.#status = status;
     this.#reason = "";
     this.end(`${problem}\n`);
-    return FALSE;
-  }
-
-  /**
-   * The next whole message; `""` once the connection has closed; `false` on timeout or error
-   * (see {@link Response.errCode}). `timeout` in seconds: `> 0` waits that long, `0` uses the
-   * `socket_read_timeout` setting (default: forever), `< 0` or `Infinity` waits forever. A
-   * timeout loses no data and keeps the connection open. While another `recv()` on this
-   * connection is waiting, the promise rejects with `ConcurrencyError`.
-   *
-   * @throws {TypeError} for a timeout that is not a number, or NaN
-   * @example
-   * ```ts
-   * import type { Response } from "../mod.ts";
-   * async function firstMessage(ws: Response) {
-   *   const frame = await ws.recv(5);
-   *   if (frame === false) return "timed out or failed";
-   *   if (frame === "") return "closed";
-   *   return frame.data;
-   * }
-   * ```
-   */
-  recv(timeout = 0): Promise<RecvResult> {
-    if (typeof timeout !== "number" || Number.isNaN(timeout)) {
-      throw new TypeError(
-        `Cannot recv(${describe(timeout)}): pass a timeout in seconds (0: socket_read_timeout, ` +
-          "< 0 or Infinity: forever)",
-      );
-    }
-    if (this.#ws) return this.#ws.recv(timeout);
-    this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot recv(): the request was not upgraded");
-    return Promise.resolve(false);
-  }
-
-  /**
-   * Sends a message. `data` may also be a `Frame` or `CloseFrame`, whose own opcode is used
-   * (pings, pongs, Close). `finish = false` (or flags without `FLAG.FIN`), then
-   * `OPCODE.CONTINUATION` pushes, send one message in fragments. Pushes keep their order across
-   * tasks. Resolves once the runtime has taken the frame below `websocket_write_limit`; false
-   * once the connection is closing.
-   *
-   * With `websocket_compression` on, `FLAG.COMPRESS` in `flags` compresses the message
-   * (permessage-deflate) when the client negotiated it and the message is at least 128 bytes
-   * long, as in Swoole; other messages go as they are.
-   *
-   * @param flags `FLAG.FIN` and `FLAG.COMPRESS` bits, or a boolean: whether this ends the message
-   * @throws {RangeError} for an opcode, flags or Close code that cannot be sent
-   * @example Text, binary, compressed, and a fragmented message
-   * ```ts
-   * import { FLAG, OPCODE, type Response } from "../mod.ts";
-   * async function send(ws: Response) {
-   *   await ws.push("hello");
-   *   await ws.push(new Uint8Array([1, 2, 3]), OPCODE.BINARY);
-   *   await ws.push(JSON.stringify({ rows: [] }), OPCODE.TEXT, FLAG.FIN | FLAG.COMPRESS);
-   *   await ws.push("Hel", OPCODE.TEXT, false);
-   *   await ws.push("lo", OPCODE.CONTINUATION, true);
-   * }
-   * ```
-   */
-  push(
-    data: PushData,
-    opcode: Opcode = OPCODE.TEXT,
-    flags: number | boolean = FLAG.FIN,
-  ): Promise<boolean> {
-    if (
-      typeof data !== "string" && !(data instanceof Uint8Array) &&
-      !(data instanceof ArrayBuffer) && !(data instanceof Frame)
-    ) {
-      throw new TypeError(
-        `Cannot push(${describe(data)}): pass a string, Uint8Array, ArrayBuffer or Frame`,
-      );
-    }
-    const bits = pushFlags("push()", flags);
-    if (this.#ws) return this.#ws.push(data, opcode, bits);
-    this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot push(): the request was not upgraded");
     return FALSE;
   }
 
@@ -649,7 +559,7 @@ export class Response implements AsyncIterable<Frame> {
    * ```
    */
   subscribe(topic: string): boolean {
-    if (!this.#ws?.isOpen) return false;
+    if (!this.connection?.isOpen) return false;
     this.#topics ??= new Set();
     if (!this.#topics.has(topic)) {
       this.#topics.add(topic);
@@ -676,77 +586,6 @@ export class Response implements AsyncIterable<Frame> {
     return true;
   }
 
-  /**
-   * Sends a ping. The runtime answers the peer's pings by itself.
-   *
-   * @returns false when not open, or where the runtime cannot send pings (Deno)
-   * @example
-   * ```ts
-   * import type { Response } from "../mod.ts";
-   * function keepAlive(ws: Response) {
-   *   if (!ws.ping("are you there")) console.log(ws.errMsg);
-   * }
-   * ```
-   */
-  ping(data: FrameData = ""): boolean {
-    if (this.#ws) return this.#ws.ping(data);
-    this.#setError(ERROR.WEBSOCKET_UNCONNECTED, "Cannot ping(): the request was not upgraded");
-    return false;
-  }
-
-  /**
-   * Drops the connection without a Close frame, as Swoole does (Deno cannot: it sends Close
-   * 1000; see docs/runtimes.md). `recv()` then returns `""`.
-   *
-   * @returns false when there was no open connection
-   * @example
-   * ```ts
-   * import type { Response } from "../mod.ts";
-   * function kick(ws: Response) {
-   *   ws.close();
-   * }
-   * ```
-   */
-  close(): boolean {
-    return this.#ws?.close() ?? false;
-  }
-
-  /**
-   * Sends a Close frame with `code` and `reason`, waits for the peer's at most
-   * `websocket_close_timeout` seconds, then closes.
-   *
-   * @returns true once the peer answered with its Close; false when it did not within the
-   * timeout (the connection was dropped) or there was no open connection
-   * @throws {RangeError} for a code that may not be sent or a reason over 123 bytes
-   * @example
-   * ```ts
-   * import type { Response } from "../mod.ts";
-   * async function bye(ws: Response) {
-   *   await ws.disconnect(4000, "session expired");
-   * }
-   * ```
-   */
-  disconnect(code: number = CLOSE.NORMAL, reason = ""): Promise<boolean> {
-    return this.#ws?.disconnect(code, reason) ?? FALSE;
-  }
-
-  /**
-   * Yields each frame until the connection closes. Leaving the loop early does not close it.
-   *
-   * @example
-   * ```ts
-   * import type { Response } from "../mod.ts";
-   * async function log(ws: Response) {
-   *   for await (const frame of ws) console.log(frame.data);
-   * }
-   * ```
-   */
-  [Symbol.asyncIterator](): AsyncIterator<Frame> {
-    // Not an async generator: its extra hops would let a runtime report the peer's close
-    // before the handler has answered the message that came just before it.
-    return { next: () => this.#ws?.next() ?? this.recv().then(() => DONE) };
-  }
-
   // ---- internals ----
 
   /** The status and headers; `Content-Type: text/html` unless set, as Swoole sends. */
@@ -763,11 +602,11 @@ export class Response implements AsyncIterable<Frame> {
   }
 
   #finish(failed: boolean): void {
-    if (this.#ws) {
-      if (this.#ws.isOpen) {
-        void this.#ws.disconnect(failed ? CLOSE.SERVER_ERROR : CLOSE.NORMAL, "");
+    if (this.connection) {
+      if (this.connection.isOpen) {
+        void this.connection.disconnect(failed ? CLOSE.SERVER_ERROR : CLOSE.NORMAL, "");
       } else {
-        this.#ws.close();
+        this.connection.close();
       }
       return;
     }
@@ -797,27 +636,15 @@ export class Response implements AsyncIterable<Frame> {
     const exchange = this.#exchange!;
     const upgrading = exchange.headers.upgrade?.toLowerCase() === "websocket";
     const missing = upgrading ? "upgrade() or end()" : "end()";
-    const after = this.#errCode ? ` (after: ${this.#errMsg})` : "";
+    const after = this.errCode ? ` (after: ${this.errMsg})` : "";
     this.#context.observer.error(
       `the handler for ${exchange.method} ${targetPath(exchange.target)} (fd ${this.fd}) ` +
         `returned without ${missing}${after}: answered 500`,
     );
   }
-
-  #setError(code: number, message: string): void {
-    this.#errCode = code;
-    this.#errMsg = message;
-    setLastError(code);
-  }
 }
 
 /** A value as an error message shows it: strings quoted, objects by kind. */
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Array.isArray(value) ? "an array" : `a ${value.constructor?.name ?? "object"}`;
-}
-
 /**
  * Refuses what RFC 9110 does not allow in a field value: control characters other than HTAB
  * (CR and LF would inject headers; runtimes crash or refuse on the others), and characters

@@ -158,24 +158,31 @@ const RANGES: Record<string, readonly [number, number, boolean]> = {
  * out of range (docs/settings.md gives each range), so a mistake in a setting
  * fails loudly at `set()` instead of later, or on one runtime only.
  *
+ * `method` names the caller in messages; `known` is the keys it takes (default: all).
+ *
  * @throws {TypeError} for an update that is not an object, an unknown key, or a value of the
  * wrong type (a list of strings where the default is a list)
  * @throws {RangeError} for a number out of its setting's range
  */
-export function mergeSettings(current: ResolvedSettings, update: Settings): ResolvedSettings {
+export function mergeSettings(
+  current: ResolvedSettings,
+  update: Settings,
+  method = "server.set()",
+  known: ReadonlySet<string> = new Set(Object.keys(DEFAULT_SETTINGS)),
+): ResolvedSettings {
   if (typeof update !== "object" || update === null || Array.isArray(update)) {
     throw new TypeError(
-      `server.set(): pass an object of settings, e.g. { package_max_length: 1048576 }, ` +
+      `${method}: pass an object of settings, e.g. { package_max_length: 1048576 }, ` +
         `got ${update === null ? "null" : Array.isArray(update) ? "an array" : typeof update}`,
     );
   }
   const merged: Record<string, unknown> = { ...current };
   for (const [key, value] of Object.entries(update)) {
-    if (!(key in DEFAULT_SETTINGS)) throw new TypeError(`server.set(): unknown setting "${key}"`);
+    if (!known.has(key)) throw new TypeError(`${method}: unknown setting "${key}"`);
     const fallback = DEFAULT_SETTINGS[key as keyof ResolvedSettings];
     if (Array.isArray(fallback)) {
       if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
-        throw new TypeError(`server.set(): "${key}" must be a list of strings`);
+        throw new TypeError(`${method}: "${key}" must be a list of strings`);
       }
       merged[key] = [...value];
       continue;
@@ -183,12 +190,12 @@ export function mergeSettings(current: ResolvedSettings, update: Settings): Reso
     const expected = typeof fallback;
     const actual = typeof value;
     if (actual !== expected) {
-      throw new TypeError(`server.set(): "${key}" must be a ${expected}, got ${actual}`);
+      throw new TypeError(`${method}: "${key}" must be a ${expected}, got ${actual}`);
     }
-    if (expected === "number") assertInRange(key, value as number);
+    if (expected === "number") assertInRange(method, key, value as number);
     if (key === "websocket_engine" && value !== "native" && value !== "ws") {
       throw new RangeError(
-        `server.set(): "websocket_engine" must be "native" or "ws", got "${value}"`,
+        `${method}: "websocket_engine" must be "native" or "ws", got "${value}"`,
       );
     }
     merged[key] = value;
@@ -196,11 +203,11 @@ export function mergeSettings(current: ResolvedSettings, update: Settings): Reso
   return merged as ResolvedSettings;
 }
 
-function assertInRange(key: string, value: number): void {
+function assertInRange(method: string, key: string, value: number): void {
   const [least, most, whole] = RANGES[key];
   const inRange = value >= least && value <= most && (!whole || Number.isInteger(value));
   if (inRange) return;
   const kind = whole ? "a whole number" : "a number";
   const range = least === -Infinity ? "" : ` from ${least} to ${most}`;
-  throw new RangeError(`server.set(): "${key}" must be ${kind}${range}, got ${value}`);
+  throw new RangeError(`${method}: "${key}" must be ${kind}${range}, got ${value}`);
 }

@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { detectAdapter } from "../src/adapters/detect.ts";
-import { type Client, connect, runtime, startServer, within } from "./helpers.ts";
+import {
+  type Client,
+  connect,
+  runtime,
+  runtimes,
+  runToEnd,
+  startServer,
+  within,
+} from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const capabilities = (await detectAdapter()).capabilities;
@@ -96,3 +104,20 @@ test(`[${runtime}] examples/cluster.ts shares one port between its workers`, asy
     server.kill();
   }
 });
+
+for (const clientRuntime of runtimes) {
+  test(`[${runtime}] examples/client.ts on ${clientRuntime} talks to examples/echo.ts`, async () => {
+    const server = await startServer("../examples/echo.ts");
+    try {
+      const output = await runToEnd("../examples/client.ts", clientRuntime, {
+        PORT: String(server.port),
+        COUNT: "2",
+      });
+      const lines = output.trim().split("\n");
+      assert.equal(lines.filter((line) => line === "Hello hello!").length, 2, output);
+      assert.equal(lines.filter((line) => line === "How are you, hello?").length, 2, output);
+    } finally {
+      server.kill();
+    }
+  });
+}

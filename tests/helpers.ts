@@ -64,9 +64,7 @@ export function startServer(
       SETTINGS: JSON.stringify({ websocket_engine: process.env.TEST_ENGINE, ...settings }),
     };
   }
-  const args = on === "deno" ? ["run", "-A", file] : [file];
-  // The npm-installed runtimes, as `npm test` puts first on PATH.
-  const binary = on === runtime ? process.execPath : testPath(`../node_modules/.bin/${on}`);
+  const [binary, args] = runtimeCommand(file, on);
   const child = spawn(binary, args, {
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -108,6 +106,44 @@ export function startServer(
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${script} exited with ${code} before listening:\n${output}`));
+    });
+  });
+}
+
+/** The program and arguments that run `file` on `on`. */
+function runtimeCommand(file: string, on: Runtime): [string, string[]] {
+  // The npm-installed runtimes, as `npm test` puts first on PATH.
+  const binary = on === runtime ? process.execPath : testPath(`../node_modules/.bin/${on}`);
+  return [binary, on === "deno" ? ["run", "-A", file] : [file]];
+}
+
+/**
+ * Runs `script` (relative to the tests folder) on `on` to its end and resolves with what it
+ * printed; rejects if it fails or takes more than 15 s.
+ */
+export function runToEnd(
+  script: string,
+  on: Runtime,
+  env: Record<string, string> = {},
+): Promise<string> {
+  const [binary, args] = runtimeCommand(testPath(script), on);
+  const child = spawn(binary, args, {
+    env: { ...process.env, HOST: "127.0.0.1", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${script} on ${on} did not end within 15 s:\n${output}`));
+    }, 15_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(output);
+      else reject(new Error(`${script} on ${on} exited with ${code}:\n${output}`));
     });
   });
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FLAG, Frame, OPCODE, Server } from "../mod.ts";
+import { Client, ERROR, FLAG, Frame, OPCODE, Server } from "../mod.ts";
 import { runtime, startServer } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
@@ -47,6 +47,42 @@ function makeCertificate(): { dir: string; cert: string; key: string } | undefin
 }
 
 const certificate = makeCertificate();
+
+// Before the tests below, the last of which removes the certificate when it ends.
+test(`[${runtime}] TLS: the Client refuses a self-signed certificate by default`, {
+  skip: certificate ? false : "openssl is missing: no certificate to serve",
+}, async () => {
+  const { cert, key } = certificate!;
+  const server = await startServer("fixtures/tls.ts", { SSL_CERT: cert, SSL_KEY: key });
+  try {
+    const client = new Client("127.0.0.1", server.port, true);
+    assert.equal(await client.upgrade("/echo"), false);
+    assert.equal(client.errCode, ERROR.WEBSOCKET_HANDSHAKE_FAILED, client.errMsg);
+  } finally {
+    server.kill();
+  }
+});
+
+test(`[${runtime}] TLS: the Client accepts it with ssl_verify_peer: false`, {
+  skip: !certificate
+    ? "openssl is missing: no certificate to serve"
+    : runtime === "deno"
+    ? "Deno's WebSocket takes no TLS options (only the --unsafely-ignore-certificate-errors flag)"
+    : false,
+}, async () => {
+  const { cert, key } = certificate!;
+  const server = await startServer("fixtures/tls.ts", { SSL_CERT: cert, SSL_KEY: key });
+  try {
+    const client = new Client("127.0.0.1", server.port, true);
+    client.set({ ssl_verify_peer: false });
+    assert.equal(await client.upgrade("/echo"), true, client.errMsg);
+    await client.push("over tls");
+    assert.equal((await client.recv(5) as { data: unknown }).data, "over tls");
+    await client.disconnect();
+  } finally {
+    server.kill();
+  }
+});
 
 test(`[${runtime}] TLS: HTTPS and WSS with ssl_cert_file and ssl_key_file`, {
   skip: certificate ? false : "openssl is missing: no certificate to serve",

@@ -4,32 +4,15 @@
  * @module
  */
 
-import type {
-  Adapter,
-  HttpExchange,
-  Listener,
-  ListenOptions,
-  WebSocketEvents,
-  WebSocketLink,
-} from "./types.ts";
+import type { Adapter, HttpExchange, Listener, ListenOptions } from "./types.ts";
 import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
+import { listen, STANDARD_CAPABILITIES } from "./standard_socket.ts";
 import { recordFrom } from "../record.ts";
 import type { ResolvedSettings } from "../settings.ts";
 
-/** How often to look at `bufferedAmount` while a push waits: Deno has no drain event. */
-const DRAIN_POLL_MS = 5;
-
 /** The Deno adapter. */
 export const denoAdapter: Adapter = {
-  capabilities: {
-    runtime: "deno",
-    fragments: false,
-    compression: false,
-    pause: false,
-    terminate: false,
-    idleTimeout: true,
-    controlFrames: false,
-  },
+  capabilities: { ...STANDARD_CAPABILITIES, runtime: "deno", idleTimeout: true },
 
   listen(options: ListenOptions): Promise<Listener> {
     return new Promise((resolve, reject) => {
@@ -95,91 +78,4 @@ function exchange(
       return true;
     },
   };
-}
-
-const EVENTS = Symbol("coro-ws events");
-
-interface EventedSocket extends WebSocket {
-  [EVENTS]: WebSocketEvents;
-}
-
-/**
- * Shared handlers that find the connection through `this` (the socket). Closures made in
- * upgrade() would keep the whole request alive for the life of the connection.
- */
-function listen(socket: WebSocket, events: WebSocketEvents): void {
-  (socket as EventedSocket)[EVENTS] = events;
-  socket.binaryType = "arraybuffer";
-  socket.onopen = onOpen;
-  socket.onmessage = onMessage;
-  socket.onclose = onClose;
-  socket.onerror = ignore; // Deno follows an error with close; the core uses that.
-}
-
-function onOpen(this: WebSocket): void {
-  const events = (this as EventedSocket)[EVENTS];
-  events.receiveOpen(new DenoLink(this, events));
-}
-
-function onMessage(this: WebSocket, event: MessageEvent): void {
-  const data = event.data;
-  (this as EventedSocket)[EVENTS].receiveMessage(
-    typeof data === "string" ? data : new Uint8Array(data),
-  );
-}
-
-function onClose(this: WebSocket, event: CloseEvent): void {
-  (this as EventedSocket)[EVENTS].receiveClose(event.code, event.reason);
-}
-
-function ignore(): void {}
-
-/** One connection's link: a class, so its methods are shared, not closures per connection. */
-class DenoLink implements WebSocketLink {
-  readonly #socket: WebSocket;
-  readonly #events: WebSocketEvents;
-  #polling = false;
-
-  constructor(socket: WebSocket, events: WebSocketEvents) {
-    this.#socket = socket;
-    this.#events = events;
-  }
-
-  send(data: string | Uint8Array): void {
-    this.#socket.send(data);
-  }
-
-  ping(): void {} // Deno cannot; capabilities.controlFrames says so.
-
-  pong(): void {}
-
-  close(code: number, reason: string): void {
-    this.#socket.close(code, reason);
-  }
-
-  end(): void {
-    this.terminate(); // Deno sends the Close after what send() took.
-  }
-
-  terminate(): void {
-    // Deno cannot drop a connection without a Close frame: send 1000, the nearest.
-    this.#socket.close(1000);
-  }
-
-  get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
-  }
-
-  requestDrain(): void {
-    if (this.#polling) return;
-    this.#polling = true;
-    setTimeout(() => {
-      this.#polling = false;
-      this.#events.receiveDrain();
-    }, DRAIN_POLL_MS);
-  }
-
-  pause(): void {} // Deno cannot; capabilities.pause says so.
-
-  resume(): void {}
 }

@@ -338,8 +338,11 @@ function toBytes(data: RawData): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
-/** One connection's link: a class, so its methods are shared, not closures per connection. */
-class NodeLink implements WebSocketLink {
+/**
+ * One connection's link, for the server and the client alike: a class, so its methods are
+ * shared, not closures per connection.
+ */
+export class NodeLink implements WebSocketLink {
   readonly #ws: WebSocket;
   readonly #socket: Socket;
   readonly #events: WebSocketEvents;

@@ -1,0 +1,88 @@
+/**
+ * The client on Node: `ws`'s `WebSocket`, which pauses, pings, sends fragments and shows a
+ * refused handshake's status, linked to the core by the server's {@link NodeLink}.
+ *
+ * @module
+ */
+
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import { WebSocket } from "ws";
+import { ERROR } from "../constants.ts";
+import { nodeAdapter, NodeLink } from "./node.ts";
+import type {
+  ClientAdapter,
+  ClientConnectOptions,
+  ClientHandshake,
+  WebSocketEvents,
+} from "./types.ts";
+
+/** The client side of the server's permessage-deflate parameters (src/adapters/node.ts). */
+const PER_MESSAGE_DEFLATE = {
+  clientNoContextTakeover: true,
+  serverNoContextTakeover: true,
+  zlibDeflateOptions: { level: 1, memLevel: 4 },
+  threshold: 0,
+};
+
+/** The Node client adapter. */
+export const nodeClientAdapter: ClientAdapter = {
+  capabilities: { ...nodeAdapter.capabilities, idleTimeout: false },
+
+  connect(options: ClientConnectOptions, events: WebSocketEvents): Promise<ClientHandshake> {
+    return new Promise((resolve) => {
+      let socket: Socket | undefined;
+      let headers: Record<string, string> = {};
+      const ws = new WebSocket(options.url, options.protocols, {
+        headers: options.headers,
+        perMessageDeflate: options.compression && PER_MESSAGE_DEFLATE,
+        maxPayload: options.maxPayload,
+        rejectUnauthorized: options.verifyPeer,
+        handshakeTimeout: options.timeoutMs,
+        followRedirects: false,
+      });
+      const fail = (status: number, code: number, message: string) => {
+        ws.off("error", onError);
+        ws.on("error", ignore); // ws may report the same failure again.
+        resolve({ status, headers, protocol: "", error: { code, message } });
+      };
+      const onError = (error: Error & { code?: string }) => {
+        const code = error.code === "ECONNREFUSED"
+          ? ERROR.CONNECTION_REFUSED
+          : /timed out/i.test(error.message)
+          ? ERROR.TIMEOUT
+          : ERROR.WEBSOCKET_HANDSHAKE_FAILED;
+        fail(0, code, error.message);
+      };
+      ws.on("error", onError);
+      ws.once("upgrade", (response: IncomingMessage) => {
+        socket = response.socket as Socket;
+        headers = answerHeaders(response);
+      });
+      ws.once("unexpected-response", (request, response: IncomingMessage) => {
+        headers = answerHeaders(response);
+        request.destroy();
+        fail(
+          response.statusCode ?? 0,
+          ERROR.WEBSOCKET_HANDSHAKE_FAILED,
+          `the server answered ${response.statusCode} instead of 101`,
+        );
+      });
+      ws.once("open", () => {
+        ws.off("error", onError);
+        events.receiveOpen(new NodeLink(ws, socket!, events));
+        resolve({ status: 101, headers, protocol: ws.protocol });
+      });
+    });
+  },
+};
+
+function answerHeaders(response: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+function ignore(): void {}

@@ -1,0 +1,169 @@
+/**
+ * The coroutine client (`Client`), on the runtime under test, against coro-ws servers on every
+ * runtime (three runs of this file make the nine pairs) and against `ws`'s `WebSocketServer`,
+ * over real sockets: handshake failures, round trips, timeouts, the server's close and
+ * disconnect, the size limit and a server that stops reading.
+ */
+
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { test } from "node:test";
+import { Client, CLOSE, CloseFrame, ERROR, OPCODE } from "../mod.ts";
+import { runtime, runtimes, startServer, within } from "./helpers.ts";
+
+/** Deno's and Bun's `WebSocket` hide a refused handshake's status and cannot pause or ping. */
+const webClient = runtime !== "node";
+
+for (const serverRuntime of runtimes) {
+  const name = `[${runtime} client, ${serverRuntime} server]`;
+  const server = await startServer("fixtures/client_peer.ts", {}, serverRuntime);
+  const { port } = server;
+
+  test(`${name} text and binary round trips, subprotocol and headers`, async () => {
+    const client = new Client("127.0.0.1", port);
+    client.setHeaders({ Authorization: "Bearer t0k3n" });
+    assert.equal(await client.upgrade("/echo", ["chat.v1"]), true, client.errMsg);
+    assert.equal(client.statusCode, 101);
+    assert.equal(client.connected, true);
+    assert.equal(client.protocol, "chat.v1");
+    assert.equal(await client.push("hello"), true);
+    assert.equal((await client.recv(5) as { data: unknown }).data, "hello");
+    assert.equal(await client.push(new Uint8Array([1, 2, 3]), OPCODE.BINARY), true);
+    assert.deepEqual((await client.recv(5) as { data: unknown }).data, new Uint8Array([1, 2, 3]));
+    await client.push("Hel", OPCODE.TEXT, false);
+    await client.push("lo", OPCODE.CONTINUATION, true);
+    assert.equal((await client.recv(5) as { data: unknown }).data, "Hello");
+    await client.push("authorization");
+    assert.equal((await client.recv(5) as { data: unknown }).data, "Bearer t0k3n");
+    assert.equal(await client.disconnect(), true);
+    assert.equal(client.connected, false);
+    assert.equal(await client.recv(), "");
+  });
+
+  test(`${name} a recv() timeout keeps the connection (errCode 110)`, async () => {
+    const client = await Client.connect(`ws://127.0.0.1:${port}/echo`);
+    const started = Date.now();
+    assert.equal(await client.recv(0.2), false);
+    assert.ok(Date.now() - started >= 150);
+    assert.equal(client.errCode, ERROR.TIMEOUT);
+    await client.push("still here");
+    assert.equal((await client.recv(5) as { data: unknown }).data, "still here");
+    client.close();
+  });
+
+  test(`${name} the server's close() gives "", its disconnect() a CloseFrame on opt-in`, async () => {
+    const closed = await Client.connect(`ws://127.0.0.1:${port}/close`);
+    await closed.push("go");
+    assert.equal(await within(closed.recv(), 5000, "recv"), "");
+
+    const client = new Client("127.0.0.1", port);
+    client.set({ open_websocket_close_frame: true });
+    assert.equal(await client.upgrade("/bye"), true);
+    await client.push("go");
+    const frame = await within(client.recv(), 5000, "recv");
+    assert.ok(frame instanceof CloseFrame, `got ${String(frame)}`);
+    assert.equal(frame.code, 4001);
+    assert.equal(frame.reason, "bye");
+    assert.equal(await client.recv(), "");
+  });
+
+  test(`${name} a message over package_max_length closes with 1009`, async () => {
+    const client = new Client("127.0.0.1", port);
+    client.set({ package_max_length: 1024 });
+    assert.equal(await client.upgrade("/big?size=4096"), true);
+    await client.push("go");
+    assert.equal(await within(client.recv(), 5000, "recv"), "");
+  });
+
+  test(`${name} push() waits for a server that stops reading, then false once it leaves`, async () => {
+    const client = new Client("127.0.0.1", port);
+    client.set({ websocket_write_limit: 64 * 1024 });
+    assert.equal(await client.upgrade("/stall?ms=1500"), true);
+    const chunk = new Uint8Array(256 * 1024);
+    let accepted = 0;
+    let result = true;
+    const started = Date.now();
+    // The server reads nothing: pushes must start waiting once the buffers are full, and
+    // resolve false when the server leaves, instead of buffering without end.
+    while (result && Date.now() - started < 10_000) {
+      result = await client.push(chunk, OPCODE.BINARY);
+      if (result) accepted++;
+    }
+    assert.equal(result, false, "push() never resolved false");
+    assert.ok(accepted < 200, `${accepted} pushes of 256 KiB were accepted`);
+    // Deno's server cannot stop reading: it takes the flood until its byte bound closes the
+    // connection (1008), so only a server that pauses makes the client's push() wait.
+    if (serverRuntime !== "deno") {
+      assert.ok(Date.now() - started >= 1000, "push() did not wait for the server");
+    }
+  });
+
+  test(`${name} a refused upgrade is false with the status where the runtime shows it`, async () => {
+    for (const [path, status] of [["/forbidden", 403], ["/nothing-here", 404]] as const) {
+      const client = new Client("127.0.0.1", port);
+      assert.equal(await client.upgrade(path), false);
+      assert.equal(client.errCode, ERROR.WEBSOCKET_HANDSHAKE_FAILED, client.errMsg);
+      assert.equal(client.statusCode, webClient ? 0 : status);
+      assert.equal(client.connected, false);
+    }
+  });
+}
+
+test(`[${runtime} client] a server nobody here wrote: ws's WebSocketServer on Node`, async () => {
+  const server = await startServer("fixtures/ws_server.ts", {}, "node");
+  try {
+    const client = await Client.connect(`ws://127.0.0.1:${server.port}/`);
+    await client.push("interop");
+    assert.equal((await client.recv(5) as { data: unknown }).data, "interop");
+    await client.push(new Uint8Array([9]), OPCODE.BINARY);
+    assert.deepEqual((await client.recv(5) as { data: unknown }).data, new Uint8Array([9]));
+    assert.equal(await client.disconnect(CLOSE.NORMAL, ""), true);
+  } finally {
+    server.kill();
+  }
+});
+
+test(`[${runtime} client] nothing listening, or no answer: false with errCode and no wait past timeout`, async () => {
+  const silent = createServer(() => {}); // Accepts and says nothing.
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const silentPort = (silent.address() as { port: number }).port;
+  const closedPort = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const free = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(free));
+    });
+  });
+  try {
+    const refused = new Client("127.0.0.1", closedPort);
+    assert.equal(await refused.upgrade("/"), false);
+    assert.equal(
+      refused.errCode,
+      webClient ? ERROR.WEBSOCKET_HANDSHAKE_FAILED : ERROR.CONNECTION_REFUSED,
+      refused.errMsg,
+    );
+    const client = new Client("127.0.0.1", silentPort);
+    client.set({ timeout: 0.5 });
+    const started = Date.now();
+    assert.equal(await client.upgrade("/"), false);
+    assert.ok(Date.now() - started < 3000, `gave up after ${Date.now() - started} ms`);
+    assert.equal(client.errCode, ERROR.TIMEOUT, client.errMsg);
+  } finally {
+    silent.close();
+  }
+});
+
+test(`[${runtime} client] bad arguments are refused, naming the method`, async () => {
+  assert.throws(() => new Client("", 80), /^TypeError: new Client\(\): pass the server's host/);
+  assert.throws(() => new Client("h", 70000), /^TypeError: new Client\(\): pass a port/);
+  const client = new Client("127.0.0.1", 9);
+  assert.throws(() => client.set({ timeout: -1 }), /^RangeError: client.set\(\): "timeout"/);
+  assert.throws(
+    () => client.set({ max_connections: 1 } as never),
+    /^TypeError: client.set\(\): unknown setting "max_connections"/,
+  );
+  assert.throws(() => client.setHeaders({ "X-A": "a\r\nB: c" }), /^TypeError: setHeaders\(\)/);
+  await assert.rejects(client.upgrade("no-slash"), /^TypeError: upgrade\(\): pass a path/);
+  await assert.rejects(Client.connect("http://x/"), /^TypeError: Client.connect\(\)/);
+  assert.equal(await client.push("x"), false);
+  assert.equal(client.errCode, ERROR.WEBSOCKET_UNCONNECTED);
+});
