@@ -23,21 +23,21 @@
  * @module
  */
 
-export { type Address, type Handler, Server, type ServerStats } from "./src/server.ts";
-export { Client, type ClientSettings } from "./src/client.ts";
-export { WebSocketEndpoint } from "./src/endpoint.ts";
-export { Request, type ServerInfo } from "./src/request.ts";
+export { type Address, type Handler, Server, type ServerStats } from "./src/http/server.ts";
+export { Client, type ClientSettings } from "./src/client/client.ts";
+export { WebSocketEndpoint } from "./src/core/endpoint.ts";
+export { Request, type ServerInfo } from "./src/http/request.ts";
 export {
   type BrokerLink,
   type BrokerMessage,
   MemoryBroker,
   type PubSubBroker,
-} from "./src/broker.ts";
-export { MalformedBodyError, type UploadedFile } from "./src/multipart.ts";
-export { type CookieAttributes, Response } from "./src/response.ts";
-export type { PushData, RecvResult } from "./src/connection.ts";
-export { CloseFrame, Frame, type FrameData } from "./src/frame.ts";
-export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/constants.ts";
-export { ConcurrencyError, lastError } from "./src/errors.ts";
-export type { Settings } from "./src/settings.ts";
-export type { Logger, ServerMetrics, StatusClass } from "./src/observer.ts";
+} from "./src/pubsub/broker.ts";
+export { MalformedBodyError, type UploadedFile } from "./src/http/multipart.ts";
+export { type CookieAttributes, Response } from "./src/http/response.ts";
+export type { PushData, RecvResult } from "./src/core/connection.ts";
+export { CloseFrame, Frame, type FrameData } from "./src/core/frame.ts";
+export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/core/constants.ts";
+export { ConcurrencyError, lastError } from "./src/core/errors.ts";
+export type { Settings } from "./src/core/settings.ts";
+export type { Logger, ServerMetrics, StatusClass } from "./src/core/observer.ts";

@@ -11,7 +11,7 @@
 
 import process from "node:process";
 import { CloseFrame, lastError, Server } from "../mod.ts";
-import { RedisBroker } from "../src/redis.ts";
+import { RedisBroker } from "../src/pubsub/redis.ts";
 import { demoPage } from "./page.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));

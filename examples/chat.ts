@@ -9,7 +9,7 @@
 
 import process from "node:process";
 import { Server } from "../mod.ts";
-import { RedisBroker } from "../src/redis.ts";
+import { RedisBroker } from "../src/pubsub/redis.ts";
 
 const server = new Server(process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
 if (process.env.REDIS_URL) server.useBroker(new RedisBroker({ url: process.env.REDIS_URL }));

@@ -50,7 +50,7 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** `./src/redis.ts` -> `./dist/src/redis.d.ts` (tsc's `rootDir` is the project root). */
+/** `./src/pubsub/redis.ts` -> `./dist/src/pubsub/redis.d.ts` (tsc's `rootDir` is the project root). */
 function typesFor(source: string): string {
   return `./dist/${source.slice(2).replace(/\.ts$/, ".d.ts")}`;
 }

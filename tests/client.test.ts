@@ -98,6 +98,27 @@ for (const serverRuntime of runtimes) {
     }
   });
 
+  test(`${name} pings and pongs both ways`, {
+    skip: webClient ? "Deno's and Bun's WebSocket clients neither send pings nor show them" : false,
+  }, async () => {
+    const client = new Client("127.0.0.1", port);
+    client.set({ open_websocket_ping_frame: true, open_websocket_pong_frame: true });
+    assert.equal(await client.upgrade("/pings"), true);
+    if (serverRuntime !== "deno") {
+      const ping = await client.recv(5) as { opcode: number; data: unknown };
+      assert.equal(ping.opcode, OPCODE.PING);
+      assert.equal(new TextDecoder().decode(ping.data as Uint8Array), "from server");
+      // The client answered by itself, as the server side does.
+      const told = await client.recv(5) as { data: unknown };
+      assert.equal(told.data, "server got pong: from server");
+    }
+    assert.equal(client.ping("from client"), true);
+    const pong = await client.recv(5) as { opcode: number; data: unknown };
+    assert.equal(pong.opcode, OPCODE.PONG);
+    assert.equal(new TextDecoder().decode(pong.data as Uint8Array), "from client");
+    client.close();
+  });
+
   test(`${name} a refused upgrade is false with the status where the runtime shows it`, async () => {
     for (const [path, status] of [["/forbidden", 403], ["/nothing-here", 404]] as const) {
       const client = new Client("127.0.0.1", port);

@@ -14,7 +14,7 @@ import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { CLOSE, FLAG, Frame, OPCODE, type Opcode } from "../mod.ts";
 import { assertServerSettled, connect, runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
-import { concatBytes } from "../src/frame.ts";
+import { concatBytes } from "../src/core/frame.ts";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;

@@ -6,10 +6,10 @@
 import { test } from "node:test";
 import { setImmediate } from "node:timers";
 import assert from "node:assert/strict";
-import { utf8Length } from "../src/connection.ts";
-import { CLOSE, ERROR, FLAG, OPCODE } from "../src/constants.ts";
-import { ConcurrencyError, lastError, setLastError } from "../src/errors.ts";
-import { CloseFrame, Frame } from "../src/frame.ts";
+import { utf8Length } from "../src/core/connection.ts";
+import { CLOSE, ERROR, FLAG, OPCODE } from "../src/core/constants.ts";
+import { ConcurrencyError, lastError, setLastError } from "../src/core/errors.ts";
+import { CloseFrame, Frame } from "../src/core/frame.ts";
 import {
   BUN_LIKE,
   createConnection,

@@ -9,9 +9,9 @@
 import { bunAdapter } from "../src/adapters/bun.ts";
 import { denoAdapter } from "../src/adapters/deno.ts";
 import { nodeAdapter } from "../src/adapters/node.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/core/connection.ts";
 import type { RuntimeCapabilities, WebSocketLink } from "../src/adapters/types.ts";
-import { DEFAULT_SETTINGS, mergeSettings, type Settings } from "../src/settings.ts";
+import { DEFAULT_SETTINGS, mergeSettings, type Settings } from "../src/core/settings.ts";
 
 /** One call the core made on the link, in the order it made them. */
 export type LinkCall =

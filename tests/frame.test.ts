@@ -5,14 +5,14 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CLOSE, FLAG, OPCODE } from "../src/constants.ts";
+import { CLOSE, FLAG, OPCODE } from "../src/core/constants.ts";
 import {
   CloseFrame,
   decodeFrame,
   encodeClosePayload,
   Frame,
   isSendableCloseCode,
-} from "../src/frame.ts";
+} from "../src/core/frame.ts";
 
 const encoder = new TextEncoder();
 

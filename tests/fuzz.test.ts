@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { connect as tcpConnect, type Socket } from "node:net";
 import process from "node:process";
 import { test } from "node:test";
-import { concatBytes } from "../src/frame.ts";
+import { concatBytes } from "../src/core/frame.ts";
 import { connect, runtime, startServer, within } from "./helpers.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;

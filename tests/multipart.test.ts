@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MalformedBodyError, parseMultipart } from "../src/multipart.ts";
+import { MalformedBodyError, parseMultipart } from "../src/http/multipart.ts";
 
 const encoder = new TextEncoder();
 const TYPE = 'multipart/form-data; boundary="b0undary"';

@@ -207,14 +207,14 @@ test(`[${runtime}] npm pack ships dist/, the sources and the docs, and nothing e
       "LICENSE",
       "CHANGELOG.md",
       "mod.ts",
-      "src/server.ts",
-      "src/redis.ts",
+      "src/http/server.ts",
+      "src/pubsub/redis.ts",
       "dist/mod.js",
       "dist/mod.js.map",
       "dist/mod.d.ts",
       "dist/redis.js",
       "dist/redis.js.map",
-      "dist/src/redis.d.ts",
+      "dist/src/pubsub/redis.d.ts",
     ]
   ) {
     assert.ok(files.includes(file), `${file} is not in the package: ${files.join(", ")}`);

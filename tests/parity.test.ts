@@ -11,7 +11,7 @@ import { createServer } from "node:net";
 import process from "node:process";
 import { test } from "node:test";
 import { FLAG, Frame, OPCODE, Server } from "../mod.ts";
-import { concatBytes } from "../src/frame.ts";
+import { concatBytes } from "../src/core/frame.ts";
 import { assertServerSettled, connect, runtime, startServer, testPath, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 

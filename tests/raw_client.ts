@@ -5,7 +5,7 @@
 
 import { connect as tcpConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { CloseFrame, concatBytes, decodeFrame, type Frame } from "../src/frame.ts";
+import { CloseFrame, concatBytes, decodeFrame, type Frame } from "../src/core/frame.ts";
 
 /** A handshake's answer. */
 export interface HttpAnswer {

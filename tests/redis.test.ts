@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createClient } from "redis";
 import { OPCODE, Server } from "../mod.ts";
-import type { BrokerLink, BrokerMessage } from "../src/broker.ts";
-import { RedisBroker } from "../src/redis.ts";
+import type { BrokerLink, BrokerMessage } from "../src/pubsub/broker.ts";
+import { RedisBroker } from "../src/pubsub/redis.ts";
 import {
   type Client,
   connect,

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_SETTINGS, mergeSettings, type Settings } from "../src/settings.ts";
+import { DEFAULT_SETTINGS, mergeSettings, type Settings } from "../src/core/settings.ts";
 
 test("mergeSettings() takes known keys and leaves the defaults alone", () => {
   const merged = mergeSettings(DEFAULT_SETTINGS, {

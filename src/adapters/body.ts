@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concatBytes } from "../frame.ts";
+import { concatBytes } from "../core/frame.ts";
 
 /** A request body as it arrives. */
 export class BodyCollector {

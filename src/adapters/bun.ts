@@ -15,8 +15,8 @@ import type {
   WebSocketLink,
 } from "./types.ts";
 import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
-import { recordFrom } from "../record.ts";
-import { CLOSE } from "../constants.ts";
+import { recordFrom } from "../core/record.ts";
+import { CLOSE } from "../core/constants.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
 const NEVER_DROP = 2 ** 31 - 1;

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocket } from "ws";
-import { ERROR } from "../constants.ts";
+import { ERROR } from "../core/constants.ts";
 import { nodeAdapter, NodeLink } from "./node.ts";
 import type {
   ClientAdapter,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ERROR } from "../constants.ts";
+import { ERROR } from "../core/constants.ts";
 import { attach, STANDARD_CAPABILITIES } from "./standard_socket.ts";
 import type {
   ClientAdapter,

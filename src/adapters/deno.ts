@@ -7,8 +7,8 @@
 import type { Adapter, HttpExchange, Listener, ListenOptions } from "./types.ts";
 import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
 import { listen, STANDARD_CAPABILITIES } from "./standard_socket.ts";
-import { recordFrom } from "../record.ts";
-import type { ResolvedSettings } from "../settings.ts";
+import { recordFrom } from "../core/record.ts";
+import type { ResolvedSettings } from "../core/settings.ts";
 
 /** The Deno adapter. */
 export const denoAdapter: Adapter = {

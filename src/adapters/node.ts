@@ -15,9 +15,9 @@ import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
-import { CLOSE } from "../constants.ts";
+import { CLOSE } from "../core/constants.ts";
 import { BodyCollector } from "./body.ts";
-import { createRecord } from "../record.ts";
+import { createRecord } from "../core/record.ts";
 import type {
   Adapter,
   BodyResult,

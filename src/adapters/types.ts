@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ResolvedSettings } from "../settings.ts";
+import type { ResolvedSettings } from "../core/settings.ts";
 
 /** What the runtime's WebSocket server can do; docs/runtimes.md mirrors it. */
 export interface RuntimeCapabilities {

@@ -25,7 +25,7 @@ if (process.env.MAX_CONNECTIONS) {
 }
 if (process.env.REDIS_URL) {
   // Imported only here so the other workloads don't load the redis client.
-  const { RedisBroker } = await import("../../../src/redis.ts");
+  const { RedisBroker } = await import("../../../src/pubsub/redis.ts");
   server.useBroker(new RedisBroker({ url: process.env.REDIS_URL }));
 }
 

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * import { RedisBroker } from "./redis.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.useBroker(new RedisBroker({ url: "redis://127.0.0.1:6379" }));
@@ -114,7 +114,7 @@ export interface RedisBrokerOptions {
  * @example A topic chat that spans processes
  * ```ts
  * import process from "node:process";
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * import { RedisBroker } from "./redis.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.useBroker(new RedisBroker({ url: process.env.REDIS_URL }));

@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { HttpExchange } from "./adapters/types.ts";
-import type { ResolvedSettings } from "./settings.ts";
+import type { HttpExchange } from "../adapters/types.ts";
+import type { ResolvedSettings } from "../core/settings.ts";
 import { parseMultipart, type UploadedFile } from "./multipart.ts";
-import { createRecord, recordFrom } from "./record.ts";
+import { createRecord, recordFrom } from "../core/record.ts";
 
 const decoder = new TextDecoder();
 
@@ -16,7 +16,7 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.handle("/", (request, response) => {
  *   const { request_method, path_info, remote_addr } = request.server;
@@ -52,7 +52,7 @@ export interface ServerInfo {
  *
  * @example Read the query and a header
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.handle("/", (request, response) => {
  *   response.end(`hello ${request.get.name ?? "stranger"} from ${request.header["user-agent"]}`);
@@ -173,7 +173,7 @@ export class Request {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/api", async (request, response) => {
    *   const web = request.toWeb();
    *   response.end(`${new URL(web.url).pathname} ${await web.text()}`);
@@ -200,7 +200,7 @@ export class Request {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/", (request, response) => {
    *   response.end(request.getMethod() === "POST" ? "created" : "hello");
    * });
@@ -215,7 +215,7 @@ export class Request {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/echo", (request, response) => {
    *   response.end(request.getContent());
    * });
@@ -231,7 +231,7 @@ export class Request {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/upload", (request, response) => {
    *   response.end(`${request.rawContent().byteLength} bytes`);
    * });

@@ -27,7 +27,7 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
  *
  * @example Code that serves both ends
  * ```ts
- * import type { WebSocketEndpoint } from "../mod.ts";
+ * import type { WebSocketEndpoint } from "../../mod.ts";
  * async function echo(end: WebSocketEndpoint) {
  *   for await (const frame of end) await end.push(frame.data, frame.opcode);
  * }
@@ -61,7 +61,7 @@ export class WebSocketEndpoint {
    * @throws {TypeError} for a timeout that is not a number, or NaN
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * async function firstMessage(ws: Response) {
    *   const frame = await ws.recv(5);
    *   if (frame === false) return "timed out or failed";
@@ -93,7 +93,7 @@ export class WebSocketEndpoint {
    * @throws {RangeError} for an opcode, flags or Close code that cannot be sent
    * @example Text, binary, compressed, and a fragmented message
    * ```ts
-   * import { FLAG, OPCODE, type Response } from "../mod.ts";
+   * import { FLAG, OPCODE, type Response } from "../../mod.ts";
    * async function send(ws: Response) {
    *   await ws.push("hello");
    *   await ws.push(new Uint8Array([1, 2, 3]), OPCODE.BINARY);
@@ -122,7 +122,7 @@ export class WebSocketEndpoint {
    * and Bun's clients)
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function keepAlive(ws: Response) {
    *   if (!ws.ping("are you there")) console.log(ws.errMsg);
    * }
@@ -142,7 +142,7 @@ export class WebSocketEndpoint {
    * @returns false when there was no open connection
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function kick(ws: Response) {
    *   ws.close();
    * }
@@ -161,7 +161,7 @@ export class WebSocketEndpoint {
    * @throws {RangeError} for a code that may not be sent or a reason over 123 bytes
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * async function bye(ws: Response) {
    *   await ws.disconnect(4000, "session expired");
    * }
@@ -176,7 +176,7 @@ export class WebSocketEndpoint {
    *
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * async function log(ws: Response) {
    *   for await (const frame of ws) console.log(frame.data);
    * }

@@ -20,7 +20,7 @@ import {
   type FrameData,
   toBytes,
 } from "./frame.ts";
-import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "./adapters/types.ts";
+import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "../adapters/types.ts";
 import { MAX_TIMER_SECONDS, type ResolvedSettings } from "./settings.ts";
 
 /**
@@ -28,7 +28,7 @@ import { MAX_TIMER_SECONDS, type ResolvedSettings } from "./settings.ts";
  *
  * @example
  * ```ts
- * import type { RecvResult } from "../mod.ts";
+ * import type { RecvResult } from "../../mod.ts";
  * const describe = (result: RecvResult) =>
  *   result === "" ? "closed" : result === false ? "error or timeout" : String(result.data);
  * ```
@@ -40,7 +40,7 @@ export type RecvResult = Frame | false | "";
  *
  * @example
  * ```ts
- * import { Frame, OPCODE, type PushData } from "../mod.ts";
+ * import { Frame, OPCODE, type PushData } from "../../mod.ts";
  * const pings: PushData[] = [new Frame("", OPCODE.PING), "text", new Uint8Array([1])];
  * ```
  */

@@ -6,23 +6,29 @@
 
 import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
-import { detectAdapter } from "./adapters/detect.ts";
-import type { BodyResult, HttpExchange, Listener } from "./adapters/types.ts";
-import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
-import { CLOSE, FLAG, OPCODE, type Opcode } from "./constants.ts";
-import { asPayload, type WebSocketConnection } from "./connection.ts";
-import { type FrameData, pushFlags } from "./frame.ts";
+import { detectAdapter } from "../adapters/detect.ts";
+import type { BodyResult, HttpExchange, Listener } from "../adapters/types.ts";
+import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.ts";
+import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
+import { asPayload, type WebSocketConnection } from "../core/connection.ts";
+import { type FrameData, pushFlags } from "../core/frame.ts";
 import { Request, targetPath } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
 import process from "node:process";
-import { type Logger, now, Observer, prometheusText, type ServerMetrics } from "./observer.ts";
+import {
+  type Logger,
+  now,
+  Observer,
+  prometheusText,
+  type ServerMetrics,
+} from "../core/observer.ts";
 import {
   DEFAULT_SETTINGS,
   mergeSettings,
   type ResolvedSettings,
   type Settings,
-} from "./settings.ts";
+} from "../core/settings.ts";
 
 const encoder = new TextEncoder();
 const NO_BODY = new Uint8Array(0);
@@ -34,7 +40,7 @@ const NO_BODY = new Uint8Array(0);
  *
  * @example
  * ```ts
- * import { type Handler, Server } from "../mod.ts";
+ * import { type Handler, Server } from "../../mod.ts";
  * const hello: Handler = (_request, response) => response.end("hello");
  * new Server("127.0.0.1", 0).handle("/", hello);
  * ```
@@ -47,7 +53,7 @@ export type Handler = (request: Request, response: Response) => unknown;
  *
  * @example
  * ```ts
- * import { Server, type ServerStats } from "../mod.ts";
+ * import { Server, type ServerStats } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * const { connection_num, coroutine_num }: ServerStats = server.stats();
  * ```
@@ -64,7 +70,7 @@ export interface ServerStats {
  *
  * @example
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * void server.start();
  * const { host, port } = await server.listening;
@@ -84,7 +90,7 @@ export interface Address {
  *
  * @example Echo server
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.handle("/websocket", async (request, ws) => {
  *   await ws.upgrade();
@@ -174,7 +180,7 @@ export class Server {
    * @throws {TypeError} for an unknown setting or a value of the wrong type
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.set({ websocket_close_timeout: 2 });
    * ```
@@ -192,7 +198,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { MemoryBroker, Server } from "../mod.ts";
+   * import { MemoryBroker, Server } from "../../mod.ts";
    * const broker = new MemoryBroker();
    * const server = new Server("127.0.0.1", 0);
    * server.useBroker(broker);
@@ -212,7 +218,7 @@ export class Server {
    * @throws {TypeError} for anything without `error`, `warn` and `info` methods
    * @example pino, or anything with console's methods
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.set({ access_log: true });
    * server.useLogger({
@@ -242,7 +248,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * console.log(server.metrics().http_responses_total["5xx"]); // 0
    * ```
@@ -271,7 +277,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/metrics", (request, response) => {
    *   response.header("Content-Type", "text/plain; version=0.0.4");
@@ -292,7 +298,7 @@ export class Server {
    * @returns a function that removes the signal handlers again
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.shutdownOnSignals();
    * ```
@@ -322,7 +328,7 @@ export class Server {
    * handler that is not a function
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/", (request, response) => response.end("home"));
    * server.handle("/api", (request, response) => response.end("api"));
@@ -344,7 +350,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/", (request, response) => response.end("hi"));
    * const stopped = server.start();
@@ -372,7 +378,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.start();
    * await server.listening;
@@ -389,7 +395,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/who", (request, response) => response.end(`${server.connections.size} online`));
    * ```
@@ -413,7 +419,7 @@ export class Server {
    * @throws {RangeError} for another opcode or other flags
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/news", async (request, ws) => {
    *   if (!await ws.upgrade()) return;
@@ -437,7 +443,7 @@ export class Server {
    * @throws {RangeError} for another opcode or other flags
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/shout", (request, response) => {
    *   response.end(`reached ${server.broadcast(request.get.text ?? "")}`);
@@ -454,7 +460,7 @@ export class Server {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * console.log(server.stats()); // { connection_num: 0, coroutine_num: 0 }
    * ```

@@ -5,7 +5,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { createRecord } from "./record.ts";
+import { createRecord } from "../core/record.ts";
 
 /**
  * One uploaded file, with Swoole's keys. The content stays in memory: the whole body is
@@ -13,7 +13,7 @@ import { createRecord } from "./record.ts";
  *
  * @example
  * ```ts
- * import { Server, type UploadedFile } from "../mod.ts";
+ * import { Server, type UploadedFile } from "../../mod.ts";
  * new Server("127.0.0.1", 0).handle("/upload", (request, response) => {
  *   const file: UploadedFile | undefined = request.files.avatar;
  *   response.end(file ? `${file.name}: ${file.size} bytes of ${file.type}` : "no file");
@@ -38,7 +38,7 @@ export interface UploadedFile {
  *
  * @example
  * ```ts
- * import { MalformedBodyError } from "../mod.ts";
+ * import { MalformedBodyError } from "../../mod.ts";
  * const error = new MalformedBodyError("multipart body without a boundary");
  * console.log(error.name); // "MalformedBodyError"
  * ```

@@ -6,14 +6,14 @@
  * @module
  */
 
-import type { FrameData } from "./frame.ts";
+import type { FrameData } from "../core/frame.ts";
 
 /**
  * One published message as brokers carry it: a string is sent as text, bytes as binary.
  *
  * @example
  * ```ts
- * import type { BrokerMessage } from "../mod.ts";
+ * import type { BrokerMessage } from "../../mod.ts";
  * const toRoom: BrokerMessage = { topic: "room:1", data: "hi" };
  * const toEveryone: BrokerMessage = { topic: null, data: new Uint8Array([1, 2]) };
  * ```
@@ -35,7 +35,7 @@ export interface BrokerMessage {
  *
  * @example A broker that only logs
  * ```ts
- * import type { BrokerLink, BrokerMessage } from "../mod.ts";
+ * import type { BrokerLink, BrokerMessage } from "../../mod.ts";
  * const logOnly: BrokerLink = {
  *   subscribe: (topic: string) => console.log("wants", topic),
  *   unsubscribe: (topic: string) => console.log("leaves", topic),
@@ -66,7 +66,7 @@ export interface BrokerLink {
  *
  * @example Two servers in one process share topics
  * ```ts
- * import { MemoryBroker, Server } from "../mod.ts";
+ * import { MemoryBroker, Server } from "../../mod.ts";
  * const broker = new MemoryBroker();
  * const a = new Server("127.0.0.1", 0);
  * const b = new Server("127.0.0.1", 0);
@@ -94,7 +94,7 @@ export interface PubSubBroker {
  *
  * @example
  * ```ts
- * import { MemoryBroker, Server } from "../mod.ts";
+ * import { MemoryBroker, Server } from "../../mod.ts";
  * const broker = new MemoryBroker();
  * const servers = [new Server("127.0.0.1", 0), new Server("::1", 0)];
  * for (const server of servers) server.useBroker(broker);

@@ -5,18 +5,18 @@
  * @module
  */
 
-import type { ClientAdapter } from "./adapters/types.ts";
-import { ERROR } from "./constants.ts";
-import { WebSocketConnection } from "./connection.ts";
-import { WebSocketEndpoint } from "./endpoint.ts";
-import { DEFAULT_SETTINGS, mergeSettings, type ResolvedSettings } from "./settings.ts";
+import type { ClientAdapter } from "../adapters/types.ts";
+import { ERROR } from "../core/constants.ts";
+import { WebSocketConnection } from "../core/connection.ts";
+import { WebSocketEndpoint } from "../core/endpoint.ts";
+import { DEFAULT_SETTINGS, mergeSettings, type ResolvedSettings } from "../core/settings.ts";
 
 /**
  * What `client.set()` accepts: Swoole's client settings that apply to a WebSocket.
  *
  * @example
  * ```ts
- * import type { ClientSettings } from "../mod.ts";
+ * import type { ClientSettings } from "../../mod.ts";
  * const settings: ClientSettings = { timeout: 3, websocket_compression: true };
  * ```
  */
@@ -68,7 +68,7 @@ const CLIENT_DEFAULTS: ResolvedSettings = { ...DEFAULT_SETTINGS, websocket_idle_
  *
  * @example Swoole's client example
  * ```ts
- * import { Client } from "../mod.ts";
+ * import { Client } from "../../mod.ts";
  * const client = new Client("127.0.0.1", 9502);
  * if (await client.upgrade("/websocket")) {
  *   await client.push("hello");
@@ -123,7 +123,7 @@ export class Client extends WebSocketEndpoint {
    * @throws {RangeError} for a number out of its range
    * @example
    * ```ts
-   * import { Client } from "../mod.ts";
+   * import { Client } from "../../mod.ts";
    * new Client("127.0.0.1", 9502).set({ timeout: 3, package_max_length: 1024 * 1024 });
    * ```
    */
@@ -146,7 +146,7 @@ export class Client extends WebSocketEndpoint {
    * @throws {TypeError} for a name or value that cannot go in a header
    * @example
    * ```ts
-   * import { Client } from "../mod.ts";
+   * import { Client } from "../../mod.ts";
    * new Client("127.0.0.1", 9502).setHeaders({ Authorization: "Bearer token" });
    * ```
    */
@@ -177,7 +177,7 @@ export class Client extends WebSocketEndpoint {
    * @throws {TypeError} for a path that does not start with "/"
    * @example
    * ```ts
-   * import { Client } from "../mod.ts";
+   * import { Client } from "../../mod.ts";
    * const client = new Client("127.0.0.1", 9502);
    * if (!await client.upgrade("/chat", ["chat.v1"])) console.log(client.errMsg);
    * ```
@@ -222,7 +222,7 @@ export class Client extends WebSocketEndpoint {
    * @throws {Error} when the upgrade fails, with the client's `errMsg`
    * @example
    * ```ts
-   * import { Client } from "../mod.ts";
+   * import { Client } from "../../mod.ts";
    * async function open() {
    *   const client = await Client.connect("ws://127.0.0.1:9502/websocket", { timeout: 3 });
    *   await client.push("hi");
@@ -259,8 +259,8 @@ let adapter: Promise<ClientAdapter> | undefined;
 /** Node's client is `ws`'s; Deno's and Bun's are their own `WebSocket`. */
 function clientAdapter(): Promise<ClientAdapter> {
   return adapter ??= "Bun" in globalThis || "Deno" in globalThis
-    ? import("./adapters/client_web.ts").then((module) => module.webClientAdapter)
-    : import("./adapters/client_node.ts").then((module) => module.nodeClientAdapter);
+    ? import("../adapters/client_web.ts").then((module) => module.webClientAdapter)
+    : import("../adapters/client_node.ts").then((module) => module.nodeClientAdapter);
 }
 
 function ignore(): void {}

@@ -16,7 +16,7 @@ let lastErrorCode: number = ERROR.NONE;
  *
  * @example
  * ```ts
- * import { ERROR, lastError } from "../mod.ts";
+ * import { ERROR, lastError } from "../../mod.ts";
  * if (lastError() === ERROR.TIMEOUT) console.log("recv() timed out");
  * ```
  */
@@ -35,7 +35,7 @@ export function setLastError(code: number): void {
  *
  * @example
  * ```ts
- * import { ConcurrencyError } from "../mod.ts";
+ * import { ConcurrencyError } from "../../mod.ts";
  * const error = new ConcurrencyError("Cannot call recv(): another recv() is pending");
  * console.log(error.name); // "ConcurrencyError"
  * ```

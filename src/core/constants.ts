@@ -27,7 +27,7 @@ export const OPCODE = {
  *
  * @example
  * ```ts
- * import { OPCODE, type Opcode } from "../mod.ts";
+ * import { OPCODE, type Opcode } from "../../mod.ts";
  * const isData = (opcode: Opcode) => opcode === OPCODE.TEXT || opcode === OPCODE.BINARY;
  * ```
  */

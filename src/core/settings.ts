@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.set({ open_websocket_close_frame: true, socket_read_timeout: 30 });
  * ```

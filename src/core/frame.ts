@@ -14,7 +14,7 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
- * import type { FrameData } from "../mod.ts";
+ * import type { FrameData } from "../../mod.ts";
  * const describe = (data: FrameData) =>
  *   typeof data === "string" ? `text: ${data}` : `${data.byteLength} bytes`;
  * describe("hi"); // "text: hi"
@@ -27,7 +27,7 @@ export type FrameData = string | Uint8Array;
  *
  * @example Push a ping frame
  * ```ts
- * import { Frame, OPCODE } from "../mod.ts";
+ * import { Frame, OPCODE } from "../../mod.ts";
  * const ping = new Frame("", OPCODE.PING);
  * console.log(ping.opcode); // 9
  * ```
@@ -76,7 +76,7 @@ export class Frame {
    *
    * @example A masked text frame, as a browser sends it
    * ```ts
-   * import { FLAG, Frame, OPCODE } from "../mod.ts";
+   * import { FLAG, Frame, OPCODE } from "../../mod.ts";
    * const bytes = Frame.pack("hi", OPCODE.TEXT, FLAG.FIN | FLAG.MASK);
    * console.log(bytes.length); // 2 header + 4 mask + 2 payload = 8
    * ```
@@ -130,7 +130,7 @@ export class Frame {
    *
    * @example Round trip
    * ```ts
-   * import { Frame, OPCODE } from "../mod.ts";
+   * import { Frame, OPCODE } from "../../mod.ts";
    * const frame = Frame.unpack(Frame.pack("hello", OPCODE.TEXT));
    * console.log(frame && frame.data); // "hello"
    * ```
@@ -146,7 +146,7 @@ export class Frame {
  *
  * @example Close with a custom code
  * ```ts
- * import { CloseFrame } from "../mod.ts";
+ * import { CloseFrame } from "../../mod.ts";
  * const frame = new CloseFrame(4000, "bye");
  * console.log(frame.code, frame.reason); // 4000 "bye"
  * ```

@@ -13,7 +13,7 @@
  *
  * @example Collect the messages
  * ```ts
- * import { type Logger, Server } from "../mod.ts";
+ * import { type Logger, Server } from "../../mod.ts";
  * const lines: string[] = [];
  * const logger: Logger = {
  *   error: (message) => lines.push(`error ${message}`),
@@ -37,7 +37,7 @@ export interface Logger {
  *
  * @example
  * ```ts
- * import type { StatusClass } from "../mod.ts";
+ * import type { StatusClass } from "../../mod.ts";
  * const errors: StatusClass = "5xx";
  * ```
  */
@@ -51,7 +51,7 @@ export type StatusClass = "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
  *
  * @example
  * ```ts
- * import { type ServerMetrics, Server } from "../mod.ts";
+ * import { type ServerMetrics, Server } from "../../mod.ts";
  * const metrics: ServerMetrics = new Server("127.0.0.1", 0).metrics();
  * console.log(metrics.websockets_open); // 0
  * ```

@@ -12,14 +12,14 @@ import type {
   HttpExchange,
   ResponseHead,
   RuntimeCapabilities,
-} from "./adapters/types.ts";
-import { CLOSE, ERROR } from "./constants.ts";
-import { describe, WebSocketConnection } from "./connection.ts";
-import { type FrameData, toBytes } from "./frame.ts";
-import type { ResolvedSettings } from "./settings.ts";
+} from "../adapters/types.ts";
+import { CLOSE, ERROR } from "../core/constants.ts";
+import { describe, WebSocketConnection } from "../core/connection.ts";
+import { type FrameData, toBytes } from "../core/frame.ts";
+import type { ResolvedSettings } from "../core/settings.ts";
 import { targetPath } from "./request.ts";
-import { now, type Observer } from "./observer.ts";
-import { WebSocketEndpoint } from "./endpoint.ts";
+import { now, type Observer } from "../core/observer.ts";
+import { WebSocketEndpoint } from "../core/endpoint.ts";
 
 const FALSE = Promise.resolve(false);
 const NO_BYTES = new Uint8Array(0);
@@ -59,7 +59,7 @@ export let offerMessage: (response: Response, data: FrameData, compress: boolean
  *
  * @example
  * ```ts
- * import type { CookieAttributes } from "../mod.ts";
+ * import type { CookieAttributes } from "../../mod.ts";
  * const session: CookieAttributes = [0, "/", "", true, true, "Lax"];
  * ```
  */
@@ -78,7 +78,7 @@ export type CookieAttributes = [
  *
  * @example Echo every message
  * ```ts
- * import { Server } from "../mod.ts";
+ * import { Server } from "../../mod.ts";
  * const server = new Server("127.0.0.1", 0);
  * server.handle("/ws", async (request, ws) => {
  *   if (!await ws.upgrade()) return;
@@ -137,7 +137,7 @@ export class Response extends WebSocketEndpoint {
    * @throws {RangeError} for a code outside 200-599
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function notFound(response: Response) {
    *   response.status(404);
    *   response.end("no such page");
@@ -171,7 +171,7 @@ export class Response extends WebSocketEndpoint {
    * beyond U+00FF in the value
    * @example Choose a subprotocol
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * async function chat(response: Response) {
    *   response.header("Sec-WebSocket-Protocol", "chat.v2");
    *   await response.upgrade();
@@ -197,7 +197,7 @@ export class Response extends WebSocketEndpoint {
    * @throws {TypeError} for a name that is not a token, or a CR, LF or `;` in an attribute
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function login(response: Response) {
    *   const week = Math.floor(Date.now() / 1000) + 7 * 86400;
    *   response.cookie("session", "a b", week, "/", "", true, true, "Lax");
@@ -217,7 +217,7 @@ export class Response extends WebSocketEndpoint {
    * or an attribute
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function remember(response: Response) {
    *   response.rawcookie("theme", "dark");
    * }
@@ -258,7 +258,7 @@ export class Response extends WebSocketEndpoint {
    * (percent-encode it with `encodeURI()`)
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/old", (request, response) => {
    *   response.redirect("/new", 301);
    * });
@@ -276,7 +276,7 @@ export class Response extends WebSocketEndpoint {
    *
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function finish(response: Response) {
    *   if (response.isWritable()) response.end("done");
    * }
@@ -294,7 +294,7 @@ export class Response extends WebSocketEndpoint {
    *
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/count", async (request, response) => {
    *   for (let i = 1; i <= 3; i++) {
    *     if (!await response.write(`${i}\n`)) return; // the client left
@@ -321,7 +321,7 @@ export class Response extends WebSocketEndpoint {
    * @throws {RangeError} for a negative offset or length
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * new Server("127.0.0.1", 0).handle("/logo.svg", async (request, response) => {
    *   if (!await response.sendfile("./static/logo.svg")) response.status(404);
    * });
@@ -392,7 +392,7 @@ export class Response extends WebSocketEndpoint {
    * @returns false when the response was already sent or upgraded
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function hello(response: Response) {
    *   response.header("Content-Type", "text/html");
    *   response.end("<h1>hello</h1>");
@@ -465,7 +465,7 @@ export class Response extends WebSocketEndpoint {
    *
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * async function accept(response: Response) {
    *   if (!await response.upgrade()) return; // the client got 400
    *   await response.push("welcome");
@@ -549,7 +549,7 @@ export class Response extends WebSocketEndpoint {
    * @returns false when the connection is not open
    * @example
    * ```ts
-   * import { Server } from "../mod.ts";
+   * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.handle("/room", async (request, ws) => {
    *   if (!await ws.upgrade()) return;
@@ -574,7 +574,7 @@ export class Response extends WebSocketEndpoint {
    * @returns false when it was not subscribed
    * @example
    * ```ts
-   * import type { Response } from "../mod.ts";
+   * import type { Response } from "../../mod.ts";
    * function leave(ws: Response, room: string) {
    *   ws.unsubscribe(`room:${room}`);
    * }

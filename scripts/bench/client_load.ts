@@ -1,0 +1,75 @@
+/**
+ * A client-side load generator that runs on any runtime, for `scripts/bench/clients.ts`: N
+ * connections each send a message and wait for the seed echo's two replies, over and over, with
+ * either coro-ws's `Client` or the runtime's own `WebSocket`. Prints one JSON line:
+ * `{ "throughput": round trips per second }`.
+ *
+ *   <runtime> scripts/bench/client_load.ts --library coro|raw --url ws://HOST:PORT/websocket
+ *     [--connections 100] [--duration 3] [--warmup 1]
+ */
+
+import process from "node:process";
+import { Client } from "../../mod.ts";
+
+const arg = (name: string, fallback: string) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+};
+const library = arg("library", "coro");
+const url = arg("url", "ws://127.0.0.1:9502/websocket");
+const connections = Number(arg("connections", "100"));
+const duration = Number(arg("duration", "3"));
+const warmup = Number(arg("warmup", "1"));
+
+let measuring = false;
+let running = true;
+let completed = 0;
+const done = () => {
+  if (measuring) completed++;
+};
+
+/** One connection's loop with coro-ws: push, then two recv()s. */
+async function coroLoop(): Promise<void> {
+  const client = await Client.connect(url);
+  while (running) {
+    await client.push("bench");
+    for (let reply = 0; reply < 2; reply++) {
+      const frame = await client.recv();
+      if (frame === "" || frame === false) throw new Error(`recv: ${client.errMsg}`);
+    }
+    done();
+  }
+  client.close();
+}
+
+/** One connection's loop with the runtime's WebSocket: callbacks. */
+function rawLoop(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    let replies = 0;
+    socket.onopen = () => socket.send("bench");
+    socket.onerror = () => reject(new Error("raw client failed"));
+    socket.onmessage = () => {
+      if (++replies < 2) return;
+      replies = 0;
+      done();
+      if (running) socket.send("bench");
+      else {
+        socket.close();
+        resolve();
+      }
+    };
+  });
+}
+
+const loops = Array.from({ length: connections }, () => library === "raw" ? rawLoop() : coroLoop());
+await new Promise((resolve) => setTimeout(resolve, warmup * 1000));
+measuring = true;
+const started = performance.now();
+await new Promise((resolve) => setTimeout(resolve, duration * 1000));
+measuring = false;
+const seconds = (performance.now() - started) / 1000;
+running = false;
+console.log(JSON.stringify({ throughput: Math.round(completed / seconds) }));
+await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 1000))]);
+process.exit(0);

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * The client-side benchmark: coro-ws's `Client` against each runtime's own `WebSocket`, both
+ * driving the raw Bun echo server (`servers/raw_bun.ts`, pinned to CPU 0) from CPU 1, 100
+ * connections with one message in flight each. Prints round trips per second and the ratio of
+ * coro-ws to the runtime's own client, per runtime; medians of `--rounds` (default 3).
+ *
+ *   node scripts/bench/clients.ts [--rounds 3] [--duration 3]
+ */
+
+import { spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = join(ROOT, "node_modules", ".bin");
+const arg = (name: string, fallback: string) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+};
+const rounds = Number(arg("rounds", "3"));
+const duration = arg("duration", "3");
+const pin = availableParallelism() >= 2;
+const pinned = (cpu: number, program: string, args: string[]): [string, string[]] =>
+  pin ? ["taskset", ["-c", String(cpu), program, ...args]] : [program, args];
+
+function runtimeArgs(runtime: string, file: string): [string, string[]] {
+  if (runtime === "node") return [process.execPath, [file]];
+  if (runtime === "deno") return [join(BIN, "deno"), ["run", "-A", file]];
+  return [join(BIN, "bun"), [file]];
+}
+
+/** Starts the raw Bun echo server; resolves with its port and a stop function. */
+function startServer(): Promise<{ port: number; stop: () => void }> {
+  const [program, args] = pinned(0, join(BIN, "bun"), [
+    join(ROOT, "scripts/bench/servers/raw_bun.ts"),
+  ]);
+  const child = spawn(program, args, {
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolvePort, reject) => {
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on http:\/\/[^\s]+:(\d+)/.exec(output);
+      if (match) resolvePort({ port: Number(match[1]), stop: () => child.kill("SIGKILL") });
+    });
+    child.on("exit", () => reject(new Error(`the server exited: ${output}`)));
+  });
+}
+
+/** One client run; resolves with its round trips per second. */
+function runClient(runtime: string, library: string, port: number): Promise<number> {
+  const [program, args] = runtimeArgs(runtime, join(ROOT, "scripts/bench/client_load.ts"));
+  const [pinnedProgram, pinnedArgs] = pinned(1, program, [
+    ...args,
+    "--library",
+    library,
+    "--url",
+    `ws://127.0.0.1:${port}/websocket`,
+    "--duration",
+    duration,
+  ]);
+  const child = spawn(pinnedProgram, pinnedArgs, { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolveRun, reject) => {
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => output += chunk.toString());
+    child.on("exit", (code) => {
+      const line = output.trim().split("\n").at(-1) ?? "";
+      if (code === 0 && line.startsWith("{")) resolveRun(JSON.parse(line).throughput);
+      else reject(new Error(`${library} client on ${runtime} exited with ${code}: ${output}`));
+    });
+  });
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
+const server = await startServer();
+console.log(`client benchmark: ${rounds} round(s) × ${duration} s, raw Bun echo server`);
+try {
+  for (const runtime of ["bun", "deno", "node"]) {
+    const results: Record<string, number[]> = { raw: [], coro: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const library of ["raw", "coro"]) {
+        results[library].push(await runClient(runtime, library, server.port));
+      }
+    }
+    const ratios = results.coro.map((value, i) => value / results.raw[i]);
+    console.log(
+      `  ${runtime.padEnd(5)} own WebSocket ${median(results.raw)} round trips/s, ` +
+        `coro-ws Client ${median(results.coro)}: ${median(ratios).toFixed(2)} ` +
+        `(per round: ${ratios.map((r) => r.toFixed(2)).join(" ")})`,
+    );
+  }
+} finally {
+  server.stop();
+}
