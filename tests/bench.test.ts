@@ -69,3 +69,28 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
   const chart = readFileSync(testPath("../scripts/bench/results/bench.svg"), "utf8");
   assert.match(chart, /^<svg/);
 });
+
+test(
+  `[${runtime}] npm run bench:clients runs coro-ws's Client and the runtime's own on each runtime`,
+  {
+    skip: runtime === "node"
+      ? false
+      : "the harness starts every runtime itself: it runs once, on Node",
+    timeout: 120_000,
+  },
+  async () => {
+    const args = [testPath("../scripts/bench/clients.ts"), "--rounds", "1", "--duration", "0.3"];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+    child.stderr.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0, output);
+    for (const name of ["bun", "deno", "node"]) {
+      assert.match(
+        output,
+        new RegExp(`${name} +own WebSocket [1-9]\\d* round trips/s, coro-ws Client [1-9]`),
+      );
+    }
+  },
+);

@@ -2,10 +2,12 @@
  * A client-side load generator that runs on any runtime, for `scripts/bench/clients.ts`: N
  * connections each send a message and wait for the seed echo's two replies, over and over, with
  * either coro-ws's `Client` or the runtime's own `WebSocket`. Prints one JSON line:
- * `{ "throughput": round trips per second }`.
+ * `{ "throughput": round trips per second }`. With `--mode handshake` each loop instead connects,
+ * sends one message, waits for its two replies and closes, over and over (the harness's handshake
+ * workload, from a second load generator), and throughput counts those cycles.
  *
  *   <runtime> scripts/bench/client_load.ts --library coro|raw --url ws://HOST:PORT/websocket
- *     [--connections 100] [--duration 3] [--warmup 1]
+ *     [--mode echo|handshake] [--connections 100] [--duration 3] [--warmup 1]
  */
 
 import process from "node:process";
@@ -20,6 +22,7 @@ const url = arg("url", "ws://127.0.0.1:9502/websocket");
 const connections = Number(arg("connections", "100"));
 const duration = Number(arg("duration", "3"));
 const warmup = Number(arg("warmup", "1"));
+const mode = arg("mode", "echo");
 
 let measuring = false;
 let running = true;
@@ -42,6 +45,18 @@ async function coroLoop(): Promise<void> {
   client.close();
 }
 
+/** One loop of handshakes with coro-ws: connect, one echo, close. */
+async function coroHandshakes(): Promise<void> {
+  while (running) {
+    const client = await Client.connect(url);
+    await client.push("bench");
+    await client.recv();
+    await client.recv();
+    client.close();
+    done();
+  }
+}
+
 /** One connection's loop with the runtime's WebSocket: callbacks. */
 function rawLoop(): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -62,7 +77,8 @@ function rawLoop(): Promise<void> {
   });
 }
 
-const loops = Array.from({ length: connections }, () => library === "raw" ? rawLoop() : coroLoop());
+const loop = mode === "handshake" ? coroHandshakes : library === "raw" ? rawLoop : coroLoop;
+const loops = Array.from({ length: connections }, loop);
 await new Promise((resolve) => setTimeout(resolve, warmup * 1000));
 measuring = true;
 const started = performance.now();

@@ -5,6 +5,10 @@
  * connections with one message in flight each. Prints round trips per second and the ratio of
  * coro-ws to the runtime's own client, per runtime; medians of `--rounds` (default 3).
  *
+ * Then it cross-checks `npm run bench`'s handshake workload with a second load generator: the
+ * Client on Node, 50 loops that connect, echo once and close, against the raw and the coro-ws
+ * server of each runtime.
+ *
  *   node scripts/bench/clients.ts [--rounds 3] [--duration 3]
  */
 
@@ -32,11 +36,15 @@ function runtimeArgs(runtime: string, file: string): [string, string[]] {
   return [join(BIN, "bun"), [file]];
 }
 
-/** Starts the raw Bun echo server; resolves with its port and a stop function. */
-function startServer(): Promise<{ port: number; stop: () => void }> {
-  const [program, args] = pinned(0, join(BIN, "bun"), [
-    join(ROOT, "scripts/bench/servers/raw_bun.ts"),
-  ]);
+/** Starts a benchmark server (default: raw Bun); resolves with its port and a stop function. */
+function startServer(
+  runtime = "bun",
+  file = "raw_bun.ts",
+): Promise<{ port: number; stop: () => void }> {
+  const [program, args] = pinned(
+    0,
+    ...runtimeArgs(runtime, join(ROOT, "scripts/bench/servers", file)),
+  );
   const child = spawn(program, args, {
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -52,8 +60,13 @@ function startServer(): Promise<{ port: number; stop: () => void }> {
   });
 }
 
-/** One client run; resolves with its round trips per second. */
-function runClient(runtime: string, library: string, port: number): Promise<number> {
+/** One client run; resolves with its round trips (or handshakes) per second. */
+function runClient(
+  runtime: string,
+  library: string,
+  port: number,
+  extra: string[] = [],
+): Promise<number> {
   const [program, args] = runtimeArgs(runtime, join(ROOT, "scripts/bench/client_load.ts"));
   const [pinnedProgram, pinnedArgs] = pinned(1, program, [
     ...args,
@@ -63,6 +76,7 @@ function runClient(runtime: string, library: string, port: number): Promise<numb
     `ws://127.0.0.1:${port}/websocket`,
     "--duration",
     duration,
+    ...extra,
   ]);
   const child = spawn(pinnedProgram, pinnedArgs, { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolveRun, reject) => {
@@ -96,4 +110,29 @@ try {
   }
 } finally {
   server.stop();
+}
+
+console.log("handshakes by coro-ws's Client on Node (50 loops), per server:");
+for (const runtime of ["bun", "deno", "node"]) {
+  const results: Record<string, number[]> = { raw: [], coro: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const library of ["raw", "coro"]) {
+      const target = await startServer(
+        runtime,
+        library === "raw" ? `raw_${runtime}.ts` : "coro.ts",
+      );
+      try {
+        const args = ["--mode", "handshake", "--connections", "50"];
+        results[library].push(await runClient("node", "coro", target.port, args));
+      } finally {
+        target.stop();
+      }
+    }
+  }
+  const ratios = results.coro.map((value, i) => value / results.raw[i]);
+  console.log(
+    `  ${runtime.padEnd(5)} raw server ${median(results.raw)}/s, coro-ws server ` +
+      `${median(results.coro)}/s: ${median(ratios).toFixed(2)} ` +
+      `(per round: ${ratios.map((r) => r.toFixed(2)).join(" ")})`,
+  );
 }
