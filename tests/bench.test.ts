@@ -31,7 +31,7 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
 
   const record = JSON.parse(readFileSync(testPath("../scripts/bench/results/bench.json"), "utf8"));
   const servers = [
-    ...["raw", "coro-ws", "crossws"].flatMap((library) =>
+    ...["raw", "coro-ws"].flatMap((library) =>
       ["bun", "deno", "node"].map((name) => `${library}/${name}`)
     ),
     "coro-ws-ws/deno",
@@ -46,11 +46,9 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     "json-4k-deflate",
     ...(redisMissing ? [] : ["redis"]),
   ];
-  /** Cross-process through Redis is coro-ws only; crossws has no compression switch. */
+  /** Cross-process through Redis is coro-ws only. */
   const runs = (workload: string, server: string) =>
-    workload === "redis"
-      ? server.startsWith("coro-ws")
-      : workload !== "json-4k-deflate" || !server.startsWith("crossws");
+    workload !== "redis" || server.startsWith("coro-ws");
   for (const workload of workloads) {
     for (const server of servers.filter((s) => runs(workload, s))) {
       const row = record.summaries.find((s: { workload: string; server: string }) =>
@@ -79,7 +77,10 @@ test(
     timeout: 120_000,
   },
   async () => {
-    const args = [testPath("../scripts/bench/clients.ts"), "--rounds", "1", "--duration", "0.3"];
+    const args = [
+      testPath("../scripts/bench/clients.ts"),
+      ...["--rounds", "1", "--duration", "0.3", "--warmup", "0.1"],
+    ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));

@@ -19,7 +19,7 @@ import { connect, runtime, startServer, within } from "./helpers.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
 /** Per runtime: `npm test` runs three, and ten seeds at a time are run by hand before a release. */
-const SECONDS = Number(process.env.FUZZ_SECONDS ?? 6);
+const SECONDS = Number(process.env.FUZZ_SECONDS ?? 4);
 /** Sockets open at once: enough to overlap handshakes, bodies and closes on the server. */
 const CONCURRENCY = 16;
 /** No case keeps its socket longer than this, whatever the server does. */

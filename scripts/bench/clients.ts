@@ -9,7 +9,7 @@
  * Client on Node, 50 loops that connect, echo once and close, against the raw and the coro-ws
  * server of each runtime.
  *
- *   node scripts/bench/clients.ts [--rounds 3] [--duration 3]
+ *   node scripts/bench/clients.ts [--rounds 3] [--duration 3] [--warmup 1]
  */
 
 import { spawn } from "node:child_process";
@@ -26,6 +26,7 @@ const arg = (name: string, fallback: string) => {
 };
 const rounds = Number(arg("rounds", "3"));
 const duration = arg("duration", "3");
+const warmup = arg("warmup", "1");
 const pin = availableParallelism() >= 2;
 const pinned = (cpu: number, program: string, args: string[]): [string, string[]] =>
   pin ? ["taskset", ["-c", String(cpu), program, ...args]] : [program, args];
@@ -76,6 +77,8 @@ function runClient(
     `ws://127.0.0.1:${port}/websocket`,
     "--duration",
     duration,
+    "--warmup",
+    warmup,
     ...extra,
   ]);
   const child = spawn(pinnedProgram, pinnedArgs, { stdio: ["ignore", "pipe", "inherit"] });
