@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { FLAG, Frame, OPCODE, type ServerMetrics } from "../mod.ts";
 import { connect, runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 
 const server = await startServer("fixtures/observe.ts");
 
@@ -182,14 +183,29 @@ test(`[${runtime}] metrics() and metricsText() count responses, messages, bytes 
   assert.equal(after.http_responses_total["1xx"] - before.http_responses_total["1xx"], 1);
   assert.ok(after.http_responses_total["2xx"] > before.http_responses_total["2xx"]);
   assert.equal(after.broker_up, 1);
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  assert.match(text, /^# TYPE coro_ws_websockets_open gauge$/m);
-  assert.match(text, /^coro_ws_http_responses_total\{class="2xx"\} \d+$/m);
-  assert.match(text, /^coro_ws_websocket_closes_total\{code="4000"\} \d+$/m);
-  assert.match(text, /^coro_ws_broker_up 1$/m);
-  // Every sample line is `name{labels} value`, every family has HELP and TYPE.
-  for (const line of text.trimEnd().split("\n")) {
-    assert.match(line, /^(# (HELP|TYPE) coro_ws_\w+ .+|coro_ws_\w+(\{\w+="[^"]*"\})? \d+)$/);
+  // The Prometheus text, read by a real parser, says the same.
+  const families = parsePrometheusTextFormat(await (await fetch(`${server.url}/metrics`)).text());
+  const sample = (name: string, labels: Record<string, string> = {}) => {
+    const family = families.find((f) => f.name === `coro_ws_${name}`);
+    assert.ok(family, `no family coro_ws_${name}`);
+    const found = family.metrics.find((m) =>
+      Object.entries(labels).every(([key, value]) => m.labels?.[key] === value)
+    );
+    assert.ok(found, `no sample of coro_ws_${name} with ${JSON.stringify(labels)}`);
+    return { type: family.type, value: Number(found.value) };
+  };
+  assert.deepEqual(sample("websockets_open"), { type: "GAUGE", value: after.websockets_open });
+  assert.equal(sample("http_responses_total", { class: "1xx" }).type, "COUNTER");
+  assert.ok(
+    sample("http_responses_total", { class: "1xx" }).value >= after.http_responses_total["1xx"],
+  );
+  assert.ok(sample("websocket_closes_total", { code: "4000" }).value >= 1);
+  assert.ok(
+    sample("websocket_messages_received_total").value >= after.websocket_messages_received_total,
+  );
+  assert.equal(sample("broker_up").value, 1);
+  for (const family of families) {
+    assert.ok(family.help.length > 0, `${family.name} has no HELP`);
   }
 });
 

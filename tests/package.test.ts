@@ -2,7 +2,8 @@
  * The npm package as users get it: `npm pack` (which builds dist/ through `prepack`), install
  * the tarball into a fresh project, and run the echo example from it on Node, Deno and Bun,
  * each importing "coro-ws" and "coro-ws/redis" by name; a WebSocket client must get the
- * reply. Also checks what the tarball holds and that its declarations type-check.
+ * reply. Also checks what the tarball holds, that its declarations type-check, and that the
+ * README's quick start works with it on every runtime as written.
  *
  * Packing and installing once is enough, and each step drives all three runtimes itself, so
  * the file runs under the Node test run only (the Deno and Bun runs skip it).
@@ -10,7 +11,8 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -266,5 +268,69 @@ test(`[${runtime}] Bun runs the echo example from the installed package (TypeScr
   assert.match(output, /RedisBroker is a function/);
   assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
 });
+
+/** The README's quick-start server, on `port`. */
+function quickStart(port: number): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
+    .map((match) => match[1])
+    .find((code) => code.includes('from "coro-ws";'));
+  assert.ok(block, "the README has no quick start importing coro-ws");
+  assert.match(block, /9502/);
+  return block.replace("9502", String(port));
+}
+
+/** A port free right now on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The quick start's command for `file` on each runtime. */
+const QUICK_START_COMMANDS: [string, (file: string) => [string, string[]]][] = [
+  ["node", (file) => [BIN("node"), [file]]],
+  ["deno", (file) => [BIN("deno"), ["run", "--allow-net", file]]],
+  ["bun", (file) => [BIN("bun"), [file]]],
+];
+
+for (const [name, command] of QUICK_START_COMMANDS) {
+  test(`[${runtime}] the README's quick start, with the installed package, on ${name}`, {
+    skip,
+    timeout: 240_000,
+  }, async () => {
+    const { dir } = await installed();
+    const port = await freePort();
+    const file = `quick_start_${name}.ts`;
+    writeFileSync(join(dir, file), quickStart(port));
+    const [program, args] = command(file);
+    const child = spawn(program, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+    }
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    try {
+      let page = "";
+      for (const deadline = Date.now() + 30_000; page !== "hello" && Date.now() < deadline;) {
+        page = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
+        if (page !== "hello") await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(page, "hello", output);
+      const client = await connect(`ws://127.0.0.1:${port}/ws`);
+      client.send("hi");
+      assert.equal(await client.next(), "echo: hi");
+      // Ctrl-C: the client gets 1001 and the process exits 0.
+      child.kill("SIGINT");
+      assert.equal((await within(client.closed, 5000, "close")).code, 1001);
+      assert.equal(await within(exited, 5000, "exit"), 0, output);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+}
 
 if (skip) console.log(`tests/package.test.ts skipped under ${runtime}: ${skip}`);
