@@ -69,6 +69,9 @@ export class RedisServer {
     const child = this.#child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
+    // Unref'd so that it never keeps a process alive, it must be ref'd while awaited: with
+    // nothing else pending, the event loop would end before its exit (Node: exit code 13).
+    child.ref();
     child.kill("SIGKILL");
     await exited;
   }
