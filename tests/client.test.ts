@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { test } from "node:test";
 import { Client, CLOSE, CloseFrame, ERROR, OPCODE } from "../mod.ts";
-import { runtime, runtimes, startServer, within } from "./helpers.ts";
+import { assertServerSettled, runtime, runtimes, startServer, within } from "./helpers.ts";
 
 /** Deno's and Bun's `WebSocket` hide a refused handshake's status and cannot pause or ping. */
 const webClient = runtime !== "node";
@@ -127,6 +127,10 @@ for (const serverRuntime of runtimes) {
       assert.equal(client.statusCode, webClient ? 0 : status);
       assert.equal(client.connected, false);
     }
+  });
+
+  test(`${name} afterwards the server is alive and holds no handler or connection`, async () => {
+    await assertServerSettled(server, `client tests against ${serverRuntime}`);
   });
 }
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FLAG, Frame, OPCODE, type ServerMetrics } from "../mod.ts";
-import { connect, runtime, startServer, within } from "./helpers.ts";
+import { assertServerSettled, connect, runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 
@@ -216,4 +216,8 @@ test(`[${runtime}] useLogger() refuses what is not a logger, naming the method`,
     () => server.useLogger({ error() {} } as never),
     /^TypeError: useLogger\(\): pass a logger with error, warn and info methods/,
   );
+});
+
+test(`[${runtime}] afterwards the server is alive and holds no handler or connection`, async () => {
+  await assertServerSettled(server, "observability tests");
 });

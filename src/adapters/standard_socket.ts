@@ -87,7 +87,13 @@ class StandardLink implements WebSocketLink {
   pong(): void {}
 
   close(code: number, reason: string): void {
-    this.#socket.close(code, reason);
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // A client's WebSocket may send only 1000 and 3000-4999 (Deno's refuses the core's 1009,
+      // 1002 and 1011): send 1000, the nearest it allows, rather than leave the socket open.
+      this.#socket.close(1000, reason);
+    }
   }
 
   end(): void {
