@@ -945,3 +945,14 @@ test("a handler looping over recv() or push() that complete at once still lets I
     connection.close();
   }
 });
+
+test("WebSocketConnection.disconnect() after the runtime's own Close for a violation waits for the close", async () => {
+  const { connection } = createConnection();
+  connection.receiveViolation(CLOSE.MESSAGE_TOO_BIG);
+  const closing = connection.disconnect(CLOSE.NORMAL, "");
+  assert.ok(closing instanceof Promise, "disconnect() did not return a promise");
+  connection.receiveClose(CLOSE.ABNORMAL, "");
+  assert.equal(typeof await closing, "boolean");
+  assert.equal(connection.closeCode, CLOSE.MESSAGE_TOO_BIG);
+  assert.equal(connection.closedByPeer, false);
+});

@@ -297,8 +297,10 @@ export class WebSocketConnection implements WebSocketEvents {
 
   receiveViolation(code: number): void {
     if (this.#state !== "open") return;
-    // The runtime sent the Close: the close it reports next is not the peer's.
+    // The runtime sent the Close: the close it reports next is not the peer's. A disconnect()
+    // from now on waits for that close, as one during the server's own closing handshake does.
     this.#state = "closing";
+    this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
     this.closeCode = code;
     this.#settleWaiter("");
     this.#failPushes();
