@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MemoryBroker, OPCODE, type PubSubBroker, Server } from "../mod.ts";
-import { type Client, connect, runtime } from "./helpers.ts";
+import { type Client, MemoryBroker, OPCODE, type PubSubBroker, Server } from "../mod.ts";
+import { message, open, runtime } from "./helpers.ts";
 
 /**
  * A server whose `/ws?topic=T` subscribes to T and whose messages "TOPIC|TEXT" publish TEXT
@@ -31,8 +31,8 @@ async function roomServer(broker?: PubSubBroker): Promise<{ server: Server; url:
 }
 
 async function join(url: string, topic?: string): Promise<Client> {
-  const client = await connect(topic ? `${url}?topic=${topic}` : url);
-  assert.equal(await client.next(), "ok");
+  const client = await open(topic ? `${url}?topic=${topic}` : url);
+  assert.equal(await message(client), "ok");
   return client;
 }
 
@@ -44,15 +44,15 @@ test(`[${runtime}] MemoryBroker: publish and broadcast reach the other server's 
     const onA = await join(a.url, "news");
     const onB = await join(b.url, "news");
     const elsewhere = await join(b.url, "sport");
-    onA.send("news|first");
-    assert.equal(await onA.next(), "first");
-    assert.equal(await onB.next(), "first");
-    onB.send("*|everyone");
-    for (const client of [onA, onB, elsewhere]) assert.equal(await client.next(), "everyone");
-    onA.send("news|second");
-    assert.equal(await onB.next(), "second", "news reached sport, or came twice");
-    assert.equal(await onA.next(), "second");
-    for (const client of [onA, onB, elsewhere]) client.close(1000);
+    await onA.push("news|first");
+    assert.equal(await message(onA), "first");
+    assert.equal(await message(onB), "first");
+    await onB.push("*|everyone");
+    for (const client of [onA, onB, elsewhere]) assert.equal(await message(client), "everyone");
+    await onA.push("news|second");
+    assert.equal(await message(onB), "second", "news reached sport, or came twice");
+    assert.equal(await message(onA), "second");
+    for (const client of [onA, onB, elsewhere]) await client.disconnect(1000);
   } finally {
     await Promise.all([a.server.shutdown(), b.server.shutdown()]);
   }
@@ -80,13 +80,13 @@ test(`[${runtime}] Server.publish(): the opcode converts the payload, other opco
   try {
     const client = await join(url, "t");
     assert.equal(server.publish("t", "text as bytes", OPCODE.BINARY), 1);
-    assert.deepEqual(await client.next(), new TextEncoder().encode("text as bytes"));
+    assert.deepEqual(await message(client), new TextEncoder().encode("text as bytes"));
     assert.equal(server.publish("t", new TextEncoder().encode("bytes as text"), OPCODE.TEXT), 1);
-    assert.equal(await client.next(), "bytes as text");
+    assert.equal(await message(client), "bytes as text");
     assert.equal(server.broadcast(new Uint8Array([7])), 1);
-    assert.deepEqual(await client.next(), new Uint8Array([7]));
+    assert.deepEqual(await message(client), new Uint8Array([7]));
     assert.throws(() => server.publish("t", "x", OPCODE.PING), RangeError);
-    client.close(1000);
+    await client.disconnect(1000);
   } finally {
     await server.shutdown();
   }

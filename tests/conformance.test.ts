@@ -7,15 +7,23 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { detectAdapter } from "../src/adapters/detect.ts";
 import { CLOSE, FLAG, Frame, OPCODE } from "../mod.ts";
-import { connect, runtime, startServer, within } from "./helpers.ts";
+import {
+  closeOf,
+  connectWebSocket,
+  message,
+  open,
+  runtime,
+  startServer,
+  within,
+} from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const capabilities =
   (await detectAdapter(process.env.TEST_ENGINE as "ws" | undefined)).capabilities;
 const server = await startServer("fixtures/server.ts");
 
-test(`[${runtime}] echo: text and binary round trip`, async () => {
-  const client = await connect(`${server.wsUrl}/echo`);
+test(`[${runtime}] echo with the runtime's own WebSocket: text and binary round trip`, async () => {
+  const client = await connectWebSocket(`${server.wsUrl}/echo`);
   client.send("hello");
   assert.equal(await client.next(), "hello");
   client.send(new Uint8Array([0, 1, 255]));
@@ -91,9 +99,9 @@ test(`[${runtime}] upgrade() sends the chosen subprotocol and extra headers in t
   assert.equal((await client.nextFrame())?.data, "offered: a, b");
   client.destroy();
 
-  const browser = await connect(`${server.wsUrl}/protocol?choose=b`, ["a", "b"]);
-  assert.equal(browser.socket.protocol, "b");
-  browser.close();
+  const offering = await open(`${server.wsUrl}/protocol?choose=b`, ["a", "b"]);
+  assert.equal(offering.protocol, "b");
+  offering.close();
 });
 
 test(`[${runtime}] upgrade() leaves out a subprotocol the client did not offer`, async () => {
@@ -106,39 +114,37 @@ test(`[${runtime}] upgrade() leaves out a subprotocol the client did not offer`,
 });
 
 test(`[${runtime}] recv(timeout) returns false with errCode 110, then the next message`, async () => {
-  const client = await connect(`${server.wsUrl}/timeout`);
-  assert.equal(await client.next(), "first: false 110 110");
-  client.send("later");
-  assert.equal(await client.next(), "second: later");
+  const client = await open(`${server.wsUrl}/timeout`);
+  assert.equal(await message(client), "first: false 110 110");
+  await client.push("later");
+  assert.equal(await message(client), "second: later");
   client.close();
 });
 
 test(`[${runtime}] a second concurrent recv() rejects with ConcurrencyError`, async () => {
-  const client = await connect(`${server.wsUrl}/concurrent-recv`);
-  assert.equal(await client.next(), "ConcurrencyError");
+  const client = await open(`${server.wsUrl}/concurrent-recv`);
+  assert.equal(await message(client), "ConcurrencyError");
   client.close();
 });
 
 test(`[${runtime}] concurrent pushes from several tasks keep each task's order`, async () => {
-  const client = await connect(`${server.wsUrl}/concurrent-push`);
-  client.send("go");
+  const client = await open(`${server.wsUrl}/concurrent-push`);
+  await client.push("go");
   const next = { a: 0, b: 0, c: 0 };
   for (let i = 0; i < 600; i++) {
-    const message = String(await client.next());
-    const name = message[0] as keyof typeof next;
-    assert.equal(message.split(" ")[0], `${name}${next[name]}`);
-    assert.equal(message.length, message.split(" ")[0].length + 1 + next[name] * 50);
+    const text = String(await message(client));
+    const name = text[0] as keyof typeof next;
+    assert.equal(text.split(" ")[0], `${name}${next[name]}`);
+    assert.equal(text.length, text.split(" ")[0].length + 1 + next[name] * 50);
     next[name]++;
   }
-  assert.equal(await client.next(), "done");
+  assert.equal(await message(client), "done");
   client.close();
 });
 
 test(`[${runtime}] the peer's Close reaches recv() as a CloseFrame, then ""`, async () => {
-  const client = await connect(`${server.wsUrl}/close-frame`);
-  client.close(4001, "client-bye");
-  const closed = await within(client.closed, 5000, "close echo");
-  assert.equal(closed.code, 4001);
+  const client = await open(`${server.wsUrl}/close-frame`);
+  assert.equal(await client.disconnect(4001, "client-bye"), true, "the server echoed the Close");
   let seen = null;
   for (let i = 0; i < 50 && seen === null; i++) {
     seen = await (await fetch(`${server.url}/last-close-frame`)).json();
@@ -163,32 +169,31 @@ test(`[${runtime}] close() drops the connection${capabilities.terminate ? " with
 });
 
 test(`[${runtime}] disconnect(code, reason) sends that Close frame`, async () => {
-  const client = await connect(`${server.wsUrl}/close`);
-  client.send("disconnect");
-  const closed = await within(client.closed, 5000, "close");
-  assert.deepEqual(closed, { code: 4000, reason: "bye" });
+  const client = await open(`${server.wsUrl}/close`);
+  await client.push("disconnect");
+  assert.deepEqual(await closeOf(client), { code: 4000, reason: "bye" });
 });
 
 test(`[${runtime}] disconnect() refuses a code that may not be sent`, async () => {
-  const client = await connect(`${server.wsUrl}/close`);
-  client.send("bad-code");
-  assert.equal(await client.next(), "RangeError");
-  assert.equal((await within(client.closed, 5000, "close")).code, 1000);
+  const client = await open(`${server.wsUrl}/close`);
+  await client.push("bad-code");
+  assert.equal(await message(client), "RangeError");
+  assert.equal((await closeOf(client)).code, 1000);
 });
 
 test(`[${runtime}] a handler that returns closes with 1000`, async () => {
-  const client = await connect(`${server.wsUrl}/close`);
-  client.send("return");
-  assert.equal((await within(client.closed, 5000, "close")).code, 1000);
+  const client = await open(`${server.wsUrl}/close`);
+  await client.push("return");
+  assert.equal((await closeOf(client)).code, 1000);
 });
 
 test(`[${runtime}] a handler that throws closes with 1011; others keep working`, async () => {
-  const bystander = await connect(`${server.wsUrl}/echo`);
-  const client = await connect(`${server.wsUrl}/close`);
-  client.send("throw");
-  assert.equal((await within(client.closed, 5000, "close")).code, CLOSE.SERVER_ERROR);
-  bystander.send("still here");
-  assert.equal(await bystander.next(), "still here");
+  const bystander = await open(`${server.wsUrl}/echo`);
+  const client = await open(`${server.wsUrl}/close`);
+  await client.push("throw");
+  assert.equal((await closeOf(client)).code, CLOSE.SERVER_ERROR);
+  await bystander.push("still here");
+  assert.equal(await message(bystander), "still here");
   bystander.close();
   assert.match(server.output(), /handler failed on purpose/);
 });
@@ -248,10 +253,10 @@ test(`[${runtime}] routing: longest prefix wins, case-insensitive, no match is 4
 
 test(`[${runtime}] shutdown() closes open WebSockets with 1001 and start() settles`, async () => {
   const own = await startServer("fixtures/server.ts");
-  const client = await connect(`${own.wsUrl}/echo`);
+  const client = await open(`${own.wsUrl}/echo`);
   await (await fetch(`${own.url}/http`)).text(); // Leaves an idle keep-alive connection.
   await (await fetch(`${own.url}/shutdown`)).text();
-  assert.equal((await within(client.closed, 5000, "close")).code, CLOSE.GOING_AWAY);
+  assert.equal((await closeOf(client)).code, CLOSE.GOING_AWAY);
   assert.equal(await within(own.exited, 8000, "server exit"), 0);
   assert.match(own.output(), /stopped/);
 });

@@ -10,7 +10,8 @@ import { test } from "node:test";
 import { FLAG, Frame, OPCODE, type Opcode } from "../mod.ts";
 import {
   assertServerSettled,
-  connect,
+  message,
+  open,
   runtime,
   type ServerProcess,
   startServer,
@@ -168,20 +169,19 @@ test(`[${runtime}] the idle timeout does not drop a talking peer while its handl
     SETTINGS: JSON.stringify({ websocket_idle_timeout: 2, websocket_max_queue: 4 }),
   });
   try {
-    const client = await connect(`${busy.wsUrl}/late-reader?ms=4000`);
+    const client = await open(`${busy.wsUrl}/late-reader?ms=4000`);
     // The handler reads nothing for 4 s: the queue fills and reading pauses, while the peer
     // keeps talking, so it is not silent.
     let sent = 0;
     const until = Date.now() + 5000;
     while (Date.now() < until) {
-      client.send(`message ${sent++}`);
+      await client.push(`message ${sent++}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    client.send("end");
-    const reply = await client.next(5000).catch(async (error) => {
-      throw new Error(
-        `[${runtime}] ${error.message}; closed: ${JSON.stringify(await client.closed)}`,
-      );
+    await client.push("end");
+    // On a close, message() names the code and reason the server closed with.
+    const reply = await message(client).catch((error) => {
+      throw new Error(`[${runtime}] ${error.message}`);
     });
     assert.equal(reply, `received ${sent}`, `[${runtime}] what the busy handler received`);
     client.close();
@@ -191,11 +191,11 @@ test(`[${runtime}] the idle timeout does not drop a talking peer while its handl
 });
 
 test(`[${runtime}] a careless loop over closed results does not stall other connections`, async () => {
-  const echo = await connect(`${server.wsUrl}/echo`);
+  const echo = await open(`${server.wsUrl}/echo`);
   const roundTrip = async () => {
     const started = performance.now();
-    echo.send("ping");
-    assert.equal(await echo.next(5000), "ping");
+    await echo.push("ping");
+    assert.equal(await message(echo), "ping");
     await within(fetch(`${server.url}/stats`).then((answer) => answer.json()), 5000, "stats");
     return performance.now() - started;
   };

@@ -6,14 +6,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { detectAdapter } from "../src/adapters/detect.ts";
+import type { Client } from "../mod.ts";
 import {
-  type Client,
-  connect,
+  assertQuiet,
+  closeOf,
+  message,
+  open,
   runtime,
   runtimes,
   runToEnd,
   startServer,
-  within,
 } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
@@ -21,7 +23,7 @@ const capabilities = (await detectAdapter()).capabilities;
 
 /** Reads messages until `expected` comes: others may broadcast before it. */
 async function receive(client: Client, expected: string): Promise<void> {
-  while (await client.next() !== expected);
+  while (await message(client) !== expected);
 }
 
 test(`[${runtime}] examples/echo.ts answers twice per message and closes on "close"`, async () => {
@@ -30,14 +32,14 @@ test(`[${runtime}] examples/echo.ts answers twice per message and closes on "clo
     const page = await fetch(`${server.url}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<html/i);
-    const client = await connect(`${server.wsUrl}/websocket`);
-    client.send("world");
-    assert.equal(await client.next(), "Hello world!");
-    assert.equal(await client.next(), "How are you, world?");
-    client.send("close");
+    const client = await open(`${server.wsUrl}/websocket`);
+    await client.push("world");
+    assert.equal(await message(client), "Hello world!");
+    assert.equal(await message(client), "How are you, world?");
+    await client.push("close");
     // close() drops the connection; Deno cannot, and closes with 1000 instead.
     const code = capabilities.terminate ? 1006 : 1000;
-    assert.equal((await within(client.closed, 5000, "close")).code, code);
+    assert.equal((await closeOf(client)).code, code);
   } finally {
     server.kill();
   }
@@ -46,18 +48,18 @@ test(`[${runtime}] examples/echo.ts answers twice per message and closes on "clo
 test(`[${runtime}] examples/broadcast.ts delivers each message to every client`, async () => {
   const server = await startServer("../examples/broadcast.ts");
   try {
-    const alice = await connect(`${server.wsUrl}/websocket`);
-    const bob = await connect(`${server.wsUrl}/websocket`);
+    const alice = await open(`${server.wsUrl}/websocket`);
+    const bob = await open(`${server.wsUrl}/websocket`);
     // Each handler registers itself after upgrade(): hearing its own message proves it is in.
-    alice.send("alice here");
+    await alice.push("alice here");
     await receive(alice, "Server：alice here");
-    bob.send("bob here");
+    await bob.push("bob here");
     await receive(bob, "Server：bob here");
-    bob.send("hi");
+    await bob.push("hi");
     await receive(alice, "Server：hi");
     await receive(bob, "Server：hi");
-    alice.close(1000);
-    bob.close(1000);
+    await alice.disconnect(1000);
+    await bob.disconnect(1000);
   } finally {
     server.kill();
   }
@@ -66,21 +68,21 @@ test(`[${runtime}] examples/broadcast.ts delivers each message to every client`,
 test(`[${runtime}] examples/chat.ts keeps each room to itself (one process, no Redis)`, async () => {
   const server = await startServer("../examples/chat.ts");
   try {
-    const ada = await connect(`${server.wsUrl}/chat?room=tea&name=ada`);
-    assert.equal(await ada.next(), "ada joined");
-    const bob = await connect(`${server.wsUrl}/chat?room=tea&name=bob`);
-    const eve = await connect(`${server.wsUrl}/chat?room=coffee&name=eve`);
-    assert.equal(await ada.next(), "bob joined");
-    assert.equal(await bob.next(), "bob joined");
-    assert.equal(await eve.next(), "eve joined");
-    ada.send("milk?");
-    assert.equal(await bob.next(), "ada: milk?");
-    assert.equal(await ada.next(), "ada: milk?");
-    bob.close(1000);
-    assert.equal(await ada.next(), "bob left");
-    await assert.rejects(eve.next(200), /no message/, "tea's messages reached coffee");
-    ada.close(1000);
-    eve.close(1000);
+    const ada = await open(`${server.wsUrl}/chat?room=tea&name=ada`);
+    assert.equal(await message(ada), "ada joined");
+    const bob = await open(`${server.wsUrl}/chat?room=tea&name=bob`);
+    const eve = await open(`${server.wsUrl}/chat?room=coffee&name=eve`);
+    assert.equal(await message(ada), "bob joined");
+    assert.equal(await message(bob), "bob joined");
+    assert.equal(await message(eve), "eve joined");
+    await ada.push("milk?");
+    assert.equal(await message(bob), "ada: milk?");
+    assert.equal(await message(ada), "ada: milk?");
+    await bob.disconnect(1000);
+    assert.equal(await message(ada), "bob left");
+    await assertQuiet(eve, 0.2, "tea's messages reached coffee");
+    await ada.disconnect(1000);
+    await eve.disconnect(1000);
   } finally {
     server.kill();
   }
@@ -96,10 +98,10 @@ test(`[${runtime}] examples/cluster.ts shares one port between its workers`, asy
       pids.add(answer.body.trim());
     }
     assert.equal(pids.size, 2, `answered by ${[...pids].join(", ")}`);
-    const client = await connect(`${server.wsUrl}/websocket`);
-    client.send("cluster");
-    assert.match(String(await client.next()), /^Hello cluster from \d+!$/);
-    client.close(1000);
+    const client = await open(`${server.wsUrl}/websocket`);
+    await client.push("cluster");
+    assert.match(String(await message(client)), /^Hello cluster from \d+!$/);
+    await client.disconnect(1000);
   } finally {
     server.kill();
   }

@@ -15,7 +15,7 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import process from "node:process";
 import { test } from "node:test";
 import { concatBytes } from "../src/core/frame.ts";
-import { connect, runtime, startServer, within } from "./helpers.ts";
+import { message, open, runtime, startServer, within } from "./helpers.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
 /** Per runtime: `npm test` runs three, and ten seeds at a time are run by hand before a release. */
@@ -782,11 +782,14 @@ test(`[${runtime}] fuzzing over the network leaves the server alive, empty and b
     const plain = await within(fetch(`${server.url}/`), 5000, `GET /, ${seed}`);
     assert.equal(plain.status, 200, `GET / after fuzzing, ${seed}`);
     assert.equal(await plain.text(), "ok");
-    const client = await within(connect(`${server.wsUrl}/echo`), 5000, `WebSocket open, ${seed}`);
-    client.send("still echoing");
-    assert.equal(await client.next(), "still echoing", `echo after fuzzing, ${seed}`);
-    client.close(1000);
-    await within(client.closed, 5000, `WebSocket close, ${seed}`);
+    const client = await within(open(`${server.wsUrl}/echo`), 5000, `WebSocket open, ${seed}`);
+    await client.push("still echoing");
+    assert.equal(await message(client), "still echoing", `echo after fuzzing, ${seed}`);
+    assert.equal(
+      await within(client.disconnect(1000), 5000, `WebSocket close, ${seed}`),
+      true,
+      `the server answered the Close, ${seed}`,
+    );
     assert.equal(exitCode, "running", `the server exited (${exitCode})\n${context()}`);
   } catch (error) {
     // The seed, on every failure, including those thrown outside the assertions above.

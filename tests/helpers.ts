@@ -1,12 +1,21 @@
 /**
- * Test helpers: start a server script on the current runtime, and a pull-based WebSocket
- * client over the runtime's own `WebSocket`.
+ * Test helpers: start a server script on the current runtime, drive it with coro-ws's own
+ * `Client`, and, where interoperability is under test, with the runtime's own `WebSocket`.
  */
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import {
+  Client,
+  type ClientSettings,
+  CLOSE,
+  CloseFrame,
+  ERROR,
+  Frame,
+  type FrameData,
+} from "../mod.ts";
 
 /** The three runtimes, each test file runs under every one. */
 export const runtimes = ["node", "deno", "bun"] as const;
@@ -148,14 +157,64 @@ export function runToEnd(
   });
 }
 
-/** How a client saw its connection close. */
+/** How a connection closed: the peer's Close code and reason (1006 when none came). */
 export interface Closed {
   code: number;
   reason: string;
 }
 
-/** A pull-based client over the runtime's `WebSocket`. */
-export interface Client {
+/**
+ * Opens coro-ws's own `Client` to `url` (ws:// or wss://), the suite's client wherever the
+ * client is not what is under test. `recv()` shows the server's Close as a `CloseFrame`.
+ */
+export function open(
+  url: string,
+  protocols: string[] = [],
+  settings: ClientSettings = {},
+): Promise<Client> {
+  return Client.connect(
+    url,
+    { timeout: 5, open_websocket_close_frame: true, ...settings },
+    protocols,
+  );
+}
+
+/** The next message's data; rejects, saying why, on a close or after `seconds`. */
+export async function message(client: Client, seconds = 5): Promise<FrameData> {
+  const frame = await client.recv(seconds);
+  if (frame instanceof CloseFrame) {
+    throw new Error(`closed (${frame.code} ${frame.reason}) before a message came`);
+  }
+  if (frame === "") throw new Error("closed before a message came");
+  if (frame === false) throw new Error(`no message within ${seconds} s: ${client.errMsg}`);
+  return frame.data;
+}
+
+/**
+ * Reads until the connection closes, skipping messages, and resolves with the server's Close
+ * (1006 when it dropped the connection without one); rejects after `seconds`.
+ */
+export async function closeOf(client: Client, seconds = 5): Promise<Closed> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const left = (deadline - Date.now()) / 1000;
+    const frame = left > 0 ? await client.recv(left) : false;
+    if (frame instanceof CloseFrame) return { code: frame.code, reason: frame.reason };
+    if (frame === "") return { code: CLOSE.ABNORMAL, reason: "" };
+    if (frame === false) throw new Error(`not closed within ${seconds} s: ${client.errMsg}`);
+  }
+}
+
+/** Asserts that nothing arrives on `client` for `seconds`: its `recv()` times out (110). */
+export async function assertQuiet(client: Client, seconds: number, what: string): Promise<void> {
+  const frame = await client.recv(seconds);
+  const got = frame instanceof Frame ? `a message: ${frame.data}` : JSON.stringify(frame);
+  assert.equal(frame, false, `${what}: got ${got}`);
+  assert.equal(client.errCode, ERROR.TIMEOUT, `${what}: ${client.errMsg}`);
+}
+
+/** A pull-based wrapper of the runtime's own `WebSocket`, for tests of interoperability. */
+export interface RuntimeSocket {
   socket: WebSocket;
   /** The next message (text or bytes); rejects after `ms` or if the connection closes first. */
   next(ms?: number): Promise<string | Uint8Array>;
@@ -165,8 +224,8 @@ export interface Client {
   close(code?: number, reason?: string): void;
 }
 
-/** Opens a WebSocket and resolves once it is open. */
-export function connect(url: string, protocols?: string[]): Promise<Client> {
+/** Opens the runtime's own `WebSocket` and resolves once it is open. */
+export function connectWebSocket(url: string, protocols?: string[]): Promise<RuntimeSocket> {
   const socket = new WebSocket(url, protocols);
   socket.binaryType = "arraybuffer";
   const messages: (string | Uint8Array)[] = [];
@@ -183,7 +242,7 @@ export function connect(url: string, protocols?: string[]): Promise<Client> {
     messages.push(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
     wake?.();
   };
-  const client: Client = {
+  const client: RuntimeSocket = {
     socket,
     closed,
     async next(ms = 5000) {

@@ -7,7 +7,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FLAG, Frame, OPCODE, type ServerMetrics } from "../mod.ts";
-import { assertServerSettled, connect, runtime, startServer, within } from "./helpers.ts";
+import {
+  assertServerSettled,
+  closeOf,
+  message,
+  open,
+  runtime,
+  startServer,
+  within,
+} from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 
@@ -84,13 +92,13 @@ test(`[${runtime}] limits hit (413, 431, 503, 408, 1009): one warning each`, asy
   // Node and Bun refuse a head past their own limit before coro-ws sees it; Deno passes it on.
   if (runtime === "deno") only(await loggedMatching(/ 431 /), /^warn coro-ws: 431 for GET/);
 
-  const held = await Promise.all([1, 2, 3, 4].map(() => connect(`${server.wsUrl}/hold`)));
+  const held = await Promise.all([1, 2, 3, 4].map(() => open(`${server.wsUrl}/hold`)));
   const refused = await fetch(`${server.url}/hello`);
   assert.equal(refused.status, 503);
   await refused.body?.cancel();
   // The log can be read once a slot is free again.
-  for (const client of held) client.close(1000);
-  await Promise.all(held.map((client) => within(client.closed, 5000, "close")));
+  const answered = await Promise.all(held.map((client) => client.disconnect(1000)));
+  assert.deepEqual(answered, [true, true, true, true], "each held connection closed cleanly");
   only(await loggedMatching(/ 503 /), /^warn coro-ws: 503 for GET \/hello: Too many connections/);
 
   const slow = await RawClient.open(server.port);
@@ -98,9 +106,9 @@ test(`[${runtime}] limits hit (413, 431, 503, 408, 1009): one warning each`, asy
   only(await loggedMatching(/ 408 /), /^warn coro-ws: 408 for POST \/upload: /);
   slow.destroy();
 
-  const ws = await connect(`${server.wsUrl}/echo`);
-  ws.send("z".repeat(2048));
-  assert.equal((await within(ws.closed, 5000, "close")).code, 1009);
+  const ws = await open(`${server.wsUrl}/echo`);
+  await ws.push("z".repeat(2048));
+  assert.equal((await closeOf(ws)).code, 1009);
   only(await loggedMatching(/1009/), /^warn coro-ws: WebSocket \/echo closed with 1009/);
 });
 
@@ -136,11 +144,10 @@ test(`[${runtime}] the access log: one line per request and per WebSocket, nothi
     headers: { Cookie: "sid=secret", Authorization: "Bearer secret" },
   })).text();
   only(await loggedMatching(/GET \/hello/), /^info GET \/hello 200 5 B \d+\.\d ms$/);
-  const ws = await connect(`${server.wsUrl}/echo`);
-  ws.send("abc");
-  assert.equal(await ws.next(), "abc");
-  ws.close(4001, "bye");
-  await within(ws.closed, 5000, "close");
+  const ws = await open(`${server.wsUrl}/echo`);
+  await ws.push("abc");
+  assert.equal(await message(ws), "abc");
+  assert.equal(await ws.disconnect(4001, "bye"), true, "the server answered the Close");
   const line = only(
     await loggedMatching(/^info WS/),
     /^info WS \/echo 4001 closed by client after /,

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
-import { connect, runtime, testPath, within } from "./helpers.ts";
+import { closeOf, message, open, runtime, testPath, within } from "./helpers.ts";
 
 const skip = runtime === "node"
   ? false
@@ -183,11 +183,10 @@ async function echo(dir: string, cmd: string, args: string[]): Promise<string> {
       30_000,
       `${args.at(-1)} listening`,
     );
-    const client = await connect(`ws://127.0.0.1:${port}/websocket`);
-    client.send("world");
-    assert.equal(await client.next(10_000), "Hello world!");
-    client.close(1000);
-    await within(client.closed, 5000, "close");
+    const client = await open(`ws://127.0.0.1:${port}/websocket`);
+    await client.push("world");
+    assert.equal(await message(client, 10), "Hello world!");
+    assert.equal(await client.disconnect(1000), true, "the server answered the Close");
     return output;
   } catch (error) {
     throw new Error(`${String(error)}\nserver output:\n${output}`);
@@ -320,12 +319,12 @@ for (const [name, command] of QUICK_START_COMMANDS) {
         if (page !== "hello") await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(page, "hello", output);
-      const client = await connect(`ws://127.0.0.1:${port}/ws`);
-      client.send("hi");
-      assert.equal(await client.next(), "echo: hi");
+      const client = await open(`ws://127.0.0.1:${port}/ws`);
+      await client.push("hi");
+      assert.equal(await message(client), "echo: hi");
       // Ctrl-C: the client gets 1001 and the process exits 0.
       child.kill("SIGINT");
-      assert.equal((await within(client.closed, 5000, "close")).code, 1001);
+      assert.equal((await closeOf(client)).code, 1001);
       assert.equal(await within(exited, 5000, "exit"), 0, output);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");

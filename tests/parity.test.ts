@@ -12,7 +12,15 @@ import process from "node:process";
 import { test } from "node:test";
 import { FLAG, Frame, OPCODE, Server } from "../mod.ts";
 import { concatBytes } from "../src/core/frame.ts";
-import { assertServerSettled, connect, runtime, startServer, testPath, within } from "./helpers.ts";
+import {
+  assertServerSettled,
+  message,
+  open,
+  runtime,
+  startServer,
+  testPath,
+  within,
+} from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const server = await startServer("fixtures/parity.ts");
@@ -87,16 +95,16 @@ test(`[${runtime}] parity: shutdown() before start() resolves at once, and start
 });
 
 test(`[${runtime}] parity: recv(Infinity) waits for the message`, async () => {
-  const client = await connect(`${server.wsUrl}/recv-forever`);
+  const client = await open(`${server.wsUrl}/recv-forever`);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  client.send("late");
-  assert.equal(await client.next(), "got late", `[${runtime}]`);
+  await client.push("late");
+  assert.equal(await message(client), "got late", `[${runtime}]`);
   client.close();
 });
 
 test(`[${runtime}] parity: a second recv() rejects, so .catch() sees it`, async () => {
-  const client = await connect(`${server.wsUrl}/recv-twice`);
-  assert.equal(await client.next(), "ConcurrencyError", `[${runtime}]`);
+  const client = await open(`${server.wsUrl}/recv-twice`);
+  assert.equal(await message(client), "ConcurrencyError", `[${runtime}]`);
   client.close();
 });
 

@@ -7,12 +7,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createClient } from "redis";
-import { OPCODE, Server } from "../mod.ts";
+import { type Client, OPCODE, Server } from "../mod.ts";
 import type { BrokerLink, BrokerMessage } from "../src/pubsub/broker.ts";
 import { RedisBroker } from "../src/pubsub/redis.ts";
 import {
-  type Client,
-  connect,
+  assertQuiet,
+  message,
+  open,
   otherRuntime,
   runtime,
   type ServerProcess,
@@ -38,15 +39,15 @@ async function chatPair(): Promise<[ServerProcess, ServerProcess]> {
 }
 
 function join(server: ServerProcess, name: string, room = "r"): Promise<Client> {
-  return connect(`${server.wsUrl}/chat?room=${room}&name=${name}`);
+  return open(`${server.wsUrl}/chat?room=${room}&name=${name}`);
 }
 
 /** The next message `client` gets that matches `pattern`, skipping others. */
 async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise<string> {
   const deadline = Date.now() + ms;
   while (true) {
-    const message = String(await client.next(Math.max(1, deadline - Date.now())));
-    if (pattern.test(message)) return message;
+    const data = String(await message(client, Math.max(1, deadline - Date.now()) / 1000));
+    if (pattern.test(data)) return data;
   }
 }
 
@@ -57,7 +58,7 @@ async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise
 async function untilCrossing(sender: Client, receiver: Client, name: string, ms: number) {
   const deadline = Date.now() + ms;
   for (let probe = 0;; probe++) {
-    sender.send(`probe ${probe}`);
+    await sender.push(`probe ${probe}`);
     try {
       return await nextMatching(receiver, new RegExp(`^${name}: probe`), 200);
     } catch (error) {
@@ -70,7 +71,7 @@ async function untilCrossing(sender: Client, receiver: Client, name: string, ms:
 
 /** `count` numbered messages from each sender, interleaved, then what `receiver` got of them. */
 async function exchange(senders: [Client, string][], receiver: Client, count: number) {
-  for (let i = 1; i <= count; i++) for (const [sender] of senders) sender.send(`seq ${i}`);
+  for (let i = 1; i <= count; i++) for (const [sender] of senders) await sender.push(`seq ${i}`);
   const got = new Map<string, number[]>(senders.map(([, name]) => [name, []]));
   for (let i = 0; i < count * senders.length; i++) {
     const [name, seq] = (await nextMatching(receiver, /: seq \d+$/)).split(": seq ");
@@ -97,11 +98,11 @@ test(
       assert.deepEqual(got.get("alice"), inOrder, `${runtime} → ${other}`);
       assert.deepEqual(got.get("carol"), inOrder, `${other}, local`);
       const dave = await join(a, "dave", "other-room");
-      assert.equal(await dave.next(), "dave joined");
-      alice.send("not for dave");
+      assert.equal(await message(dave), "dave joined");
+      await alice.push("not for dave");
       assert.equal(await nextMatching(bob, /not for dave/), "alice: not for dave");
-      await assert.rejects(dave.next(300), /no message/, "room r's message reached other-room");
-      for (const client of [alice, bob, carol, dave]) client.close(1000);
+      await assertQuiet(dave, 0.3, "room r's message reached other-room");
+      for (const client of [alice, bob, carol, dave]) await client.disconnect(1000);
     } finally {
       a.kill();
       b.kill();
@@ -118,16 +119,16 @@ test(`[${runtime}] RedisBroker: the seed broadcast example reaches ${other}'s cl
     startServer("../examples/broadcast.ts", env, other),
   ]);
   try {
-    const onA = await connect(`${a.wsUrl}/websocket`);
-    const onB = await connect(`${b.wsUrl}/websocket`);
-    onA.send("hi");
-    assert.equal(await onA.next(), "Server：hi");
-    assert.equal(await onB.next(), "Server：hi");
-    onB.send("back");
-    assert.equal(await onA.next(), "Server：back");
-    assert.equal(await onB.next(), "Server：back");
-    onA.close(1000);
-    onB.close(1000);
+    const onA = await open(`${a.wsUrl}/websocket`);
+    const onB = await open(`${b.wsUrl}/websocket`);
+    await onA.push("hi");
+    assert.equal(await message(onA), "Server：hi");
+    assert.equal(await message(onB), "Server：hi");
+    await onB.push("back");
+    assert.equal(await message(onA), "Server：back");
+    assert.equal(await message(onB), "Server：back");
+    await onA.disconnect(1000);
+    await onB.disconnect(1000);
   } finally {
     a.kill();
     b.kill();
@@ -145,7 +146,7 @@ test(`[${runtime}] RedisBroker: a Redis crash keeps local delivery, is reported,
     await untilCrossing(alice, bob, "alice", 5000);
 
     await redis!.kill();
-    alice.send("during the outage");
+    await alice.push("during the outage");
     assert.equal(await nextMatching(erin, /outage/), "alice: during the outage");
     const deadline = Date.now() + 5000;
     while (!/Redis at .* is unreachable/.test(a.output())) {
@@ -153,13 +154,13 @@ test(`[${runtime}] RedisBroker: a Redis crash keeps local delivery, is reported,
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const late = await join(b, "late");
-    assert.equal(await late.next(), "late joined", `${other} still serves`);
+    assert.equal(await message(late), "late joined", `${other} still serves`);
 
     await redis!.restart();
     await untilCrossing(alice, bob, "alice", 20_000);
     const got = await exchange([[alice, "alice"]], bob, 50);
     assert.deepEqual(got.get("alice"), Array.from({ length: 50 }, (_, i) => i + 1));
-    for (const client of [alice, erin, bob, late]) client.close(1000);
+    for (const client of [alice, erin, bob, late]) await client.disconnect(1000);
   } finally {
     a.kill();
     b.kill();
@@ -186,17 +187,17 @@ test(`[${runtime}] RedisBroker: a server keeps one Redis subscription per topic 
       void server.start();
     }
     const [a, b] = await Promise.all(servers.map((server) => server.listening));
-    const first = await connect(`ws://127.0.0.1:${b.port}/ws?topic=bin`);
-    const second = await connect(`ws://127.0.0.1:${b.port}/ws?topic=bin`);
-    assert.equal(await first.next(), "ok");
-    assert.equal(await second.next(), "ok");
+    const first = await open(`ws://127.0.0.1:${b.port}/ws?topic=bin`);
+    const second = await open(`ws://127.0.0.1:${b.port}/ws?topic=bin`);
+    assert.equal(await message(first), "ok");
+    assert.equal(await message(second), "ok");
     await waitFor(async () => await subscribers("bin") === 1, "one subscription for two clients");
     assert.equal(servers[0].publish("bin", "bytes", OPCODE.BINARY), 0, "none local on a");
     for (const client of [first, second]) {
-      assert.deepEqual(await client.next(), new TextEncoder().encode("bytes"));
+      assert.deepEqual(await message(client), new TextEncoder().encode("bytes"));
     }
-    first.close(1000);
-    second.close(1000);
+    await first.disconnect(1000);
+    await second.disconnect(1000);
     await waitFor(async () => await subscribers("bin") === 0, "unsubscribed after the last left");
     assert.ok(a.port > 0);
   } finally {
@@ -222,8 +223,8 @@ test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and cou
   const pauser = createClient({ url: redis!.url });
   await pauser.connect();
   try {
-    const local = await connect(`ws://127.0.0.1:${port}/ws`);
-    assert.equal(await local.next(), "ok");
+    const local = await open(`ws://127.0.0.1:${port}/ws`);
+    assert.equal(await message(local), "ok");
     await pauser.sendCommand(["CLIENT", "PAUSE", "1000", "ALL"]);
     // More than the 10,000 publishes the broker lets wait for Redis.
     for (let i = 0; i < 15_000; i++) server.publish("t", "x");
@@ -235,10 +236,10 @@ test(`[${runtime}] RedisBroker: a stalled Redis bounds the publish queue and cou
     assert.equal(errors.length, 2, errors.join("\n"));
     let received = 0;
     while (received < 15_000) {
-      assert.equal(await local.next(), "x", "local delivery goes on");
+      assert.equal(await message(local), "x", "local delivery goes on");
       received++;
     }
-    local.close(1000);
+    await local.disconnect(1000);
   } finally {
     await server.shutdown();
     await pauser.close();

@@ -7,17 +7,17 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { test } from "node:test";
-import { connect, runtime, startServer, within } from "./helpers.ts";
+import { closeOf, message, open, runtime, startServer, within } from "./helpers.ts";
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   test(`[${runtime}] ${signal} to examples/echo.ts: the client gets 1001, the process exits 0`, async () => {
     const server = await startServer("../examples/echo.ts", { PORT: "0" });
     try {
-      const client = await connect(`${server.wsUrl}/websocket`);
-      client.send("hi");
-      assert.equal(await client.next(), "Hello hi!");
+      const client = await open(`${server.wsUrl}/websocket`);
+      await client.push("hi");
+      assert.equal(await message(client), "Hello hi!");
       process.kill(server.pid, signal);
-      assert.equal((await within(client.closed, 5000, "the client's close")).code, 1001);
+      assert.equal((await closeOf(client)).code, 1001);
       assert.equal(await within(server.exited, 5000, "the process's exit"), 0);
       assert.match(server.output(), new RegExp(`${signal}: shutting down`));
     } finally {
@@ -29,9 +29,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 test(`[${runtime}] a second signal exits at once while shutdown waits for a handler`, async () => {
   const server = await startServer("fixtures/signals.ts");
   try {
-    const client = await connect(`${server.wsUrl}/stuck`);
+    const client = await open(`${server.wsUrl}/stuck`);
     process.kill(server.pid, "SIGTERM");
-    assert.equal((await within(client.closed, 5000, "the client's close")).code, 1001);
+    assert.equal((await closeOf(client)).code, 1001);
     // The handler never returns and max_wait_time is 30 s: only the second signal ends it.
     await new Promise((resolve) => setTimeout(resolve, 300));
     process.kill(server.pid, "SIGTERM");

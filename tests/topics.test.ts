@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { FLAG, Frame, OPCODE } from "../mod.ts";
-import { type Client, connect, runtime, startServer, within } from "./helpers.ts";
+import { type Client, FLAG, Frame, OPCODE } from "../mod.ts";
+import { message, open, runtime, startServer, within } from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const server = await startServer("fixtures/topics.ts");
@@ -16,10 +16,10 @@ async function get(path: string): Promise<string> {
 }
 
 async function subscribed(topics: string[]): Promise<Client> {
-  const client = await connect(`${server.wsUrl}/ws`);
+  const client = await open(`${server.wsUrl}/ws`);
   for (const topic of topics) {
-    client.send(`sub:${topic}`);
-    assert.equal(await client.next(), `ok:sub:${topic}`);
+    await client.push(`sub:${topic}`);
+    assert.equal(await message(client), `ok:sub:${topic}`);
   }
   return client;
 }
@@ -37,22 +37,22 @@ test(`[${runtime}] topics: publish reaches only the topic's subscribers`, async 
   const b = await subscribed(["b"]);
   const both = await subscribed(["a", "b"]);
   assert.equal(await get("/publish?topic=a&text=for-a"), "2");
-  assert.equal(await a.next(), "for-a");
-  assert.equal(await both.next(), "for-a");
+  assert.equal(await message(a), "for-a");
+  assert.equal(await message(both), "for-a");
   assert.equal(await get("/publish?topic=b&text=for-b"), "2");
-  assert.equal(await b.next(), "for-b", "b got nothing of a's before its own");
-  assert.equal(await both.next(), "for-b");
-  both.send("unsub:a");
-  assert.equal(await both.next(), "ok:unsub:a");
+  assert.equal(await message(b), "for-b", "b got nothing of a's before its own");
+  assert.equal(await message(both), "for-b");
+  await both.push("unsub:a");
+  assert.equal(await message(both), "ok:unsub:a");
   assert.equal(await get("/publish?topic=a&text=again"), "1");
   assert.equal(await get("/publish?topic=nobody&text=x"), "0");
-  for (const client of [a, b, both]) client.close(1000);
+  for (const client of [a, b, both]) await client.disconnect(1000);
   await countBecomes(0);
 });
 
 test(`[${runtime}] connections: the registry follows opens and closes, abrupt ones too`, async () => {
   const clients = await Promise.all(
-    Array.from({ length: 10 }, () => connect(`${server.wsUrl}/ws`)),
+    Array.from({ length: 10 }, () => open(`${server.wsUrl}/ws`)),
   );
   const raws = await Promise.all(
     Array.from({ length: 10 }, () => RawClient.upgrade(server.port, "/ws")),
@@ -61,8 +61,8 @@ test(`[${runtime}] connections: the registry follows opens and closes, abrupt on
   for (const { client } of raws) client.destroy();
   await countBecomes(10);
   assert.equal(await get("/broadcast?text=still-here"), "10");
-  for (const client of clients) assert.equal(await client.next(), "still-here");
-  for (const client of clients) client.close(1000);
+  for (const client of clients) assert.equal(await message(client), "still-here");
+  for (const client of clients) await client.disconnect(1000);
   await countBecomes(0);
 });
 
@@ -91,8 +91,8 @@ test(`[${runtime}] a slow consumer is skipped, not buffered for, and does not st
   let received = 0;
   const counting = (async () => {
     for (;;) {
-      const message = await fast.next(3000).catch(() => undefined);
-      if (message === undefined) return;
+      const data = await message(fast, 3).catch(() => undefined);
+      if (data === undefined) return;
       received++;
     }
   })();
@@ -106,6 +106,6 @@ test(`[${runtime}] a slow consumer is skipped, not buffered for, and does not st
   await counting;
   assert.equal(received, sent.fast, "the fast consumer got every message sent to it");
   slow.client.destroy();
-  fast.close(1000);
+  await fast.disconnect(1000);
   await countBecomes(0);
 });
