@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readlinkSync } from "node:fs";
 import { test } from "node:test";
 import { detectAdapter } from "../src/adapters/detect.ts";
-import { type Client, CLOSE, FLAG, Frame, OPCODE, type Opcode } from "../mod.ts";
+import { type Client, CLOSE, ERROR, FLAG, Frame, OPCODE, type Opcode } from "../mod.ts";
 import {
   closeOf,
   connectWebSocket,
@@ -30,6 +30,8 @@ const MIB = 1024 * 1024;
 const LIMIT = 64 * 1024;
 /** Deno answers most protocol errors by closing TCP, without a Close frame. */
 const PROTOCOL_ERROR_CLOSE = (code: number) => capabilities.runtime === "deno" ? undefined : code;
+/** The handler's errCode after a protocol error: Deno does not tell a drop from the peer's. */
+const PROTOCOL_ERROR = capabilities.runtime === "deno" ? ERROR.NONE : ERROR.PROTOCOL_ERROR;
 
 interface Stats {
   connection_num: number;
@@ -38,6 +40,7 @@ interface Stats {
   timers: number | null;
   lastPushOutcome: string;
   lastDisconnect: string;
+  lastEchoError: number;
 }
 
 async function stats(target: ServerProcess = server): Promise<Stats> {
@@ -83,6 +86,11 @@ async function closeCodeFor(bytes: Uint8Array[]): Promise<number | undefined> {
   return code;
 }
 
+/** The errCode the last /echo handler to end saw, once it has ended. */
+async function echoError(): Promise<number> {
+  return (await settled()).lastEchoError;
+}
+
 /** Open sockets of a process, from /proc (Linux). */
 function socketCount(pid: number): number | undefined {
   try {
@@ -102,6 +110,7 @@ function socketCount(pid: number): number | undefined {
 test(`[${runtime}] a message over package_max_length closes with 1009`, async () => {
   const code = await closeCodeFor([masked(new Uint8Array(LIMIT + 1), OPCODE.BINARY)]);
   assert.equal(code, CLOSE.MESSAGE_TOO_BIG);
+  assert.equal(await echoError(), ERROR.PACKAGE_LENGTH_TOO_LARGE, "the handler's errCode");
   await assertControlWorks();
 });
 
@@ -112,24 +121,28 @@ test(`[${runtime}] a fragmented message over package_max_length closes with 1009
     masked(half, OPCODE.CONTINUATION, FLAG.FIN),
   ]);
   assert.equal(code, CLOSE.MESSAGE_TOO_BIG);
+  assert.equal(await echoError(), ERROR.PACKAGE_LENGTH_TOO_LARGE, "the handler's errCode");
   await assertControlWorks();
 });
 
 test(`[${runtime}] invalid UTF-8 in a text message closes with 1007`, async () => {
   const code = await closeCodeFor([masked(new Uint8Array([0x68, 0xc3, 0x28]), OPCODE.TEXT)]);
   assert.equal(code, PROTOCOL_ERROR_CLOSE(CLOSE.MESSAGE_ERROR));
+  assert.equal(await echoError(), PROTOCOL_ERROR, "the handler's errCode");
   await assertControlWorks();
 });
 
 test(`[${runtime}] a reserved opcode closes with 1002`, async () => {
   const code = await closeCodeFor([masked("x", 3 as Opcode)]);
   assert.equal(code, PROTOCOL_ERROR_CLOSE(CLOSE.PROTOCOL_ERROR));
+  assert.equal(await echoError(), PROTOCOL_ERROR, "the handler's errCode");
   await assertControlWorks();
 });
 
 test(`[${runtime}] a reserved bit with no extension closes with 1002`, async () => {
   const code = await closeCodeFor([masked("x", OPCODE.TEXT, FLAG.FIN | FLAG.RSV1)]);
   assert.equal(code, PROTOCOL_ERROR_CLOSE(CLOSE.PROTOCOL_ERROR));
+  assert.equal(await echoError(), PROTOCOL_ERROR, "the handler's errCode");
   await assertControlWorks();
 });
 

@@ -64,10 +64,8 @@ export const bunAdapter: Adapter = {
         ping: (ws, data) => ws.data.events.receivePing(toBytes(data)),
         pong: (ws, data) => ws.data.events.receivePong(toBytes(data)),
         close: (ws, code, reason) => {
-          // Bun reports its own Close for an oversized message as 1006, with this reason.
-          if (code === CLOSE.ABNORMAL && reason === "Received too big message") {
-            ws.data.events.receiveViolation(CLOSE.MESSAGE_TOO_BIG);
-          }
+          const violation = code === CLOSE.ABNORMAL ? violationCode(reason) : undefined;
+          if (violation) ws.data.events.receiveViolation(violation);
           ws.data.events.receiveClose(code, reason);
         },
         drain: (ws) => ws.data.drained(),
@@ -242,4 +240,17 @@ class BunLink implements WebSocketLink {
   resume(): void {
     this.#ws.resume();
   }
+}
+
+/**
+ * The Close code Bun sent when it closed a connection because the peer broke a rule: Bun
+ * reports its own such Close as 1006 with a reason that starts "Received" ("Received too big
+ * message", "Received invalid UTF-8", "Received invalid opcode"...), and a dropped peer with
+ * none.
+ */
+function violationCode(reason: string): number | undefined {
+  if (!reason.startsWith("Received ")) return undefined;
+  if (reason === "Received too big message") return CLOSE.MESSAGE_TOO_BIG;
+  if (reason === "Received invalid UTF-8") return CLOSE.MESSAGE_ERROR;
+  return CLOSE.PROTOCOL_ERROR;
 }

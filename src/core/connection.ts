@@ -302,6 +302,7 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#state = "closing";
     this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
     this.closeCode = code;
+    this.#setViolationError(code);
     this.#settleWaiter("");
     this.#failPushes();
   }
@@ -628,7 +629,25 @@ export class WebSocketConnection implements WebSocketEvents {
   #fail(code: number, reason: string): void {
     this.#inbound = [];
     this.#inboundCost = 0;
+    this.#setViolationError(code);
     void this.disconnect(code, reason);
+  }
+
+  /**
+   * Says in `errCode` why the connection is closing when the peer broke a rule: `recv()` then
+   * returns `""` as for any close, and the error tells it from the peer's own.
+   */
+  #setViolationError(code: number): void {
+    if (code === CLOSE.MESSAGE_TOO_BIG) {
+      this.#setError(
+        ERROR.PACKAGE_LENGTH_TOO_LARGE,
+        "Closed with 1009: a message was over package_max_length",
+      );
+    } else if (code === CLOSE.POLICY_ERROR) {
+      this.#setError(ERROR.QUEUE_FULL, "Closed with 1008: the peer sent more than recv() took");
+    } else {
+      this.#setError(ERROR.PROTOCOL_ERROR, `Closed with ${code}: the peer broke the protocol`);
+    }
   }
 
   /**

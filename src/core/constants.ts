@@ -102,6 +102,15 @@ export const ERROR = {
   TIMEOUT: 110,
   /** `ECONNREFUSED`: nothing listens where a client tried to connect. */
   CONNECTION_REFUSED: 111,
+  /**
+   * `SWOOLE_ERROR_QUEUE_FULL`: the peer sent more than `recv()` took, where the runtime cannot
+   * pause reading; the connection closed with 1008.
+   */
+  QUEUE_FULL: 506,
+  /** `SWOOLE_ERROR_PROTOCOL_ERROR`: the peer broke the WebSocket protocol (Close 1002, 1007). */
+  PROTOCOL_ERROR: 508,
+  /** `SWOOLE_ERROR_PACKAGE_LENGTH_TOO_LARGE`: a message over `package_max_length` (Close 1009). */
+  PACKAGE_LENGTH_TOO_LARGE: 1201,
   /** `SWOOLE_ERROR_WEBSOCKET_BAD_CLIENT`: the request is not a valid WebSocket upgrade. */
   WEBSOCKET_BAD_CLIENT: 8501,
   /** `SWOOLE_ERROR_WEBSOCKET_BAD_OPCODE`: the runtime cannot send this opcode. */
