@@ -73,6 +73,30 @@ for (const serverRuntime of runtimes) {
     assert.equal(await client.upgrade("/big?size=4096"), true);
     await client.push("go");
     assert.equal(await within(client.recv(), 5000, "recv"), "");
+    assert.equal(client.errCode, ERROR.PACKAGE_LENGTH_TOO_LARGE, client.errMsg);
+    assert.match(client.errMsg, /1009/);
+  });
+
+  const flood = webClient ? "closes with 1008 (errCode 506)" : "pauses reading, loses nothing";
+  test(`${name} a flood the client does not read ${flood}`, async () => {
+    const client = new Client("127.0.0.1", port);
+    client.set({ websocket_max_queue: 4, package_max_length: 4096 });
+    assert.equal(await client.upgrade("/flood?count=1500&size=1024"), true);
+    await client.push("go");
+    // 1.5 MiB unread: past the queue's byte bound (1 MiB with limits this low).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (webClient) {
+      // Deno's and Bun's WebSocket cannot pause: the queue's bound closes the connection.
+      assert.equal(await within(client.recv(), 5000, "recv"), "");
+      assert.equal(client.errCode, ERROR.QUEUE_FULL, client.errMsg);
+      return;
+    }
+    for (let i = 0; i < 1500; i++) {
+      const frame = await client.recv(5);
+      assert.ok(frame && typeof frame === "object", `message ${i}: ${client.errMsg}`);
+      assert.equal(frame.data, `${i} `.padEnd(1024, "x"));
+    }
+    assert.equal(await client.disconnect(), true);
   });
 
   test(`${name} push() waits for a server that stops reading, then false once it leaves`, async () => {

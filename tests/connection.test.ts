@@ -780,19 +780,37 @@ test("WebSocketConnection.receiveMessage() never pauses a link that cannot pause
 test("WebSocketConnection.receiveMessage() closes with 1008 past its inbound byte bound", async () => {
   const { connection, link, closed } = createConnection({
     capabilities: DENO_LIKE,
-    settings: { package_max_length: 1000, websocket_max_queue: 16, websocket_close_timeout: 0.05 },
+    settings: {
+      package_max_length: 256 * 1024,
+      websocket_max_queue: 16,
+      websocket_close_timeout: 0.05,
+    },
   });
-  // The bound is 4 × (package_max_length + websocket_max_queue × 64) = 4 × (1000 + 16 × 64).
-  for (let i = 0; i < 14; i++) connection.receiveMessage(new Uint8Array(500)); // 14 × 564 = 7896
+  // The bound is 4 × (package_max_length + websocket_max_queue × 64) = 1,052,672.
+  const message = new Uint8Array(100_000);
+  for (let i = 0; i < 10; i++) connection.receiveMessage(message); // 10 × 100,064
   assert.deepEqual(link.calls, []);
   assert.equal(connection.isOpen, true);
-  connection.receiveMessage(new Uint8Array(500)); // 8460 > 8096
+  connection.receiveMessage(message); // 1,100,704
   assert.deepEqual(link.closes, [[CLOSE.POLICY_ERROR, "Inbound queue full"]]);
   assert.equal(connection.isOpen, false);
-  // The queue is dropped.
+  // The queue is dropped, and the error says why the connection closed.
   assert.equal(await connection.recv(-1), "");
+  assert.equal(connection.errCode, ERROR.QUEUE_FULL);
   connection.receiveClose(CLOSE.POLICY_ERROR, "");
   assert.deepEqual(closed, [connection]);
+});
+
+test("WebSocketConnection.receiveMessage() bounds the inbound queue at 1 MiB at least", () => {
+  const { connection, link } = createConnection({
+    capabilities: DENO_LIKE,
+    settings: { package_max_length: 1000, websocket_max_queue: 16 },
+  });
+  // 4 × (1000 + 16 × 64) = 8,096 would be less than the rest of one read where reading pauses.
+  for (let i = 0; i < 1859; i++) connection.receiveMessage(new Uint8Array(500)); // 1,048,476
+  assert.deepEqual(link.closes, []);
+  connection.receiveMessage(new Uint8Array(500)); // 1,049,040: past 1,048,576
+  assert.deepEqual(link.closes, [[CLOSE.POLICY_ERROR, "Inbound queue full"]]);
 });
 
 test("WebSocketConnection.receiveMessage() closes with 1009 for a message over package_max_length", async () => {

@@ -75,6 +75,13 @@ const NO_BYTES = new Uint8Array(0);
 const MESSAGE_OVERHEAD = 64;
 
 /**
+ * The least cost the inbound queue may reach before it closes with 1008: a runtime that pauses
+ * reading still delivers the rest of the read in progress (up to 64 KiB of frames, which may
+ * be a thousand small messages), and that must not close a connection whose limits are low.
+ */
+const MIN_INBOUND_BOUND = 1024 * 1024;
+
+/**
  * Messages shorter than this (bytes; UTF-16 units for text) go uncompressed even when pushed
  * with `FLAG.COMPRESS`. Without context takeover, deflate saves little below it: chat-like JSON
  * measured 0.92 of its size at 64 B and 0.80 at 128 B, against 0.46 at 256 B and 0.15 at 4 KiB,
@@ -599,7 +606,8 @@ export class WebSocketConnection implements WebSocketEvents {
     const highBytes = settings.package_max_length;
     // Four times the high-water mark, counting each message's overhead: one message of
     // package_max_length always fits, and a flood of tiny ones is still bounded.
-    if (this.#inboundCost > 4 * (highBytes + settings.websocket_max_queue * MESSAGE_OVERHEAD)) {
+    const bound = 4 * (highBytes + settings.websocket_max_queue * MESSAGE_OVERHEAD);
+    if (this.#inboundCost > Math.max(bound, MIN_INBOUND_BOUND)) {
       // Only a runtime that cannot pause (or delivers a lot already read) gets here.
       this.#fail(CLOSE.POLICY_ERROR, "Inbound queue full");
     } else if (
