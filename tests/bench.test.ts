@@ -69,7 +69,7 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
 });
 
 test(
-  `[${runtime}] npm run bench:clients runs coro-ws's Client and the runtime's own on each runtime`,
+  `[${runtime}] npm run bench:clients runs coro-ws's Client, the runtime's own and a bare pull wrapper on each runtime`,
   {
     skip: runtime === "node"
       ? false
@@ -90,7 +90,10 @@ test(
     for (const name of ["bun", "deno", "node"]) {
       assert.match(
         output,
-        new RegExp(`${name} +own WebSocket [1-9]\\d* round trips/s, coro-ws Client [1-9]`),
+        new RegExp(
+          `${name} +own WebSocket [1-9]\\d* round trips/s, coro-ws Client [1-9].*` +
+            `bare pull wrapper [1-9]`,
+        ),
       );
     }
   },

@@ -1,12 +1,13 @@
 /**
  * A client-side load generator that runs on any runtime, for `scripts/bench/clients.ts`: N
  * connections each send a message and wait for the seed echo's two replies, over and over, with
- * either coro-ws's `Client` or the runtime's own `WebSocket`. Prints one JSON line:
+ * coro-ws's `Client`, the runtime's own `WebSocket`, or a bare pull wrapper around it (a queue
+ * and a promise, no limits: what the pull model itself costs). Prints one JSON line:
  * `{ "throughput": round trips per second }`. With `--mode handshake` each loop instead connects,
  * sends one message, waits for its two replies and closes, over and over (the harness's handshake
  * workload, from a second load generator), and throughput counts those cycles.
  *
- *   <runtime> scripts/bench/client_load.ts --library coro|raw --url ws://HOST:PORT/websocket
+ *   <runtime> scripts/bench/client_load.ts --library coro|raw|pull --url ws://HOST:PORT/websocket
  *     [--mode echo|handshake] [--connections 100] [--duration 3] [--warmup 1]
  */
 
@@ -77,7 +78,37 @@ function rawLoop(): Promise<void> {
   });
 }
 
-const loop = mode === "handshake" ? coroHandshakes : library === "raw" ? rawLoop : coroLoop;
+/**
+ * One connection's loop over the runtime's WebSocket with the least a pull API needs: a queue,
+ * a waiting promise, and an awaited push() and recv() per message.
+ */
+async function pullLoop(): Promise<void> {
+  const socket = new WebSocket(url);
+  const queue: unknown[] = [];
+  let wake: ((data: unknown) => void) | undefined;
+  socket.onmessage = (event) => {
+    if (!wake) return void queue.push(event.data);
+    const resolve = wake;
+    wake = undefined;
+    resolve(event.data);
+  };
+  await new Promise((resolve) => socket.onopen = resolve);
+  const sent = Promise.resolve(true);
+  const push = (data: string) => (socket.send(data), sent);
+  const recv = () =>
+    queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => wake = resolve);
+  while (running) {
+    await push("bench");
+    await recv();
+    await recv();
+    done();
+  }
+  socket.close();
+}
+
+const LIBRARIES = { raw: rawLoop, pull: pullLoop, coro: coroLoop };
+const loop = mode === "handshake" ? coroHandshakes : LIBRARIES[library as keyof typeof LIBRARIES];
+if (!loop) throw new Error(`--library: pass raw, pull or coro, got ${library}`);
 const loops = Array.from({ length: connections }, loop);
 await new Promise((resolve) => setTimeout(resolve, warmup * 1000));
 measuring = true;

@@ -3,7 +3,9 @@
  * The client-side benchmark: coro-ws's `Client` against each runtime's own `WebSocket`, both
  * driving the raw Bun echo server (`servers/raw_bun.ts`, pinned to CPU 0) from CPU 1, 100
  * connections with one message in flight each. Prints round trips per second and the ratio of
- * coro-ws to the runtime's own client, per runtime; medians of `--rounds` (default 3).
+ * coro-ws to the runtime's own client, per runtime; medians of `--rounds` (default 3). A bare
+ * pull wrapper around the runtime's `WebSocket` (a queue and a promise) runs too: its ratio is
+ * what the pull model itself costs, before anything coro-ws adds.
  *
  * Then it cross-checks `npm run bench`'s handshake workload with a second load generator: the
  * Client on Node, 50 loops that connect, echo once and close, against the raw and the coro-ws
@@ -98,17 +100,19 @@ const server = await startServer();
 console.log(`client benchmark: ${rounds} round(s) × ${duration} s, raw Bun echo server`);
 try {
   for (const runtime of ["bun", "deno", "node"]) {
-    const results: Record<string, number[]> = { raw: [], coro: [] };
+    const results: Record<string, number[]> = { raw: [], pull: [], coro: [] };
     for (let round = 0; round < rounds; round++) {
-      for (const library of ["raw", "coro"]) {
+      for (const library of ["raw", "pull", "coro"]) {
         results[library].push(await runClient(runtime, library, server.port));
       }
     }
     const ratios = results.coro.map((value, i) => value / results.raw[i]);
+    const pullRatios = results.pull.map((value, i) => value / results.raw[i]);
     console.log(
       `  ${runtime.padEnd(5)} own WebSocket ${median(results.raw)} round trips/s, ` +
         `coro-ws Client ${median(results.coro)}: ${median(ratios).toFixed(2)} ` +
-        `(per round: ${ratios.map((r) => r.toFixed(2)).join(" ")})`,
+        `(per round: ${ratios.map((r) => r.toFixed(2)).join(" ")}); bare pull wrapper ` +
+        `${median(results.pull)}: ${median(pullRatios).toFixed(2)}`,
     );
   }
 } finally {
