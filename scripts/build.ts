@@ -5,6 +5,8 @@
  *   dist/mod.js, dist/redis.js, ...   one ESM bundle per entry point (platform node, source
  *                                     maps, shared code in dist/chunks/, npm dependencies
  *                                     left as imports)
+ *   dist/client.browser.js            the browser build of an entry point with a `browser`
+ *                                     condition (scripts/browser_bundle.ts)
  *   dist/mod.d.ts, dist/src/...d.ts   declarations from tsc -p tsconfig.build.json
  *
  * The entry points are deno.json's `exports` (see scripts/check_exports.ts, which also makes
@@ -20,6 +22,7 @@ import { join, relative } from "node:path";
 import process from "node:process";
 import { build } from "esbuild";
 import { missingBuildOutputs, readEntryPoints } from "./check_exports.ts";
+import { bundleForBrowser } from "./browser_bundle.ts";
 import { DENO_TYPES_FILE, ROOT, writeDenoTypes } from "./deno_types.ts";
 
 function bin(name: string): string {
@@ -68,6 +71,11 @@ const result = await build({
 });
 for (const [file, output] of Object.entries(result.metafile.outputs)) {
   if (!file.endsWith(".map")) console.log(`build: ${file} (${output.bytes} bytes)`);
+}
+for (const entry of entries) {
+  if (!entry.browser) continue;
+  await bundleForBrowser(entry.source, join(ROOT, entry.browser));
+  console.log(`build: ${entry.browser.slice(2)} (browser)`);
 }
 
 // 2. declarations (tsc needs the Deno namespace to check the Deno adapter)

@@ -8,8 +8,9 @@
  *
  * For every entry point: deno.json `exports` names its source file, which must exist;
  * package.json `exports` has the same name with `types` and `import`/`default` in dist/ (the
- * bundle `dist/<name>.js` and the declarations tsc writes for the source), and a `bun`
- * condition, if any, points at that same source (Deno gets no condition of its own: it will
+ * bundle `dist/<name>.js` and the declarations tsc writes for the source), a `bun`
+ * condition, if any, points at that same source, and a `browser` condition, if any, at the
+ * browser bundle `dist/<name>.browser.js` (Deno gets no condition of its own: it will
  * not run TypeScript from node_modules, so from npm it runs dist/; JSR gives it the sources). Also: `files` ships dist/ and the sources, and
  * every npm package the code imports (`dependencies`, `peerDependencies`) is in the deno.json
  * `imports` map at the same version. Both manifests carry one version, which CHANGELOG.md has a
@@ -38,6 +39,8 @@ export interface EntryPoint {
   js: string;
   /** The declarations tsc writes: `"./dist/mod.d.ts"`. */
   types: string;
+  /** The browser bundle, for an entry point with a `browser` condition: `"./dist/client.browser.js"`. */
+  browser?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -129,13 +132,17 @@ export function readEntryPoints(): { entries: EntryPoint[]; problems: string[] }
     expect("import", entry.js, false);
     expect("default", entry.js, true);
     expect("bun", entry.source, false);
+    if ("browser" in conditions) {
+      entry.browser = entry.js.replace(/\.js$/, ".browser.js");
+      expect("browser", entry.browser, true);
+    }
     if ("deno" in conditions) {
       // Deno refuses TypeScript under node_modules (ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING):
       // from npm it runs dist/, and the sources come from JSR.
       problems.push(`${where}: no "deno" condition: Deno cannot run .ts from node_modules`);
     }
     for (const key of keys) {
-      if (!["types", "bun", "deno", "import", "default"].includes(key)) {
+      if (!["types", "browser", "bun", "deno", "import", "default"].includes(key)) {
         problems.push(`${where}: unexpected condition "${key}"`);
       }
     }
@@ -194,7 +201,7 @@ export function readEntryPoints(): { entries: EntryPoint[]; problems: string[] }
 
 /** The built files each entry point needs; empty when they are all there. */
 export function missingBuildOutputs(entries: EntryPoint[]): string[] {
-  return entries.flatMap((e) => [e.js, `${e.js}.map`, e.types])
+  return entries.flatMap((e) => [e.js, `${e.js}.map`, e.types, ...(e.browser ? [e.browser] : [])])
     .filter((file) => !existsSync(join(ROOT, file)));
 }
 

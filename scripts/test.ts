@@ -81,7 +81,7 @@ const STATIC_COMMANDS: Record<
   },
   doclint: {
     tool: "deno",
-    args: ["doc", "--lint", "mod.ts", "src/pubsub/redis.ts"],
+    args: ["doc", "--lint", "mod.ts", "src/pubsub/redis.ts", "src/client/mod.ts"],
     label: "deno doc --lint",
     hide: {
       pattern: /^Warning Failed resolving types\./,

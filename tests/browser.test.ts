@@ -1,15 +1,25 @@
 /**
  * The demo page in a real browser: headless Chromium (playwright-core) opens the page that
  * examples/echo.ts serves, on a node, a deno and a bun server in turn, and two pages talk
- * through it. Runs once, under node: it drives all three runtimes' servers itself.
+ * through it; Chromium negotiates compression; and the browser build of `coro-ws/client` runs
+ * in a page against each server. Runs once, under node: it drives all three runtimes' servers
+ * itself.
  */
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { runtime, runtimes, type ServerProcess, startServer } from "./helpers.ts";
+import {
+  assertServerSettled,
+  runtime,
+  runtimes,
+  type ServerProcess,
+  startServer,
+} from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** The bound on every wait: starting a server, and each thing the page must show. */
@@ -144,6 +154,100 @@ for (const server of runtimes) {
     } finally {
       await browser.close();
       echo.kill();
+    }
+  });
+}
+
+/** The browser build of `coro-ws/client`, made once for the tests below. */
+const clientBundle = skip ? "" : await buildClientBundle();
+
+async function buildClientBundle(): Promise<string> {
+  const { bundleForBrowser } = await import("../scripts/browser_bundle.ts");
+  const outfile = join(mkdtempSync(join(tmpdir(), "coro-ws-browser-")), "client.js");
+  await bundleForBrowser("./src/client/mod.ts", outfile);
+  return readFileSync(outfile, "utf8");
+}
+
+for (const server of runtimes) {
+  test(`[browser] coro-ws's Client, browser build, in Chromium against a ${server} server`, {
+    skip,
+  }, async () => {
+    const peer = await startServer("fixtures/client_peer.ts", {}, server);
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      const errors: Error[] = [];
+      page.on("pageerror", (error) => errors.push(error));
+      // The page's origin is the server's; the bundle is served beside it.
+      await page.route(
+        "**/coro-ws-client.js",
+        (route) => route.fulfill({ body: clientBundle, contentType: "text/javascript" }),
+      );
+      await page.goto(`${peer.url}/stats`);
+      const result = await page.evaluate(async (port) => {
+        // The page's import, not the test's: typed as the client module it serves.
+        const bundle = "/coro-ws-client.js";
+        const { Client, CloseFrame, ERROR, OPCODE } = await import(
+          bundle
+        ) as typeof import("../src/client/mod.ts");
+        const data = (frame: unknown) => (frame as { data: unknown }).data;
+        const client = new Client("127.0.0.1", port);
+        const upgraded = await client.upgrade("/echo", ["chat.v1"]);
+        await client.push("hello");
+        const text = data(await client.recv(5));
+        await client.push(new Uint8Array([1, 2, 3]), OPCODE.BINARY);
+        const bytes = Array.from(data(await client.recv(5)) as Uint8Array);
+        const timedOut = await client.recv(0.2) === false && client.errCode === ERROR.TIMEOUT;
+        const answered = await client.disconnect();
+        const afterwards = await client.recv();
+
+        const withHeaders = new Client("127.0.0.1", port);
+        withHeaders.setHeaders({ Authorization: "Bearer t0k3n" });
+        const headersRefused = await withHeaders.upgrade("/echo") === false &&
+          /cannot send headers/.test(withHeaders.errMsg);
+
+        const bye = new Client("127.0.0.1", port);
+        bye.set({ open_websocket_close_frame: true });
+        await bye.upgrade("/bye");
+        await bye.push("go");
+        const close = await bye.recv(5);
+        const closeFrame = close instanceof CloseFrame ? [close.code, close.reason] : String(close);
+
+        const big = new Client("127.0.0.1", port);
+        big.set({ package_max_length: 1024 });
+        await big.upgrade("/big?size=4096");
+        await big.push("go");
+        const tooBig = [await big.recv(5), big.errCode];
+        return {
+          upgraded,
+          protocol: client.protocol,
+          text,
+          bytes,
+          timedOut,
+          answered,
+          afterwards,
+          headersRefused,
+          closeFrame,
+          tooBig,
+        };
+      }, peer.port);
+      assert.deepEqual(result, {
+        upgraded: true,
+        protocol: "chat.v1",
+        text: "hello",
+        bytes: [1, 2, 3],
+        timedOut: true,
+        answered: true,
+        afterwards: "",
+        headersRefused: true,
+        closeFrame: [4001, "bye"],
+        tooBig: ["", 1201],
+      });
+      assert.deepEqual(errors, []);
+      await assertServerSettled(peer, `the browser's Client on a ${server} server`);
+    } finally {
+      await browser.close();
+      peer.kill();
     }
   });
 }

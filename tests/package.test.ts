@@ -1,7 +1,7 @@
 /**
  * The npm package as users get it: `npm pack` (which builds dist/ through `prepack`), install
  * the tarball into a fresh project, and run the echo example from it on Node, Deno and Bun,
- * each importing "coro-ws" and "coro-ws/redis" by name; a WebSocket client must get the
+ * each importing "coro-ws", "coro-ws/redis" and "coro-ws/client" by name; a WebSocket client must get the
  * reply. Also checks what the tarball holds, that its declarations type-check, and that the
  * README's quick start works with it on every runtime as written.
  *
@@ -32,6 +32,7 @@ function echoServer(specifier: string): string {
   return `import process from "node:process";
 import { CloseFrame, Frame, Server } from "${specifier}";
 import { RedisBroker } from "${specifier}/redis";
+import { Client, Frame as ClientFrame } from "${specifier}/client";
 
 const server = new Server("127.0.0.1", 0);
 server.handle("/websocket", async (_request, ws) => {
@@ -46,7 +47,8 @@ const stopped = server.start();
 const { port } = await server.listening;
 console.log(\`resolved \${import.meta.resolve("${specifier}")}\`);
 console.log(\`RedisBroker is a \${typeof RedisBroker}\`);
-console.log(\`classes named \${[Frame, CloseFrame, Server, RedisBroker].map((c) => c.name)}\`);
+console.log(\`classes named \${[Frame, CloseFrame, Server, RedisBroker, Client].map((c) => c.name)}\`);
+console.log(\`one Frame class for coro-ws and coro-ws/client: \${ClientFrame === Frame}\`);
 console.log(\`listening on http://127.0.0.1:\${port}\`);
 await stopped;
 process.exit(0);
@@ -243,7 +245,8 @@ test(`[${runtime}] Node runs the echo example from the installed package (dist/)
   const output = await echo(dir, BIN("node"), ["echo.ts"]);
   assert.match(output, /resolved file:\S*\/node_modules\/coro-ws\/dist\/mod\.js/);
   assert.match(output, /RedisBroker is a function/);
-  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
+  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker,Client/);
+  assert.match(output, /one Frame class for coro-ws and coro-ws\/client: true/);
 });
 
 test(`[${runtime}] Deno runs the echo example from npm:coro-ws in node_modules (dist/)`, {
@@ -254,7 +257,8 @@ test(`[${runtime}] Deno runs the echo example from npm:coro-ws in node_modules (
   const output = await echo(dir, BIN("deno"), ["run", "-A", "echo_deno.ts"]);
   assert.match(output, /resolved file:\S*\/node_modules\/coro-ws\/dist\/mod\.js/);
   assert.match(output, /RedisBroker is a function/);
-  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
+  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker,Client/);
+  assert.match(output, /one Frame class for coro-ws and coro-ws\/client: true/);
 });
 
 test(`[${runtime}] Bun runs the echo example from the installed package (TypeScript sources)`, {
@@ -265,7 +269,8 @@ test(`[${runtime}] Bun runs the echo example from the installed package (TypeScr
   const output = await echo(dir, BIN("bun"), ["echo.ts"]);
   assert.match(output, /resolved file:\S*\/node_modules\/coro-ws\/mod\.ts/);
   assert.match(output, /RedisBroker is a function/);
-  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker/);
+  assert.match(output, /classes named Frame,CloseFrame,Server,RedisBroker,Client/);
+  assert.match(output, /one Frame class for coro-ws and coro-ws\/client: true/);
 });
 
 /** The README's quick-start server, on `port`. */

@@ -1,7 +1,8 @@
 /**
- * The client on Deno and Bun: their standard `WebSocket`, linked to the core like Deno's
- * server sockets (see standard_socket.ts). The API hides a refused handshake's status and
- * cannot pause, ping or drop a connection without a Close frame.
+ * The client on Deno, Bun and in browsers: their standard `WebSocket`, linked to the core like
+ * Deno's server sockets (see standard_socket.ts). The API hides a refused handshake's status and
+ * cannot pause, ping or drop a connection without a Close frame; a browser's also takes no
+ * headers and always checks certificates.
  *
  * @module
  */
@@ -15,26 +16,29 @@ import type {
   WebSocketEvents,
 } from "./types.ts";
 
-/** The Deno and Bun client adapter. */
+const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "browser";
+
+/** The Deno, Bun and browser client adapter. */
 export const webClientAdapter: ClientAdapter = {
-  capabilities: {
-    ...STANDARD_CAPABILITIES,
-    runtime: "Bun" in globalThis ? "bun" : "deno",
-    idleTimeout: false,
-  },
+  capabilities: { ...STANDARD_CAPABILITIES, runtime, idleTimeout: false },
 
   connect(options: ClientConnectOptions, events: WebSocketEvents): Promise<ClientHandshake> {
+    if (runtime === "browser") {
+      const refused = browserRefusal(options);
+      if (refused) return Promise.resolve(failed(ERROR.WEBSOCKET_HANDSHAKE_FAILED, refused));
+    }
     return new Promise((resolve) => {
       // Deno and Bun take headers (and Bun TLS options) in a second argument beyond the
-      // standard's; Bun offers permessage-deflate by itself, Deno never.
-      const init = {
+      // standard's; Bun offers permessage-deflate by itself, Deno never. A browser takes only
+      // the protocols there.
+      const init = runtime === "browser" ? options.protocols : {
         protocols: options.protocols,
         headers: options.headers,
         tls: { rejectUnauthorized: options.verifyPeer },
       };
       let socket: WebSocket;
       try {
-        socket = new WebSocket(options.url, init as unknown as string[]);
+        socket = new WebSocket(options.url, init as string[]);
       } catch (error) {
         resolve(failed(ERROR.WEBSOCKET_HANDSHAKE_FAILED, (error as Error).message));
         return;
@@ -59,6 +63,17 @@ export const webClientAdapter: ClientAdapter = {
     });
   },
 };
+
+/** Why a browser cannot make this connection as asked, if it cannot. */
+function browserRefusal(options: ClientConnectOptions): string | undefined {
+  if (Object.keys(options.headers).length > 0) {
+    return "a browser's WebSocket cannot send headers: leave setHeaders() out there";
+  }
+  if (!options.verifyPeer) {
+    return "a browser's WebSocket always verifies certificates: leave ssl_verify_peer on there";
+  }
+  return undefined;
+}
 
 function failed(code: number, message: string): ClientHandshake {
   return { status: 0, headers: {}, protocol: "", error: { code, message } };

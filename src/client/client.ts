@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ClientAdapter } from "../adapters/types.ts";
+import { clientAdapter } from "./adapter.ts";
 import { ERROR } from "../core/constants.ts";
 import { WebSocketConnection } from "../core/connection.ts";
 import { WebSocketEndpoint } from "../core/endpoint.ts";
@@ -252,15 +252,6 @@ export class Client extends WebSocketEndpoint {
     }
     return client;
   }
-}
-
-let adapter: Promise<ClientAdapter> | undefined;
-
-/** Node's client is `ws`'s; Deno's and Bun's are their own `WebSocket`. */
-function clientAdapter(): Promise<ClientAdapter> {
-  return adapter ??= "Bun" in globalThis || "Deno" in globalThis
-    ? import("../adapters/client_web.ts").then((module) => module.webClientAdapter)
-    : import("../adapters/client_node.ts").then((module) => module.nodeClientAdapter);
 }
 
 function ignore(): void {}

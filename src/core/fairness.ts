@@ -8,7 +8,14 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+type Schedule = (callback: (value?: unknown) => void, value?: unknown) => void;
+
+/**
+ * Runs a callback on the event loop's next turn: Node's, Deno's and Bun's `setImmediate`; a
+ * browser has none, and its nearest is a timer.
+ */
+const schedule: Schedule = (globalThis as { setImmediate?: Schedule }).setImmediate ??
+  ((callback, value) => setTimeout(callback, 0, value));
 
 /** Immediate completions one connection may have in one event-loop turn. */
 export const TURN_BUDGET = 128;
@@ -27,7 +34,7 @@ function advance(): void {
 export function currentTurn(): number {
   if (!advanceScheduled) {
     advanceScheduled = true;
-    setImmediate(advance);
+    schedule(advance);
   }
   return turn;
 }
@@ -35,12 +42,12 @@ export function currentTurn(): number {
 /** Resolves with `value` on the next turn of the event loop. */
 export function nextTurn<T>(value: T): Promise<T> {
   currentTurn(); // Makes sure the turn advances.
-  return new Promise((resolve) => setImmediate(resolve, value));
+  return new Promise((resolve) => schedule(resolve as (value?: unknown) => void, value));
 }
 
 /** Resolves true on the next turn of the event loop; one promise serves every caller. */
 export function trueNextTurn(): Promise<true> {
   currentTurn(); // Makes sure the turn advances.
-  nextTurnTrue ??= new Promise((resolve) => setImmediate(() => resolve(true)));
+  nextTurnTrue ??= new Promise((resolve) => schedule(() => resolve(true)));
   return nextTurnTrue;
 }
