@@ -154,12 +154,15 @@ async function trickle(port: number, path: string, length: number, everyMs = 300
   void client.ended.then(() => clearInterval(timer));
   return {
     client,
-    /** What the server answered once it closed the connection, or "" if it has not. */
+    /** What the server answered, and whether it closed the connection, within `ms`. */
     answered: async (ms: number) => {
-      await Promise.race([client.ended, new Promise((resolve) => setTimeout(resolve, ms))]);
+      const closed = await Promise.race([
+        client.ended.then(() => true),
+        new Promise<false>((resolve) => setTimeout(resolve, ms, false)),
+      ]);
       clearInterval(timer);
       client.destroy();
-      return answer;
+      return { answer, closed };
     },
   };
 }
@@ -173,7 +176,11 @@ test(`[${runtime}] hardening: a trickling body is answered 408 and closed after 
       Array.from({ length: 5 }, () => trickle(slow.port, "/stats", 1000)),
     );
     const answers = await Promise.all(trickles.map((t) => t.answered(4000)));
-    for (const answer of answers) assert.match(answer, /^HTTP\/1\.1 408 /, `[${runtime}]`);
+    for (const { answer, closed } of answers) {
+      assert.match(answer, /^HTTP\/1\.1 408 /, `[${runtime}]`);
+      // A client that keeps sending must not keep the connection.
+      assert.ok(closed, `[${runtime}] the connection is still open after the 408`);
+    }
     assert.equal((await fetch(`${slow.url}/stats`)).status, 200, `[${runtime}] a slot is free`);
   } finally {
     slow.kill();
@@ -186,7 +193,9 @@ test(`[${runtime}] hardening: shutdown() ends request bodies still arriving`, as
     const slow = await trickle(stopping.port, "/form", 1000);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await fetch(`${stopping.url}/shutdown`).then((answer) => answer.text());
-    assert.match(await slow.answered(4000), /^HTTP\/1\.1 503 /, `[${runtime}]`);
+    const { answer, closed } = await slow.answered(4000);
+    assert.match(answer, /^HTTP\/1\.1 503 /, `[${runtime}]`);
+    assert.ok(closed, `[${runtime}] the connection is still open after the 503`);
     await within(stopping.exited, 6000, `[${runtime}] the process exits after shutdown()`);
   } finally {
     stopping.kill();

@@ -88,19 +88,28 @@ async function readStream(
   stop: AbortSignal,
 ): Promise<BodyResult> {
   const reader = stream.getReader();
-  // Cancelling makes the pending read() settle as done: the runtime then closes the connection.
-  const onStop = () => void reader.cancel().catch(() => {});
+  type Next = Awaited<ReturnType<typeof reader.read>> | "stopped";
+  let settle: ((next: Next) => void) | undefined;
+  const onStop = () => settle?.("stopped");
   stop.addEventListener("abort", onStop);
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (stop.aborted) return "stopped";
-      if (done) return body.bytes();
-      if (body.size + value.byteLength > limit) {
+      const next = stop.aborted ? "stopped" : await new Promise<Next>((resolve, reject) => {
+        settle = resolve;
+        reader.read().then(resolve, reject);
+      });
+      if (next === "stopped") {
+        // Cancelled after the server has answered, not before: Deno closes the connection then,
+        // but keeps reading a body cancelled before its answer for as long as the client sends.
+        setTimeout(() => void reader.cancel().catch(() => {}), 0);
+        return "stopped";
+      }
+      if (next.done) return body.bytes();
+      if (body.size + next.value.byteLength > limit) {
         void discard(reader);
         return "too large";
       }
-      body.add(value);
+      body.add(next.value);
     }
   } finally {
     stop.removeEventListener("abort", onStop);

@@ -559,6 +559,10 @@ export class Server {
       if (!this.#listener) return;
     }
     this.#stopping.abort();
+    // The requests whose bodies were still arriving get their 503 within this turn: close the
+    // listener after it. Deno's graceful shutdown waits for a body that was not answered yet to
+    // end, which a client that keeps sending never does.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     const listenerClosed = this.#listener.close();
     for (const connection of this.#connections) {
       void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
