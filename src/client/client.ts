@@ -23,7 +23,10 @@ import { DEFAULT_SETTINGS, mergeSettings, type ResolvedSettings } from "../core/
 export interface ClientSettings {
   /** Seconds to connect and complete the handshake (default 5). */
   timeout?: number;
-  /** Verify the server's TLS certificate (default true); off for self-signed test servers. */
+  /**
+   * Verify the server's TLS certificate (default true); off for self-signed test servers (not in
+   * a browser, which always verifies).
+   */
   ssl_verify_peer?: boolean;
   /** Largest message accepted; a larger one closes with 1009. */
   package_max_length?: number;
@@ -62,9 +65,9 @@ const SHARED_KEYS = new Set([
 const CLIENT_DEFAULTS: ResolvedSettings = { ...DEFAULT_SETTINGS, websocket_idle_timeout: 0 };
 
 /**
- * A WebSocket client with the server side's `recv()` / `push()` API, on Deno, Bun and Node.
- * Node uses `ws`; Deno and Bun their own `WebSocket`, which cannot pause reading, ping, or show a
- * refused handshake's status (docs/runtimes.md).
+ * A WebSocket client with the server side's `recv()` / `push()` API, on Deno, Bun, Node and in
+ * browsers (`coro-ws/client`). Node uses `ws`; the others their own `WebSocket`, which cannot
+ * pause reading, ping, or show a refused handshake's status (docs/runtimes.md).
  *
  * @example Swoole's client example
  * ```ts
@@ -141,7 +144,8 @@ export class Client extends WebSocketEndpoint {
   }
 
   /**
-   * Headers for the upgrade request (replacing earlier ones), e.g. an `Authorization`.
+   * Headers for the upgrade request (replacing earlier ones), e.g. an `Authorization`. A
+   * browser's `WebSocket` cannot send them: there `upgrade()` fails with 8504 if any are set.
    *
    * @throws {TypeError} for a name or value that cannot go in a header
    * @example
