@@ -526,7 +526,9 @@ async function runOnce(
         }),
       };
     }
-    await new Promise((done) => setTimeout(done, 300)); // Let startup garbage settle.
+    // A quick run proves the harness: its memory figures are not worth the waits.
+    const settle = (ms: number) => new Promise((done) => setTimeout(done, options.quick ? 0 : ms));
+    await settle(300); // Let startup garbage settle.
     const baseline = rssOf(server.pid);
     const { held, shares } = idleShares(workload.connections);
     const opening = performance.now();
@@ -539,7 +541,7 @@ async function runOnce(
     try {
       const reports = await Promise.all(clients.map((client) => client.report));
       const openSeconds = (performance.now() - opening) / 1000;
-      await new Promise((done) => setTimeout(done, 1000)); // Let the handshakes' garbage go.
+      await settle(1000); // Let the handshakes' garbage go.
       const rss = rssOf(server.pid);
       const latency = workload.heldEcho ? await heldEchoLatency(server.port, options) : undefined;
       return {
