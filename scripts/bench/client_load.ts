@@ -13,11 +13,8 @@
 
 import process from "node:process";
 import { Client } from "../../mod.ts";
+import { arg } from "./processes.ts";
 
-const arg = (name: string, fallback: string) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-};
 const library = arg("library", "coro");
 const url = arg("url", "ws://127.0.0.1:9502/websocket");
 const connections = Number(arg("connections", "100"));

@@ -15,62 +15,23 @@
  */
 
 import { spawn } from "node:child_process";
-import { availableParallelism } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { arg, pinned, ROOT, type Runtime, runtimeCommand, startServer } from "./processes.ts";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = join(ROOT, "node_modules", ".bin");
-const arg = (name: string, fallback: string) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-};
 const rounds = Number(arg("rounds", "3"));
 const duration = arg("duration", "3");
 const warmup = arg("warmup", "1");
-const pin = availableParallelism() >= 2;
-const pinned = (cpu: number, program: string, args: string[]): [string, string[]] =>
-  pin ? ["taskset", ["-c", String(cpu), program, ...args]] : [program, args];
-
-function runtimeArgs(runtime: string, file: string): [string, string[]] {
-  if (runtime === "node") return [process.execPath, [file]];
-  if (runtime === "deno") return [join(BIN, "deno"), ["run", "-A", file]];
-  return [join(BIN, "bun"), [file]];
-}
-
-/** Starts a benchmark server (default: raw Bun); resolves with its port and a stop function. */
-function startServer(
-  runtime = "bun",
-  file = "raw_bun.ts",
-): Promise<{ port: number; stop: () => void }> {
-  const [program, args] = pinned(
-    0,
-    ...runtimeArgs(runtime, join(ROOT, "scripts/bench/servers", file)),
-  );
-  const child = spawn(program, args, {
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolvePort, reject) => {
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/[^\s]+:(\d+)/.exec(output);
-      if (match) resolvePort({ port: Number(match[1]), stop: () => child.kill("SIGKILL") });
-    });
-    child.on("exit", () => reject(new Error(`the server exited: ${output}`)));
-  });
-}
+const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
+const serverFile = (name: string) => join(ROOT, "scripts/bench/servers", name);
 
 /** One client run; resolves with its round trips (or handshakes) per second. */
 function runClient(
-  runtime: string,
+  runtime: Runtime,
   library: string,
   port: number,
   extra: string[] = [],
 ): Promise<number> {
-  const [program, args] = runtimeArgs(runtime, join(ROOT, "scripts/bench/client_load.ts"));
+  const [program, args] = runtimeCommand(runtime, join(ROOT, "scripts/bench/client_load.ts"));
   const [pinnedProgram, pinnedArgs] = pinned(1, program, [
     ...args,
     "--library",
@@ -96,10 +57,10 @@ function runClient(
 }
 
 const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
-const server = await startServer();
+const server = await startServer("bun", serverFile("raw_bun.ts"));
 console.log(`client benchmark: ${rounds} round(s) × ${duration} s, raw Bun echo server`);
 try {
-  for (const runtime of ["bun", "deno", "node"]) {
+  for (const runtime of RUNTIMES) {
     const results: Record<string, number[]> = { raw: [], pull: [], coro: [] };
     for (let round = 0; round < rounds; round++) {
       for (const library of ["raw", "pull", "coro"]) {
@@ -116,23 +77,23 @@ try {
     );
   }
 } finally {
-  server.stop();
+  await server.stop();
 }
 
 console.log("handshakes by coro-ws's Client on Node (50 loops), per server:");
-for (const runtime of ["bun", "deno", "node"]) {
+for (const runtime of RUNTIMES) {
   const results: Record<string, number[]> = { raw: [], coro: [] };
   for (let round = 0; round < rounds; round++) {
     for (const library of ["raw", "coro"]) {
       const target = await startServer(
         runtime,
-        library === "raw" ? `raw_${runtime}.ts` : "coro.ts",
+        serverFile(library === "raw" ? `raw_${runtime}.ts` : "coro.ts"),
       );
       try {
         const args = ["--mode", "handshake", "--connections", "50"];
         results[library].push(await runClient("node", "coro", target.port, args));
       } finally {
-        target.stop();
+        await target.stop();
       }
     }
   }

@@ -24,19 +24,23 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { connect } from "node:net";
 import { RedisServer, redisServerBinary } from "../../tests/redis_server.ts";
 import { renderChart } from "./chart.ts";
+import {
+  BIN,
+  PIN,
+  pinned,
+  ROOT,
+  type RunningServer,
+  type Runtime,
+  startServer,
+} from "./processes.ts";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = join(ROOT, "node_modules", ".bin");
 const SERVERS_DIR = join(ROOT, "scripts", "bench", "servers");
 
-type Runtime = "bun" | "deno" | "node";
 type Library = "raw" | "coro-ws" | "crossws";
 
 /** One server under test: a library on a runtime. */
@@ -295,62 +299,8 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // processes
 
-/** `taskset -c CPU` where it exists and there are two CPUs to split. */
-const PIN = availableParallelism() >= 2 && spawnSync("taskset", ["-V"]).status === 0;
-
-function command(cpu: number, program: string, args: string[]): [string, string[]] {
-  return PIN ? ["taskset", ["-c", String(cpu), program, ...args]] : [program, args];
-}
-
-function serverCommand(spec: ServerSpec): [string, string[]] {
-  const file = join(SERVERS_DIR, spec.file);
-  if (spec.runtime === "node") return command(0, process.execPath, [file]);
-  if (spec.runtime === "bun") return command(0, join(BIN, "bun"), [file]);
-  return command(0, join(BIN, "deno"), ["run", "-A", file]);
-}
-
-interface RunningServer {
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-function startServer(spec: ServerSpec, env: Record<string, string> = {}): Promise<RunningServer> {
-  const [program, args] = serverCommand(spec);
-  const child = spawn(program, args, {
-    cwd: ROOT,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", NO_COLOR: "1", ...spec.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const exited = new Promise<void>((done) => child.on("exit", () => done()));
-  const stop = async () => {
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise((resolveStart, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`${spec.name} did not start within 15 s:\n${output}`));
-    }, 15_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/[^\s]+:(\d+)/.exec(output);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout.off("data", onData);
-      child.stdout.resume(); // Keep draining what it prints.
-      resolveStart({ port: Number(match[1]), pid: child.pid!, stop });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", (chunk: Buffer) => output += chunk.toString());
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${spec.name} exited before listening:\n${output}`));
-    });
-  });
+function startSpec(spec: ServerSpec, env: Record<string, string> = {}): Promise<RunningServer> {
+  return startServer(spec.runtime, join(SERVERS_DIR, spec.file), { ...spec.env, ...env });
 }
 
 /**
@@ -466,7 +416,7 @@ function startClient(port: number, workload: Workload, options: Options, extra: 
       String(options.warmup),
     ]),
   ];
-  const [program, programArgs] = command(1, process.execPath, args);
+  const [program, programArgs] = pinned(1, process.execPath, args);
   const child = spawn(program, programArgs, { stdio: ["pipe", "pipe", "inherit"] });
   const report = new Promise<ClientReport>((resolveReport, reject) => {
     let output = "";
@@ -501,14 +451,14 @@ async function runOnce(
     if (workload.redis) {
       if (!redis) throw new Error("no redis-server");
       // The sender's server, then the receivers' (`server`): both on CPU 0, like redis-server.
-      publisher = await startServer(spec, { REDIS_URL: redis.url });
-      server = await startServer(spec, { REDIS_URL: redis.url });
+      publisher = await startSpec(spec, { REDIS_URL: redis.url });
+      server = await startSpec(spec, { REDIS_URL: redis.url });
     } else {
       // coro.ts lifts coro-ws's max_connections (10,000 by default) for large idle runs.
       const env: Record<string, string> = workload.mode === "idle"
         ? { MAX_CONNECTIONS: String(workload.connections + 16) }
         : { COMPRESSION: workload.deflate ? "1" : "0" };
-      server = await startServer(spec, env);
+      server = await startSpec(spec, env);
     }
     if (workload.mode !== "idle") {
       const baseline = rssOf(server.pid);
