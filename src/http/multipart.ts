@@ -49,6 +49,7 @@ export class MalformedBodyError extends Error {
 }
 
 const decoder = new TextDecoder();
+const CRLF = Buffer.from("\r\n");
 
 /**
  * The fields and files of a multipart body.
@@ -61,22 +62,30 @@ export function parseMultipart(
 ): { fields: Record<string, string>; files: Record<string, UploadedFile> } {
   const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
   if (!boundary) throw new MalformedBodyError("multipart body without a boundary");
-  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  const dashBoundary = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  const delimiter = Buffer.concat([CRLF, dashBoundary]);
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const fields = createRecord<string>();
   const files = createRecord<UploadedFile>();
-  let at = bytes.indexOf(delimiter);
-  if (at < 0) throw new MalformedBodyError("multipart body without its boundary");
+  // A delimiter is CRLF and "--boundary"; only the first may open the body without its CRLF
+  // (RFC 2046 5.1.1). After a preamble, the CRLF is the preamble's end.
+  let at = 0;
+  const opens = bytes.subarray(0, dashBoundary.length).equals(dashBoundary);
+  if (!opens || !endsDelimiter(bytes, dashBoundary.length)) {
+    at = nextDelimiter(bytes, delimiter, 0);
+    if (at < 0) throw new MalformedBodyError("multipart body without its boundary");
+    at += 2;
+  }
   for (;;) {
-    at += delimiter.length;
+    at += dashBoundary.length;
     if (bytes[at] === 0x2d && bytes[at + 1] === 0x2d) return { fields, files }; // "--": the end
     const headEnd = bytes.indexOf("\r\n\r\n", at);
-    const next = bytes.indexOf(delimiter, at);
+    const next = nextDelimiter(bytes, delimiter, at);
     if (headEnd < 0 || next < 0 || headEnd > next) {
       throw new MalformedBodyError("multipart part not closed by its boundary");
     }
     const head = decoder.decode(bytes.subarray(at, headEnd));
-    const content = bytes.subarray(headEnd + 4, next - 2); // Without the CRLF before "--".
+    const content = bytes.subarray(headEnd + 4, next); // The CRLF is the delimiter's.
     const disposition = /content-disposition:\s*form-data([^\r\n]*)/i.exec(head)?.[1] ?? "";
     const name = /;\s*name="([^"]*)"/i.exec(disposition)?.[1];
     const filename = /;\s*filename="([^"]*)"/i.exec(disposition)?.[1];
@@ -93,6 +102,28 @@ export function parseMultipart(
         content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength),
       };
     }
-    at = next;
+    at = next + 2;
   }
+}
+
+/**
+ * Where the next `delimiter` (CRLF and `--boundary`) from `from` on starts, or -1. Only one
+ * that ends its line counts: `--boundary` mid-line, or with more than spaces after it on its
+ * line, is content.
+ */
+function nextDelimiter(bytes: Buffer, delimiter: Buffer, from: number): number {
+  for (let at = bytes.indexOf(delimiter, from); at >= 0; at = bytes.indexOf(delimiter, at + 1)) {
+    if (endsDelimiter(bytes, at + delimiter.length)) return at;
+  }
+  return -1;
+}
+
+/**
+ * Whether the bytes at `end`, just after a `--boundary`, close it as a delimiter: `--` (the
+ * last one), or transport padding (spaces, tabs) and CRLF (RFC 2046 5.1.1).
+ */
+function endsDelimiter(bytes: Buffer, end: number): boolean {
+  if (bytes[end] === 0x2d && bytes[end + 1] === 0x2d) return true;
+  while (bytes[end] === 0x20 || bytes[end] === 0x09) end++;
+  return bytes[end] === 0x0d && bytes[end + 1] === 0x0a;
 }
