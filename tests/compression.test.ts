@@ -211,6 +211,47 @@ for (const engine of runtime === "deno" ? ["native", "ws"] as const : ["native"]
     await assertServerSettled(server, "after a zip bomb");
   });
 
+  test(`[${name}] a compressed frame that is not deflate data closes with 1007; the server serves on`, async () => {
+    // A stored block (BFINAL 1, BTYPE 00) whose length and its complement disagree: inflating
+    // fails at once ("invalid stored block lengths"). 2 header + 4 mask + 6 payload bytes.
+    const notDeflate = clientFrame(
+      new Uint8Array([1, 2, 3, 4, 5, 6]),
+      OPCODE.BINARY,
+      FLAG.FIN | RSV1,
+    );
+    assert.equal(notDeflate.byteLength, 12);
+    // More peers than ws inflates at once (10): a failed inflate that kept its slot would stall
+    // the next connection's message.
+    for (let peer = 0; peer < 12; peer++) {
+      const { client } = await RawClient.upgrade(server.port, "/echo", OFFER);
+      client.write(notDeflate);
+      // Where nothing was negotiated (Deno's own engine), RSV1 itself breaks the protocol, and
+      // Deno answers that by closing TCP with no Close frame (see the hostile suite).
+      const code = await client.closeCode();
+      assert.equal(
+        code,
+        negotiates ? CLOSE.MESSAGE_ERROR : undefined,
+        `server: ${server.output()}`,
+      );
+      await within(client.ended, 5000, "the server closing TCP");
+      client.destroy();
+    }
+    await assertServerSettled(server, "after a frame that is not deflate data");
+    const next = await RawClient.upgrade(server.port, "/echo", OFFER);
+    assert.equal(next.answer.status, 101);
+    const message = new TextEncoder().encode(json(1000));
+    next.client.write(
+      negotiates
+        ? clientFrame(deflate(message), OPCODE.BINARY, FLAG.FIN | RSV1)
+        : clientFrame(message, OPCODE.BINARY, FLAG.FIN),
+    );
+    const echoed = await next.client.nextFrame();
+    assert.ok(echoed, "no echo on the next connection");
+    const payload = echoed.data as Uint8Array;
+    assert.deepEqual((echoed.flags & RSV1) !== 0 ? inflate(payload) : payload, message);
+    next.client.destroy();
+  });
+
   test(`[${name}] publish() with FLAG.COMPRESS compresses for each subscriber that negotiated it`, async () => {
     const compressed = await RawClient.upgrade(server.port, "/room", OFFER);
     const plain = await RawClient.upgrade(server.port, "/room");

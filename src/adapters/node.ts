@@ -14,6 +14,7 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
+import { InflateRaw } from "node:zlib";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { CLOSE } from "../core/constants.ts";
 import { BodyCollector } from "./body.ts";
@@ -49,6 +50,63 @@ const PER_MESSAGE_DEFLATE = {
   zlibDeflateOptions: { level: 1, memLevel: 4 },
   threshold: 0,
 };
+
+/** ws's permessage-deflate for one connection, as far as {@link guardInflate} reaches into it. */
+interface DeflateExtension {
+  _inflate: InflateRaw | null;
+  [INFLATE]?: InflateRaw | null;
+}
+
+const INFLATE = Symbol("coro-ws inflate");
+
+/**
+ * Makes a message that is not deflate data close its connection with 1007 on Deno too, instead
+ * of ending the process. Deno's `node:zlib` (2.9.6) calls a stream's pending write callbacks
+ * with an inflate error before it emits 'error'; Node's emits only 'error' and never calls them.
+ * ws's inflater waits in a `flush()` callback that ignores its argument, so on Deno it goes on
+ * to `reset()` the stream zlib has just closed, and the assertion "zlib binding closed" is thrown
+ * out of a stream callback, where nothing can catch it (plain ws on Deno crashes the same way;
+ * Deno's node:zlib differences: https://github.com/denoland/deno/issues/29638). Here ws's
+ * inflater, made on a connection's first compressed message, gets a `flush()` that drops a
+ * callback that comes with an error: the 'error' event follows, on which ws closes with 1007
+ * and frees its zlib slot, as on Node. On Node the guard never fires.
+ */
+function guardInflate(ws: WebSocket): void {
+  const extensions = (ws as unknown as { _extensions: Record<string, DeflateExtension> })
+    ._extensions;
+  const extension = extensions["permessage-deflate"];
+  if (extension === undefined) return;
+  extension[INFLATE] = extension._inflate;
+  Object.defineProperty(extension, "_inflate", GUARDED_INFLATE);
+}
+
+/** Shared accessors, so that a connection costs no closures of its own. */
+const GUARDED_INFLATE: PropertyDescriptor = {
+  get(this: DeflateExtension) {
+    return this[INFLATE];
+  },
+  set(this: DeflateExtension, inflate: InflateRaw | null) {
+    if (inflate) inflate.flush = flushUnlessFailed;
+    this[INFLATE] = inflate;
+  },
+  configurable: true,
+};
+
+function flushUnlessFailed(
+  this: InflateRaw,
+  kind?: number | (() => void),
+  callback?: () => void,
+): void {
+  if (typeof kind === "function") [kind, callback] = [undefined, kind];
+  const done = (error?: Error | null) => {
+    if (!error) callback?.();
+  };
+  if (kind === undefined) InflateRaw.prototype.flush.call(this, done);
+  else ZLIB_FLUSH_KIND.call(this, kind, done);
+}
+
+const ZLIB_FLUSH_KIND: (this: InflateRaw, kind: number, callback: () => void) => void =
+  InflateRaw.prototype.flush;
 
 /**
  * Leaves in `Sec-WebSocket-Extensions` only the permessage-deflate offers that
@@ -374,6 +432,7 @@ export class NodeLink implements WebSocketLink {
     // Shared listeners that find the connection through `this` (the WebSocket): closures
     // would cost every connection its own functions.
     (ws as EventedWebSocket)[EVENTS] = events;
+    guardInflate(ws);
     ws.on("message", onMessage);
     ws.on("ping", onPing);
     ws.on("pong", onPong);
