@@ -1,7 +1,9 @@
 /**
- * permessage-deflate (RFC 7692) with `websocket_compression`: negotiation, compressed round
- * trips in both directions (whole and fragmented), control frames left alone, a zip bomb
- * refused with 1009 before it fills memory, and interop with the runtimes' own clients. Deno's
+ * permessage-deflate (RFC 7692) with `websocket_compression`: negotiation (malformed offers
+ * declined, never refused), compressed round trips in both directions (whole and fragmented),
+ * control frames left alone, a zip bomb refused with 1009 before it fills memory, data that is
+ * not deflate closed with 1007 while the server lives, and interop with the runtimes' own
+ * clients. Deno's
  * own WebSocket server cannot negotiate the extension: there the tests prove it answers without
  * it and that compressed pushes arrive as plain messages, and then run again on Deno with
  * `websocket_engine: "ws"`, which negotiates it.
@@ -58,6 +60,16 @@ const RSV1 = FLAG.RSV1;
 function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * KIB;
+}
+
+/** Upgrades `/echo` on `port` offering `offer`; asserts the 101, returns the extension taken. */
+async function extensionFor(port: number, offer: string): Promise<string | undefined> {
+  const { client, answer } = await RawClient.upgrade(port, "/echo", {
+    "Sec-WebSocket-Extensions": offer,
+  });
+  client.destroy();
+  assert.equal(answer.status, 101, offer);
+  return answer.headers["sec-websocket-extensions"];
 }
 
 for (const engine of runtime === "deno" ? ["native", "ws"] as const : ["native"] as const) {
@@ -117,15 +129,45 @@ for (const engine of runtime === "deno" ? ["native", "ws"] as const : ["native"]
         ["x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=10", true],
       ] as const
     ) {
-      const { client, answer } = await RawClient.upgrade(server.port, "/echo", {
-        "Sec-WebSocket-Extensions": offer,
-      });
-      assert.equal(answer.status, 101, offer);
-      const extension = answer.headers["sec-websocket-extensions"];
-      if (accepted) assert.match(extension, /^permessage-deflate/, offer);
+      const extension = await extensionFor(server.port, offer);
+      if (accepted) assert.match(extension ?? "", /^permessage-deflate/, offer);
       else assert.equal(extension, undefined, offer);
-      client.destroy();
     }
+  });
+
+  test(`[${name}] a malformed offer is declined, not refused; a well-formed one in any spacing is taken`, async () => {
+    // RFC 6455 §9.1: no whitespace around "=", a value is a token or a quoted token; RFC 7692
+    // §7.1.2: a window size is 1*DIGIT, 8 to 15. Bun declines each of these.
+    const malformed = [
+      "permessage-deflate; server_max_window_bits= 15",
+      "permessage-deflate; server_max_window_bits =15",
+      "permessage-deflate; server_max_window_bits = 15",
+      "permessage-deflate; client_max_window_bits=\t10",
+      "permessage-deflate; client_max_window_bits\t=10",
+      'permessage-deflate; server_max_window_bits=" 15"',
+      'permessage-deflate; server_max_window_bits="15 "',
+      "permessage-deflate; server_max_window_bits=0x0f",
+      "permessage-deflate; server_max_window_bits=15.0",
+      "permessage-deflate; server_max_window_bits=015",
+      "permessage-deflate;; client_max_window_bits",
+      "permessage-deflate; client_max_window_bits;",
+      "permessage-deflate; client_no_context_takeover=",
+    ];
+    for (const offer of malformed) {
+      assert.equal(await extensionFor(server.port, offer), undefined, offer);
+    }
+    const wellFormed = [
+      'permessage-deflate; server_max_window_bits="15"',
+      "permessage-deflate ; client_max_window_bits",
+      "permessage-deflate;\tclient_max_window_bits=15\t; server_no_context_takeover",
+      "permessage-deflate; server_max_window_bits= 15, permessage-deflate",
+    ];
+    for (const offer of wellFormed) {
+      const extension = await extensionFor(server.port, offer);
+      if (negotiates) assert.match(extension ?? "", /^permessage-deflate/, offer);
+      else assert.equal(extension, undefined, `${offer}: ${NO_EXTENSION}`);
+    }
+    await assertServerSettled(server, "after malformed offers");
   });
 
   test(`[${name}] compressed messages round trip, above the threshold compressed, below it plain`, async () => {

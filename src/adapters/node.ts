@@ -112,36 +112,62 @@ const ZLIB_FLUSH_KIND: (this: InflateRaw, kind: number, callback: () => void) =>
  * Leaves in `Sec-WebSocket-Extensions` only the permessage-deflate offers that
  * {@link PER_MESSAGE_DEFLATE} can take, so that a client asking for what the server does not do
  * (a window under 4 KiB, an unknown or malformed parameter) is declined, as RFC 7692 says and
- * Bun does, instead of refused with 400 as ws would.
+ * Bun does, instead of refused with 400 as ws would. ws refuses the whole upgrade if any part of
+ * the header does not parse, so what is kept must be what ws parses: the header is rebuilt from
+ * the kept offers alone.
  */
 function keepAcceptableOffers(request: IncomingMessage): void {
   const header = request.headers["sec-websocket-extensions"];
   if (header === undefined) return;
-  const acceptable = header.split(",").map((offer) => offer.trim()).filter((offer) => {
-    const [name, ...parameters] = offer.split(";").map((part) => part.trim());
-
-    if (name !== "permessage-deflate") return false;
-    const seen = new Set<string>();
-    return parameters.every((parameter) => {
-      const [key, value, ...rest] = parameter.split("=").map((part) => part.trim());
-      if (seen.has(key) || rest.length > 0) return false;
-      seen.add(key);
-      const bits = value === undefined ? NaN : Number(value.replace(/^"(.*)"$/, "$1"));
-      if (key === "server_no_context_takeover" || key === "client_no_context_takeover") {
-        return value === undefined;
-      }
-      if (key === "client_max_window_bits") {
-        return value === undefined || (Number.isInteger(bits) && bits >= 8 && bits <= 15);
-      }
-      if (key === "server_max_window_bits") {
-        const least = PER_MESSAGE_DEFLATE.serverMaxWindowBits;
-        return Number.isInteger(bits) && bits >= least && bits <= 15;
-      }
-      return false;
-    });
-  });
+  const acceptable = header.split(",").map(trimSpace).filter(isAcceptableOffer);
   if (acceptable.length > 0) request.headers["sec-websocket-extensions"] = acceptable.join(", ");
   else delete request.headers["sec-websocket-extensions"];
+}
+
+/** RFC 7230's token: what ws takes as a name or a value. */
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+
+/**
+ * One extension parameter (RFC 6455 §9.1): a name, then maybe "=" and a token or a quoted token,
+ * with no whitespace around the "=" (ws refuses `server_max_window_bits= 15`).
+ */
+const PARAMETER = new RegExp(`^(${TOKEN})(?:=(?:(${TOKEN})|"(${TOKEN})"))?$`);
+
+/**
+ * A window size (RFC 7692 §7.1.2): a decimal integer from 8 to 15 without leading zeros. ws
+ * would take anything `Number()` reads as one (`0x0f`, `15.0`); Bun declines those too.
+ */
+const WINDOW_BITS = /^(?:[89]|1[0-5])$/;
+
+/** Whitespace as the header grammar has it (OWS): spaces and tabs, not what `trim()` takes. */
+function trimSpace(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, "");
+}
+
+function isAcceptableOffer(offer: string): boolean {
+  const [name, ...parameters] = offer.split(";").map(trimSpace);
+  if (name !== "permessage-deflate") return false;
+  const seen = new Set<string>();
+  return parameters.every((parameter) => {
+    const match = PARAMETER.exec(parameter);
+    if (match === null) return false;
+    const [, key, token, quoted] = match;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    const value = token ?? quoted;
+    switch (key) {
+      case "server_no_context_takeover":
+      case "client_no_context_takeover":
+        return value === undefined;
+      case "client_max_window_bits":
+        return value === undefined || WINDOW_BITS.test(value);
+      case "server_max_window_bits":
+        return value !== undefined && WINDOW_BITS.test(value) &&
+          Number(value) >= PER_MESSAGE_DEFLATE.serverMaxWindowBits;
+      default:
+        return false;
+    }
+  });
 }
 
 /** Sockets corked in this event-loop turn, uncorked together at its end. */
