@@ -28,6 +28,14 @@ const skip = redisMissing
   : false;
 const redis = redisMissing ? undefined : await RedisServer.start();
 const other = otherRuntime();
+/** Timings short enough that a stall is found and healed in well under a second. */
+const quick = {
+  connectTimeoutMs: 500,
+  pingIntervalMs: 100,
+  pingTimeoutMs: 500,
+  reconnectDelayMs: 20,
+  maxReconnectDelayMs: 200,
+};
 
 /** Starts examples/chat.ts on this runtime and on the other one, both on the test's Redis. */
 async function chatPair(): Promise<[ServerProcess, ServerProcess]> {
@@ -302,13 +310,15 @@ test(`[${runtime}] RedisBroker: start() gives up on an endpoint that never speak
   const silent = await TcpProxy.start(redis!.port);
   silent.silence();
   const server = new Server("127.0.0.1", 0);
-  server.useBroker(new RedisBroker({ url: `redis://user:hunter2@127.0.0.1:${silent.port}` }));
+  server.useBroker(
+    new RedisBroker({ ...quick, url: `redis://user:hunter2@127.0.0.1:${silent.port}` }),
+  );
   try {
     await assert.rejects(within(server.start(), 8_000, "start()"), (error: Error) => {
       assert.match(
         error.message,
         new RegExp(
-          `^Cannot connect to Redis at redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${silent.port}.* within 5000 ms`,
+          `^Cannot connect to Redis at redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${silent.port}.* within 500 ms`,
         ),
       );
       assert.doesNotMatch(error.message, /hunter2/);
@@ -326,6 +336,7 @@ test(`[${runtime}] RedisBroker: a stalled link to Redis is found, reported and r
   const errors: string[] = [];
   const got: BrokerMessage[] = [];
   const link = await new RedisBroker({
+    ...quick,
     url: proxy.url,
     prefix: "stall:",
     onError: (e) => errors.push(e.message),
@@ -353,6 +364,7 @@ test(`[${runtime}] RedisBroker: topic churn during an outage is reported at most
   const proxy = await TcpProxy.start(redis!.port);
   const errors: string[] = [];
   const link = await new RedisBroker({
+    ...quick,
     url: proxy.url,
     prefix: "churn:",
     onError: (e) => errors.push(e.message),
@@ -374,6 +386,28 @@ test(`[${runtime}] RedisBroker: topic churn during an outage is reported at most
   } finally {
     await link.close();
     await proxy.close();
+  }
+});
+
+test(`[${runtime}] new RedisBroker() refuses a bad timing, naming it and what to pass`, () => {
+  assert.throws(() => new RedisBroker({ pingTimeoutMs: "5000" as unknown as number }), {
+    name: "TypeError",
+    message: 'new RedisBroker(): "pingTimeoutMs" must be a number of milliseconds, got "5000"',
+  });
+  for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 31]) {
+    assert.throws(() => new RedisBroker({ connectTimeoutMs: bad }), {
+      name: "RangeError",
+      message: new RegExp(
+        `^new RedisBroker\\(\\): "connectTimeoutMs" must be a whole number of milliseconds from 1 to \\d+, got ${bad}$`,
+      ),
+    });
+  }
+  assert.throws(() => new RedisBroker({ reconnectDelayMs: 500, maxReconnectDelayMs: 100 }), {
+    name: "RangeError",
+    message: /"maxReconnectDelayMs" must be at least "reconnectDelayMs" \(500\), got 100/,
+  });
+  for (const name of Object.keys(quick)) {
+    assert.doesNotThrow(() => new RedisBroker({ [name]: 100 }), name);
   }
 });
 

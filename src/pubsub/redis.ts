@@ -21,6 +21,7 @@
 
 import { Buffer } from "node:buffer";
 import { createClient } from "redis";
+import { describe } from "../core/connection.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 
 /** Bytes of the random id each server puts on its messages, to skip them on the way back. */
@@ -42,23 +43,10 @@ const MAX_PENDING_PUBLISHES = 10_000;
  * than this still goes when nothing else waits.
  */
 const MAX_PENDING_BYTES = 32 * 1024 * 1024;
-/** Reconnect delays double from 100 ms up to this. */
-const MAX_RECONNECT_DELAY_MS = 3_000;
 /** At most one report of each kind of failure in this time, so a burst does not flood the log. */
 const DROP_REPORT_INTERVAL_MS = 1_000;
-/**
- * How long connecting may take, handshake and first subscription included: an endpoint that
- * accepts TCP but never speaks Redis (a wrong port, a stuck proxy) would hold `start()` forever.
- */
-const CONNECT_TIMEOUT_MS = 5_000;
-/**
- * A PING this often keeps a live link busy, so one that carries nothing for
- * `LINK_TIMEOUT_MS` is dead (a stalled network, a frozen Redis): it is dropped, reported as an
- * outage, and replaced. Without them an idle subscriber never noticed and silently lost its
- * topics. A Redis slower than this to answer counts as down.
- */
-const PING_INTERVAL_MS = 1_000;
-const LINK_TIMEOUT_MS = 5_000;
+/** The longest timing an option may ask for: `setTimeout` fires at once beyond it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long `close()` waits for publishes in flight before it drops the connection. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -102,7 +90,45 @@ export interface RedisBrokerOptions {
    * the server's logger (`server.useLogger()`), whose default is `console`.
    */
   onError?: (error: Error) => void;
+  /**
+   * How long connecting may take, handshake and first subscription included, in ms: an endpoint
+   * that accepts TCP but never speaks Redis (a wrong port, a stuck proxy) would hold `start()`
+   * forever. Default 5000.
+   */
+  connectTimeoutMs?: number;
+  /** How often each Redis connection is sent a PING, in ms; default 1000. */
+  pingIntervalMs?: number;
+  /**
+   * A connection that carries nothing for this long, in ms, is dead (a stalled network, a frozen
+   * Redis): it is reported as an outage and replaced. A Redis slower than this to answer counts as
+   * down. Default 5000.
+   */
+  pingTimeoutMs?: number;
+  /** The first delay before reconnecting, in ms; it doubles with each failed attempt. Default 100. */
+  reconnectDelayMs?: number;
+  /** The longest delay between reconnect attempts, in ms; default 3000. */
+  maxReconnectDelayMs?: number;
 }
+
+/** The broker's timings, in ms, each from its option in {@link RedisBrokerOptions}. */
+interface Timings {
+  connectTimeoutMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  reconnectDelayMs: number;
+  maxReconnectDelayMs: number;
+}
+
+/** What each timing is when its option is left out. */
+const DEFAULT_TIMINGS: Timings = {
+  connectTimeoutMs: 5_000,
+  // A PING each second keeps a live link busy, so one quiet for 5 s is dead. Without them an idle
+  // subscriber never noticed a stall and silently lost its topics.
+  pingIntervalMs: 1_000,
+  pingTimeoutMs: 5_000,
+  reconnectDelayMs: 100,
+  maxReconnectDelayMs: 3_000,
+};
 
 /**
  * Joins servers through Redis pub/sub: each topic is the channel `<prefix>#topic:<topic>`
@@ -130,21 +156,32 @@ export class RedisBroker implements PubSubBroker {
   readonly #url: string;
   readonly #prefix: string;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #timings: Timings;
 
   /**
    * Makes a broker; nothing connects until a server that uses it starts.
    *
    * @param options where Redis is; see {@link RedisBrokerOptions}
+   * @throws {TypeError} for a timing that is not a number
+   * @throws {RangeError} for a timing that is not from 1 ms to 2^31 - 1 ms, or a
+   *   `maxReconnectDelayMs` below `reconnectDelayMs`
+   *
+   * @example Short timings, as for a test
+   * ```ts
+   * import { RedisBroker } from "./redis.ts";
+   * const broker = new RedisBroker({ pingIntervalMs: 100, pingTimeoutMs: 500 });
+   * ```
    */
   constructor(options: RedisBrokerOptions = {}) {
     this.#url = options.url ?? "redis://127.0.0.1:6379";
     this.#prefix = options.prefix ?? "coro-ws:";
     this.#onError = options.onError;
+    this.#timings = timings(options);
   }
 
   /**
    * Connects a server to Redis; rejects when Redis cannot be reached at all, or does not answer
-   * within 5 s.
+   * within `connectTimeoutMs` (default 5 s).
    *
    * @example
    * ```ts
@@ -160,7 +197,7 @@ export class RedisBroker implements PubSubBroker {
   ): Promise<BrokerLink> {
     const onError = this.#onError ?? report ??
       ((error: Error) => console.error(`coro-ws: ${error.message}`));
-    const link = new RedisLink(this.#url, this.#prefix, onError, deliver);
+    const link = new RedisLink(this.#url, this.#prefix, this.#timings, onError, deliver);
     await link.open();
     return link;
   }
@@ -170,6 +207,7 @@ class RedisLink implements BrokerLink {
   /** The Redis URL without its password, for messages. */
   readonly #url: string;
   readonly #prefix: string;
+  readonly #timings: Timings;
   readonly #onError: (error: Error) => void;
   readonly #deliver: (message: BrokerMessage) => void;
   readonly #origin = crypto.getRandomValues(Buffer.alloc(ORIGIN_LENGTH));
@@ -192,11 +230,13 @@ class RedisLink implements BrokerLink {
   constructor(
     url: string,
     prefix: string,
+    timings: Timings,
     onError: (error: Error) => void,
     deliver: (message: BrokerMessage) => void,
   ) {
     this.#url = withoutPassword(url);
     this.#prefix = prefix;
+    this.#timings = timings;
     this.#onError = onError;
     this.#deliver = deliver;
     this.#publisher = createClient({
@@ -204,9 +244,10 @@ class RedisLink implements BrokerLink {
       // While Redis is down a publish fails at once instead of piling up in memory.
       disableOfflineQueue: true,
       commandsQueueMaxLength: MAX_PENDING_PUBLISHES,
-      pingInterval: PING_INTERVAL_MS,
+      pingInterval: timings.pingIntervalMs,
       socket: {
-        socketTimeout: LINK_TIMEOUT_MS,
+        connectTimeout: timings.connectTimeoutMs,
+        socketTimeout: timings.pingTimeoutMs,
         reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause),
       },
     });
@@ -223,11 +264,12 @@ class RedisLink implements BrokerLink {
   }
 
   async open(): Promise<void> {
+    const { connectTimeoutMs } = this.#timings;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`no Redis reply within ${CONNECT_TIMEOUT_MS} ms`)),
-        CONNECT_TIMEOUT_MS,
+        () => reject(new Error(`no Redis reply within ${connectTimeoutMs} ms`)),
+        connectTimeoutMs,
       );
     });
     try {
@@ -235,7 +277,7 @@ class RedisLink implements BrokerLink {
     } catch (error) {
       this.#connected = false; // No reconnecting, no outage report: connect() fails.
       this.#destroy();
-      throw new Error(`Cannot connect to Redis at ${this.#url}: ${describe(error)}`, {
+      throw new Error(`Cannot connect to Redis at ${this.#url}: ${describeError(error)}`, {
         cause: error,
       });
     } finally {
@@ -320,7 +362,10 @@ class RedisLink implements BrokerLink {
 
   #reconnectDelay(retries: number, cause: Error): number | Error {
     if (!this.#connected) return cause; // Never reached: let connect() fail.
-    return Math.min(100 * 2 ** retries, MAX_RECONNECT_DELAY_MS) + Math.random() * 100;
+    const { reconnectDelayMs, maxReconnectDelayMs } = this.#timings;
+    // Jitter of up to one first delay, so servers cut off together do not reconnect together.
+    return Math.min(reconnectDelayMs * 2 ** retries, maxReconnectDelayMs) +
+      Math.random() * reconnectDelayMs;
   }
 
   #outage(error: Error): void {
@@ -328,7 +373,7 @@ class RedisLink implements BrokerLink {
     this.#failing = true;
     this.#onError(
       new Error(
-        `Redis at ${this.#url} is unreachable (${describe(error)}): messages for other ` +
+        `Redis at ${this.#url} is unreachable (${describeError(error)}): messages for other ` +
           `servers are dropped until it is back; reconnecting`,
         { cause: error },
       ),
@@ -381,7 +426,7 @@ class RedisLink implements BrokerLink {
   #report(action: string, topic: string | null, error: unknown): void {
     const what = topic === null ? "the broadcast channel" : `topic "${topic}"`;
     this.#onError(
-      new Error(`Cannot ${action} ${what} on Redis at ${this.#url}: ${describe(error)}`, {
+      new Error(`Cannot ${action} ${what} on Redis at ${this.#url}: ${describeError(error)}`, {
         cause: error,
       }),
     );
@@ -390,6 +435,39 @@ class RedisLink implements BrokerLink {
   #destroy(): void {
     for (const client of [this.#publisher, this.#subscriber]) if (client.isOpen) client.destroy();
   }
+}
+
+/**
+ * The timings `options` asks for, each checked, the defaults for the others.
+ *
+ * @throws {TypeError} for a timing that is not a number
+ * @throws {RangeError} for one out of range
+ */
+function timings(options: RedisBrokerOptions): Timings {
+  const chosen = { ...DEFAULT_TIMINGS };
+  for (const name of Object.keys(DEFAULT_TIMINGS) as (keyof Timings)[]) {
+    const value: unknown = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== "number") {
+      throw new TypeError(
+        `new RedisBroker(): "${name}" must be a number of milliseconds, got ${describe(value)}`,
+      );
+    }
+    if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
+      throw new RangeError(
+        `new RedisBroker(): "${name}" must be a whole number of milliseconds from 1 to ` +
+          `${MAX_TIMER_MS}, got ${value}`,
+      );
+    }
+    chosen[name] = value;
+  }
+  if (chosen.maxReconnectDelayMs < chosen.reconnectDelayMs) {
+    throw new RangeError(
+      `new RedisBroker(): "maxReconnectDelayMs" must be at least "reconnectDelayMs" ` +
+        `(${chosen.reconnectDelayMs}), got ${chosen.maxReconnectDelayMs}`,
+    );
+  }
+  return chosen;
 }
 
 /** `url` fit for an error message. */
@@ -403,6 +481,6 @@ function withoutPassword(url: string): string {
   }
 }
 
-function describe(error: unknown): string {
+function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
