@@ -70,11 +70,11 @@ test("WebSocketConnection.recv() waits, then resolves when a message arrives", a
 test("WebSocketConnection.recv() times out with ERROR.TIMEOUT and loses no message", async () => {
   const { connection } = createConnection();
   setLastError(ERROR.NONE);
-  const started = performance.now();
-  const result = await connection.recv(0.05);
-  const elapsed = performance.now() - started;
-  assert.equal(result, false);
-  assert.ok(elapsed >= 40, `timed out after ${elapsed} ms, expected about 50`);
+  const timingOut = connection.recv(0.05);
+  // Still waiting when a timer of half the timeout, set after it, has fired: timers fire in
+  // order, however late a loaded machine runs them.
+  assert.equal(await peek(timingOut, 25), PENDING);
+  assert.equal(await timingOut, false);
   assert.equal(connection.errCode, ERROR.TIMEOUT);
   assert.equal(connection.errCode, 110);
   assert.equal(lastError(), ERROR.TIMEOUT);
@@ -94,9 +94,9 @@ test("WebSocketConnection.recv() times out with ERROR.TIMEOUT and loses no messa
 test("WebSocketConnection.recv() with timeout 0 uses the socket_read_timeout setting", async () => {
   const { connection } = createConnection({ settings: { socket_read_timeout: 0.05 } });
   setLastError(ERROR.NONE);
-  const started = performance.now();
-  assert.equal(await connection.recv(0), false);
-  assert.ok(performance.now() - started >= 40);
+  const timingOut = connection.recv(0);
+  assert.equal(await peek(timingOut, 25), PENDING, "recv(0) waits socket_read_timeout");
+  assert.equal(await timingOut, false);
   assert.equal(connection.errCode, ERROR.TIMEOUT);
   assert.equal(lastError(), ERROR.TIMEOUT);
   // A negative timeout still waits forever.
@@ -654,13 +654,11 @@ test("WebSocketConnection.disconnect() terminates after websocket_close_timeout"
   const { connection, link, closed } = createConnection({
     settings: { websocket_close_timeout: 0.05 },
   });
-  const started = performance.now();
   const closing = connection.disconnect(CLOSE.GOING_AWAY, "");
-  assert.equal(await peek(closing, 10), PENDING);
+  // Not terminated before a timer of half the close timeout, set after it, has fired.
+  assert.equal(await peek(closing, 25), PENDING);
   assert.equal(link.count("terminate"), 0);
   assert.equal(await closing, false, "false: the peer never answered");
-  const elapsed = performance.now() - started;
-  assert.ok(elapsed >= 40, `terminated after ${elapsed} ms, expected about 50`);
   assert.deepEqual(link.types, ["resume", "close", "terminate"]);
   assert.deepEqual(link.closes, [[1001, ""]]);
   assert.deepEqual(closed, [connection]);
