@@ -122,7 +122,7 @@ test(`[${runtime}] parity: a forgotten end(), upgrade() or failed sendfile() is 
   const { answer, client } = await RawClient.upgrade(server.port, "/forgets-upgrade");
   client.destroy();
   assert.equal(answer.status, 500);
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 10_000;
   const expected = [
     /GET \/forgets-end \(fd \d+\) returned without end\(\): answered 500/,
     /GET \/unchecked-sendfile \(fd \d+\) returned without end\(\) \(after: Cannot send/,
