@@ -329,32 +329,68 @@ test(`[${runtime}] RedisBroker: start() gives up on an endpoint that never speak
   }
 });
 
-test(`[${runtime}] RedisBroker: a stalled link to Redis is found, reported and replaced`, {
-  skip,
-}, async () => {
+/**
+ * A link with quick timings through a proxy to the test's Redis, what it reported and received,
+ * and a sender straight to Redis on the same prefix.
+ */
+async function proxiedLink(prefix: string) {
   const proxy = await TcpProxy.start(redis!.port);
   const errors: string[] = [];
   const got: BrokerMessage[] = [];
   const link = await new RedisBroker({
     ...quick,
     url: proxy.url,
-    prefix: "stall:",
+    prefix,
     onError: (e) => errors.push(e.message),
   }).connect((message) => got.push(message));
-  const sender = await new RedisBroker({ url: redis!.url, prefix: "stall:" }).connect(() => {});
+  const sender = await new RedisBroker({ url: redis!.url, prefix }).connect(() => {});
+  const reported = (pattern: RegExp, what: string) =>
+    waitFor(() => Promise.resolve(errors.some((e) => pattern.test(e))), what, 10_000);
+  const close = async () => {
+    await Promise.all([link.close(), sender.close()]);
+    await proxy.close();
+  };
+  return { proxy, errors, got, link, sender, reported, close };
+}
+
+test(`[${runtime}] RedisBroker: a stalled link to Redis is found, reported and replaced`, {
+  skip,
+}, async () => {
+  const { proxy, got, link, sender, reported, close } = await proxiedLink("stall:");
   try {
     link.subscribe("t");
     await untilDelivered(sender, got, "t", 5000);
     proxy.stall();
-    await waitFor(
-      () => Promise.resolve(errors.some((e) => /unreachable/.test(e))),
-      "the stall reported",
-      10_000,
-    );
+    await reported(/unreachable/, "the stall reported");
     await untilDelivered(sender, got, "t", 10_000);
   } finally {
-    await Promise.all([link.close(), sender.close()]);
-    await proxy.close();
+    await close();
+  }
+});
+
+test(`[${runtime}] RedisBroker: (un)subscribes lost to a stall are made good after it`, {
+  skip,
+}, async () => {
+  const { proxy, got, link, sender, reported, close } = await proxiedLink("resync:");
+  const watcher = createClient({ url: redis!.url });
+  await watcher.connect();
+  const subscribers = async (topic: string) =>
+    (await watcher.pubSubNumSub(`resync:#topic:${topic}`))[`resync:#topic:${topic}`];
+  try {
+    link.subscribe("left");
+    await untilDelivered(sender, got, "left", 5000);
+    proxy.stall();
+    // Both reach the stalled connection and die with it, unanswered.
+    link.subscribe("joined");
+    link.unsubscribe("left");
+    await reported(/unreachable/, "the stall reported");
+    await untilDelivered(sender, got, "joined", 10_000);
+    await waitFor(async () => await subscribers("left") === 0, "unsubscribed from left", 10_000);
+    assert.equal(await subscribers("joined"), 1);
+    assert.equal(link.up, true);
+  } finally {
+    await close();
+    await watcher.close();
   }
 });
 

@@ -55,6 +55,12 @@ const decoder = new TextDecoder();
 /** Commands whose failures come in bursts, reported at most once per interval, with a count. */
 type Failing = "publish" | "subscribe" | "unsubscribe";
 
+/** A channel the server wants: its topic (`null`: broadcasts) and what delivers its messages. */
+interface Wanted {
+  topic: string | null;
+  listener: (message: Buffer) => void;
+}
+
 /** Failures of one kind since it was last reported. */
 interface Failures {
   count: number;
@@ -226,6 +232,17 @@ class RedisLink implements BrokerLink {
   #closed = false;
   /** Bytes of the publishes waiting for Redis's reply. */
   #pendingBytes = 0;
+  /**
+   * The channels this server wants, with the topic and listener of each: what Redis is made to
+   * match after every reconnect and every failed (un)subscribe. node-redis alone forgets a
+   * SUBSCRIBE that failed (a stall of 5 s lost the topic for good) and resubscribes after an
+   * UNSUBSCRIBE that failed.
+   */
+  readonly #wanted = new Map<string, Wanted>();
+  /** Set while a resync waits to retry after a failed (un)subscribe. */
+  #resyncTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resyncs retried since the subscriber was last ready, for their backoff. */
+  #resyncRetries = 0;
 
   constructor(
     url: string,
@@ -252,7 +269,8 @@ class RedisLink implements BrokerLink {
       },
     });
     // Subscriptions made during an outage wait for the reconnect: there is one per topic.
-    this.#subscriber = this.#publisher.duplicate({ disableOfflineQueue: false });
+    // Nothing waits for a reconnect either: the resync after it subscribes what is wanted then.
+    this.#subscriber = this.#publisher.duplicate();
     for (const client of [this.#publisher, this.#subscriber]) {
       client.on("error", (error: Error) => {
         // The PING refused by a queue full of publishes: Redis is slow, not gone (the drops are
@@ -261,6 +279,11 @@ class RedisLink implements BrokerLink {
       });
       client.on("ready", () => this.#failing = false);
     }
+    this.#subscriber.on("ready", () => {
+      this.#resyncRetries = 0;
+      if (this.#connected) this.#resync();
+    });
+    this.#wanted.set(this.#channel(null), this.#wantedTopic(null));
   }
 
   async open(): Promise<void> {
@@ -288,25 +311,27 @@ class RedisLink implements BrokerLink {
   async #open(): Promise<void> {
     await Promise.all([this.#publisher.connect(), this.#subscriber.connect()]);
     this.#connected = true;
-    await this.#subscriber.subscribe(
-      this.#channel(null),
-      (message) => this.#receive(null, message),
-      true,
-    );
+    const channel = this.#channel(null);
+    await this.#subscriber.subscribe(channel, this.#wanted.get(channel)!.listener, true);
   }
 
   subscribe(topic: string): void {
-    this.#subscriber.subscribe(
-      this.#channel(topic),
-      (message) => this.#receive(topic, message),
-      true,
-    )
-      .catch((error) => this.#throttled("subscribe", topic, error));
+    const channel = this.#channel(topic);
+    if (this.#wanted.has(channel)) return;
+    const wanted = this.#wantedTopic(topic);
+    this.#wanted.set(channel, wanted);
+    // While Redis is down nothing is sent: the resync once it is back subscribes.
+    if (this.#subscriber.isReady) {
+      this.#command("subscribe", topic, this.#subscriber.subscribe(channel, wanted.listener, true));
+    }
   }
 
   unsubscribe(topic: string): void {
-    this.#subscriber.unsubscribe(this.#channel(topic))
-      .catch((error) => this.#throttled("unsubscribe", topic, error));
+    const channel = this.#channel(topic);
+    if (!this.#wanted.delete(channel)) return;
+    if (this.#subscriber.isReady) {
+      this.#command("unsubscribe", topic, this.#subscriber.unsubscribe(channel));
+    }
   }
 
   publish(message: BrokerMessage): void {
@@ -336,6 +361,7 @@ class RedisLink implements BrokerLink {
       new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
     ]);
     clearTimeout(timer);
+    clearTimeout(this.#resyncTimer);
     this.#destroy();
     this.#closed = true;
     for (const kind of this.#failures.keys()) this.#flushFailures(kind);
@@ -358,6 +384,52 @@ class RedisLink implements BrokerLink {
   #channel(topic: string | null): string {
     if (topic === null) return `${this.#prefix}#all`;
     return `${this.#prefix}#topic:${topic.replaceAll("%", "%25").replaceAll("#", "%23")}`;
+  }
+
+  #wantedTopic(topic: string | null): Wanted {
+    return { topic, listener: (message) => this.#receive(topic, message) };
+  }
+
+  /**
+   * Subscribes the subscriber to each wanted channel it lacks and unsubscribes it from each one
+   * no longer wanted. Redis pub/sub connections know their channels but cannot be asked for them,
+   * so node-redis's record of the channels Redis confirmed stands for them: it is reset on each
+   * reconnect to what the resubscribe then confirms. A channel already on its way is sent again,
+   * which Redis takes as a no-op.
+   */
+  #resync(): void {
+    clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = undefined;
+    const subscriber = this.#subscriber;
+    if (this.#closed || !subscriber.isReady) return; // Its next "ready" resyncs.
+    const onRedis = subscriber.getPubSubListeners("CHANNELS");
+    for (const [channel, { topic, listener }] of this.#wanted) {
+      if (!onRedis.has(channel)) {
+        this.#command("subscribe", topic, subscriber.subscribe(channel, listener, true));
+      }
+    }
+    for (const channel of onRedis.keys()) {
+      if (!this.#wanted.has(channel)) {
+        this.#command("unsubscribe", this.#topicOf(channel), subscriber.unsubscribe(channel));
+      }
+    }
+  }
+
+  /** Reports a failed (un)subscribe and resyncs after a backoff: Redis must match `#wanted`. */
+  #command(kind: "subscribe" | "unsubscribe", topic: string | null, sent: Promise<void>): void {
+    sent.catch((error) => {
+      this.#throttled(kind, topic, error);
+      if (this.#closed || this.#resyncTimer !== undefined) return;
+      const delay = this.#reconnectDelay(this.#resyncRetries++, error);
+      this.#resyncTimer = setTimeout(() => this.#resync(), typeof delay === "number" ? delay : 0);
+    });
+  }
+
+  /** The topic of one of this server's channels; `null` for the broadcast channel. */
+  #topicOf(channel: string): string | null {
+    const name = channel.slice(this.#prefix.length);
+    if (!name.startsWith("#topic:")) return null;
+    return name.slice("#topic:".length).replaceAll("%23", "#").replaceAll("%25", "%");
   }
 
   #reconnectDelay(retries: number, cause: Error): number | Error {
