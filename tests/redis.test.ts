@@ -394,6 +394,26 @@ test(`[${runtime}] RedisBroker: (un)subscribes lost to a stall are made good aft
   }
 });
 
+test(`[${runtime}] RedisBroker: a corrupt reply is found by its missing PONG, reported, replaced`, {
+  skip,
+}, async () => {
+  const { proxy, got, link, sender, reported, close } = await proxiedLink("corrupt:");
+  // Keeps the subscriber's connection busy, so only a missing PONG can tell it is lost.
+  const traffic = setInterval(() => sender.publish({ topic: "busy", data: "x" }), 5);
+  try {
+    link.subscribe("t");
+    link.subscribe("busy");
+    await untilDelivered(sender, got, "t", 5000);
+    proxy.corrupt();
+    await reported(/unreachable/, "the corrupt link reported");
+    await waitFor(() => Promise.resolve(link.up === true), "up again", 10_000);
+    await untilDelivered(sender, got, "t", 10_000);
+  } finally {
+    clearInterval(traffic);
+    await close();
+  }
+});
+
 test(`[${runtime}] RedisBroker: topic churn during an outage is reported at most once a second`, {
   skip,
 }, async () => {

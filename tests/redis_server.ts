@@ -88,6 +88,8 @@ export class TcpProxy {
   #mode: "pass" | "silent" | "refuse" = "pass";
   readonly #stalled = new WeakSet<Socket>();
   readonly #sockets = new Set<Socket>();
+  /** The client side of each connection that reaches the target. */
+  readonly #clients = new Set<Socket>();
 
   private constructor(server: NetServer, port: number) {
     this.#server = server;
@@ -111,6 +113,15 @@ export class TcpProxy {
   /** The connections open now carry nothing any more, yet stay open. */
   stall(): void {
     for (const socket of this.#sockets) this.#stalled.add(socket);
+  }
+
+  /**
+   * Sends each open connection's client, between two of Redis's replies, the start of a bulk
+   * string of nearly 1 GB that never comes: what a broken proxy or a man in the middle does. A
+   * client that trusts it reads everything after it as that string. Passes on as before after.
+   */
+  corrupt(): void {
+    for (const client of this.#clients) client.write("$999999999\r\n");
   }
 
   /** New connections are accepted and never answered. */
@@ -141,6 +152,8 @@ export class TcpProxy {
     client.on("close", () => this.#sockets.delete(client));
     client.on("error", () => {});
     if (this.#mode === "silent") return;
+    this.#clients.add(client);
+    client.on("close", () => this.#clients.delete(client));
     const upstream = new Socket();
     this.#sockets.add(upstream);
     upstream.on("close", () => {

@@ -20,7 +20,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { createClient } from "redis";
+import { createClient, type RedisClientOptions } from "redis";
 import { describe } from "../core/connection.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 
@@ -51,6 +51,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const CLOSE_TIMEOUT_MS = 1_000;
 
 const decoder = new TextDecoder();
+
+type RedisClient = ReturnType<typeof createClient>;
 
 /** Commands whose failures come in bursts, reported at most once per interval, with a count. */
 type Failing = "publish" | "subscribe" | "unsubscribe";
@@ -217,8 +219,15 @@ class RedisLink implements BrokerLink {
   readonly #onError: (error: Error) => void;
   readonly #deliver: (message: BrokerMessage) => void;
   readonly #origin = crypto.getRandomValues(Buffer.alloc(ORIGIN_LENGTH));
-  readonly #publisher: ReturnType<typeof createClient>;
-  readonly #subscriber: ReturnType<typeof createClient>;
+  /** What each connection to Redis is made with. */
+  readonly #clientOptions: RedisClientOptions;
+  /** The connection publishes go on, replaced when it stops answering PINGs. */
+  #publisher: RedisClient;
+  /** The connection subscribed to the wanted channels, replaced when it stops answering PINGs. */
+  #subscriber: RedisClient;
+  /** When each connection's unanswered PING was sent (ms since the epoch). */
+  readonly #pingSentAt = new Map<RedisClient, number>();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   /** Whether Redis has been reached once: before that a failure fails `connect()`. */
   #connected = false;
   /** Whether the current outage has been reported. */
@@ -230,7 +239,8 @@ class RedisLink implements BrokerLink {
   readonly #failures = new Map<Failing, Failures>();
   /** Set by `close()`: failures after it are the closing's own, no timer may outlive it. */
   #closed = false;
-  /** Bytes of the publishes waiting for Redis's reply. */
+  /** The publishes waiting for Redis's reply, and their bytes. */
+  #pendingPublishes = 0;
   #pendingBytes = 0;
   /**
    * The channels this server wants, with the topic and listener of each: what Redis is made to
@@ -256,33 +266,23 @@ class RedisLink implements BrokerLink {
     this.#timings = timings;
     this.#onError = onError;
     this.#deliver = deliver;
-    this.#publisher = createClient({
+    this.#clientOptions = {
       url,
-      // While Redis is down a publish fails at once instead of piling up in memory.
+      // While Redis is down a publish fails at once instead of piling up in memory, and nothing
+      // waits to be subscribed: the resync after the reconnect subscribes what is wanted then.
       disableOfflineQueue: true,
-      commandsQueueMaxLength: MAX_PENDING_PUBLISHES,
-      pingInterval: timings.pingIntervalMs,
+      // Room for the heartbeat's PING beside the most publishes let wait.
+      commandsQueueMaxLength: MAX_PENDING_PUBLISHES + 1,
       socket: {
         connectTimeout: timings.connectTimeoutMs,
+        // Drops a connection that carries nothing for so long. The heartbeat watches ready ones;
+        // this one, one still in its handshake (a reconnect to an endpoint that never answers).
         socketTimeout: timings.pingTimeoutMs,
         reconnectStrategy: (retries, cause) => this.#reconnectDelay(retries, cause),
       },
-    });
-    // Subscriptions made during an outage wait for the reconnect: there is one per topic.
-    // Nothing waits for a reconnect either: the resync after it subscribes what is wanted then.
-    this.#subscriber = this.#publisher.duplicate();
-    for (const client of [this.#publisher, this.#subscriber]) {
-      client.on("error", (error: Error) => {
-        // The PING refused by a queue full of publishes: Redis is slow, not gone (the drops are
-        // reported). node-redis tells this error by its message alone.
-        if (error.message !== "The queue is full") this.#outage(error);
-      });
-      client.on("ready", () => this.#failing = false);
-    }
-    this.#subscriber.on("ready", () => {
-      this.#resyncRetries = 0;
-      if (this.#connected) this.#resync();
-    });
+    };
+    this.#publisher = this.#newClient();
+    this.#subscriber = this.#newClient();
     this.#wanted.set(this.#channel(null), this.#wantedTopic(null));
   }
 
@@ -297,6 +297,7 @@ class RedisLink implements BrokerLink {
     });
     try {
       await Promise.race([this.#open(), timeout]);
+      this.#heartbeat = setInterval(() => this.#beat(), this.#timings.pingIntervalMs);
     } catch (error) {
       this.#connected = false; // No reconnecting, no outage report: connect() fails.
       this.#destroy();
@@ -339,19 +340,27 @@ class RedisLink implements BrokerLink {
     const { data } = message;
     const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
     const bytes = HEADER_LENGTH + size;
-    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes > MAX_PENDING_BYTES) {
-      const error = new Error(`${this.#pendingBytes} bytes of publishes already wait for Redis`);
-      return this.#dropped(message.topic, error);
+    const waiting = this.#pendingPublishes >= MAX_PENDING_PUBLISHES
+      ? `${this.#pendingPublishes} publishes`
+      : this.#pendingBytes > 0 && this.#pendingBytes + bytes > MAX_PENDING_BYTES
+      ? `${this.#pendingBytes} bytes of publishes`
+      : undefined;
+    if (waiting) {
+      return this.#dropped(message.topic, new Error(`${waiting} already wait for Redis`));
     }
     const wire = Buffer.allocUnsafe(bytes);
     wire[0] = (typeof data === "string" ? TEXT : BINARY) | (message.compress ? COMPRESS : 0);
     this.#origin.copy(wire, 1);
     if (typeof data === "string") wire.write(data, HEADER_LENGTH);
     else wire.set(data, HEADER_LENGTH);
+    this.#pendingPublishes++;
     this.#pendingBytes += bytes;
     this.#publisher.publish(this.#channel(message.topic), wire)
       .catch((error) => this.#dropped(message.topic, error))
-      .finally(() => this.#pendingBytes -= bytes);
+      .finally(() => {
+        this.#pendingPublishes--;
+        this.#pendingBytes -= bytes;
+      });
   }
 
   async close(): Promise<void> {
@@ -361,6 +370,7 @@ class RedisLink implements BrokerLink {
       new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
     ]);
     clearTimeout(timer);
+    clearInterval(this.#heartbeat);
     clearTimeout(this.#resyncTimer);
     this.#destroy();
     this.#closed = true;
@@ -384,6 +394,69 @@ class RedisLink implements BrokerLink {
   #channel(topic: string | null): string {
     if (topic === null) return `${this.#prefix}#all`;
     return `${this.#prefix}#topic:${topic.replaceAll("%", "%25").replaceAll("#", "%23")}`;
+  }
+
+  /** A connection to Redis, not yet connected, whose failures are reported while it is in use. */
+  #newClient(): RedisClient {
+    const client = createClient(this.#clientOptions);
+    client.on("error", (error: Error) => {
+      if (client !== this.#publisher && client !== this.#subscriber) return; // Replaced.
+      // Still ready: node-redis could not parse a reply and goes on reading the same socket,
+      // where nothing after it can be trusted.
+      if (client.isReady) this.#replace(client, error);
+      else this.#outage(error);
+    });
+    client.on("ready", () => {
+      this.#pingSentAt.delete(client);
+      if (client === this.#subscriber) {
+        this.#resyncRetries = 0;
+        if (this.#connected) this.#resync();
+      }
+      if (this.#publisher.isReady && this.#subscriber.isReady) this.#failing = false;
+    });
+    return client;
+  }
+
+  /**
+   * Sends each ready connection a PING once the last one was answered, and replaces one whose
+   * PING has waited `pingTimeoutMs`. Only a PONG proves a connection alive, not traffic: after a
+   * corrupt bulk length node-redis reads everything that follows into one string, while the
+   * socket stays open and busy.
+   */
+  #beat(): void {
+    const now = Date.now();
+    const { pingTimeoutMs } = this.#timings;
+    for (const client of [this.#publisher, this.#subscriber]) {
+      if (!client.isReady) continue; // Reconnecting: node-redis reports it and retries.
+      const sentAt = this.#pingSentAt.get(client);
+      if (sentAt === undefined) {
+        this.#pingSentAt.set(client, now);
+        // An error reply is an answer too; a dropped socket makes it not ready until "ready".
+        const answered = () => {
+          if (this.#pingSentAt.get(client) === now) this.#pingSentAt.delete(client);
+        };
+        client.ping().then(answered, answered);
+      } else if (now - sentAt >= pingTimeoutMs) {
+        this.#replace(client, new Error(`no PONG within ${pingTimeoutMs} ms`));
+      }
+    }
+  }
+
+  /**
+   * Reports an outage and swaps `stale` for a new connection to the same Redis. What waited on
+   * `stale` fails: its publishes are dropped, its (un)subscribes made good by the resync once
+   * the new subscriber is ready.
+   */
+  #replace(stale: RedisClient, why: Error): void {
+    if (this.#closed || !this.#connected) return;
+    this.#outage(why);
+    const fresh = this.#newClient();
+    if (stale === this.#publisher) this.#publisher = fresh;
+    else this.#subscriber = fresh;
+    this.#pingSentAt.delete(stale);
+    stale.destroy();
+    // It retries with backoff until Redis answers; each failure comes as an "error" event.
+    fresh.connect().catch(() => {});
   }
 
   #wantedTopic(topic: string | null): Wanted {
