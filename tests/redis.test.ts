@@ -414,6 +414,50 @@ test(`[${runtime}] RedisBroker: a corrupt reply is found by its missing PONG, re
   }
 });
 
+test(`[${runtime}] RedisBroker: a topic from a query cannot forge a log line`, {
+  skip,
+}, async () => {
+  const proxy = await TcpProxy.start(redis!.port);
+  const logged: string[] = [];
+  const log = (message: string) => logged.push(message);
+  const server = new Server("127.0.0.1", 0);
+  server.useLogger({ error: log, warn: log, info: log });
+  // Long enough for the subscribe below to reach the stalled link before the stall is found.
+  server.useBroker(new RedisBroker({ ...quick, pingTimeoutMs: 2_000, url: proxy.url }));
+  server.handle("/chat", async (request, ws) => {
+    if (!await ws.upgrade()) return;
+    ws.subscribe(`room:${request.get.room}`); // The README's pattern.
+    await ws.push("joined");
+    for await (const _frame of ws);
+  });
+  void server.start();
+  const { port } = await server.listening;
+  try {
+    proxy.stall();
+    const forged = 'x\ncoro-ws: forged \u2028\u001b[2J"';
+    const client = await open(`ws://127.0.0.1:${port}/chat?room=${encodeURIComponent(forged)}`);
+    assert.equal(await message(client), "joined");
+    await waitFor(
+      () => Promise.resolve(logged.some((line) => /Cannot subscribe/.test(line))),
+      "the failed subscribe reported",
+      10_000,
+    );
+    for (const line of logged) {
+      // deno-lint-ignore no-control-regex -- Control characters are what it finds.
+      assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/, "a raw control");
+    }
+    const report = logged.find((line) => /Cannot subscribe/.test(line))!;
+    assert.ok(
+      report.includes('topic "room:x\\ncoro-ws: forged \\u2028\\u001b[2J\\""'),
+      report,
+    );
+    await client.disconnect(1000);
+  } finally {
+    await server.shutdown();
+    await proxy.close();
+  }
+});
+
 test(`[${runtime}] RedisBroker: topic churn during an outage is reported at most once a second`, {
   skip,
 }, async () => {

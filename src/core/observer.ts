@@ -89,6 +89,47 @@ export interface Traffic {
   bytesOut: number;
 }
 
+/**
+ * What a log line must not hold raw: `\` and `"` (so an escaped value between quotes reads back
+ * with `JSON.parse`), C0 and C1 controls and DEL (a newline forges a line, ESC rewrites a
+ * terminal), U+2028 and U+2029 (lines to some viewers), bidirectional marks and overrides (text
+ * that reads otherwise than it is), and lone surrogates.
+ */
+const UNSAFE_IN_LOGS =
+  // deno-lint-ignore no-control-regex -- Control characters are what it finds.
+  /[\\"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const SHORT_ESCAPES: Record<string, string> = {
+  "\\": "\\\\",
+  '"': '\\"',
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\b": "\\b",
+  "\f": "\\f",
+};
+
+/**
+ * `value` fit for a log line, for every value from the network that reaches one (paths, topics,
+ * a peer's error text): what could end the line or disguise it written as a JSON escape, the rest
+ * as it is. Between double quotes the result is a JSON string of `value`.
+ *
+ * @param value a string from a request, a message or a remote server
+ * @returns `value` with `\`, `"`, control and line-breaking characters escaped
+ *
+ * @example A query that would forge a line
+ * ```ts
+ * import { escapeForLog } from "./observer.ts";
+ * const room = "lobby\ncoro-ws: forged";
+ * console.log(`topic "${escapeForLog(room)}"`); // topic "lobby\ncoro-ws: forged"
+ * ```
+ */
+export function escapeForLog(value: string): string {
+  return value.replace(
+    UNSAFE_IN_LOGS,
+    (char) => SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** How often a warning that could repeat with every message is given, at most. */
 const REPEAT_WARNING_MS = 10_000;
 
@@ -126,7 +167,9 @@ export class Observer {
     const statusClass = `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx` as StatusClass;
     this.responses[statusClass]++;
     if (this.accessLog && status !== 101) {
-      this.logger.info(`${method} ${path} ${status} ${bytes} B ${elapsed(started)}`);
+      this.logger.info(
+        `${escapeForLog(method)} ${escapeForLog(path)} ${status} ${bytes} B ${elapsed(started)}`,
+      );
     }
   }
 
@@ -139,12 +182,15 @@ export class Observer {
     traffic: Traffic | undefined,
   ): void {
     this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+    const shownPath = escapeForLog(path);
     if (code === 1009) {
-      this.warn(`WebSocket ${path} closed with 1009: a message over package_max_length`);
+      this.warn(`WebSocket ${shownPath} closed with 1009: a message over package_max_length`);
     }
     if (this.accessLog && traffic) {
       this.logger.info(
-        `WS ${path} ${code} closed by ${byPeer ? "client" : "server"} after ${elapsed(started)}, ` +
+        `WS ${shownPath} ${code} closed by ${byPeer ? "client" : "server"} after ${
+          elapsed(started)
+        }, ` +
           `in ${traffic.messagesIn} messages ${traffic.bytesIn} B, ` +
           `out ${traffic.messagesOut} messages ${traffic.bytesOut} B`,
       );

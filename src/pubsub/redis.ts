@@ -22,6 +22,7 @@
 import { Buffer } from "node:buffer";
 import { createClient, type RedisClientOptions } from "redis";
 import { describe } from "../core/connection.ts";
+import { escapeForLog } from "../core/observer.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 
 /** Bytes of the random id each server puts on its messages, to skip them on the way back. */
@@ -569,7 +570,8 @@ class RedisLink implements BrokerLink {
   }
 
   #report(action: string, topic: string | null, error: unknown): void {
-    const what = topic === null ? "the broadcast channel" : `topic "${topic}"`;
+    // Topics come from the network (`room:${request.get.room}`): raw, a `%0A` forges a line.
+    const what = topic === null ? "the broadcast channel" : `topic "${escapeForLog(topic)}"`;
     this.#onError(
       new Error(`Cannot ${action} ${what} on Redis at ${this.#url}: ${describeError(error)}`, {
         cause: error,
@@ -626,6 +628,7 @@ function withoutPassword(url: string): string {
   }
 }
 
+/** `error` for a message that may reach a log: its text can come from Redis or the network. */
 function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return escapeForLog(error instanceof Error ? error.message : String(error));
 }
