@@ -6,7 +6,8 @@
  * Delivery is Redis pub/sub's: at most once, in order per publishing server. While Redis is
  * unreachable, each server still delivers to its own connections, messages for the others are
  * dropped and reported once per outage through `onError`, and the broker reconnects with
- * backoff and subscribes again.
+ * backoff and subscribes Redis to the topics it wants again. A connection that does not answer
+ * a PING in time counts as an outage and is replaced.
  *
  * @example
  * ```ts
@@ -108,9 +109,9 @@ export interface RedisBrokerOptions {
   /** How often each Redis connection is sent a PING, in ms; default 1000. */
   pingIntervalMs?: number;
   /**
-   * A connection that carries nothing for this long, in ms, is dead (a stalled network, a frozen
-   * Redis): it is reported as an outage and replaced. A Redis slower than this to answer counts as
-   * down. Default 5000.
+   * A connection whose PING has no answer after this long, in ms, is dead (a stalled network, a
+   * frozen Redis, a corrupt reply): it is reported as an outage and replaced, even while bytes
+   * still arrive on it. A Redis slower than this to answer counts as down. Default 5000.
    */
   pingTimeoutMs?: number;
   /** The first delay before reconnecting, in ms; it doubles with each failed attempt. Default 100. */
@@ -131,8 +132,8 @@ interface Timings {
 /** What each timing is when its option is left out. */
 const DEFAULT_TIMINGS: Timings = {
   connectTimeoutMs: 5_000,
-  // A PING each second keeps a live link busy, so one quiet for 5 s is dead. Without them an idle
-  // subscriber never noticed a stall and silently lost its topics.
+  // Without PINGs an idle subscriber never noticed a stall and silently lost its topics; with a
+  // PING each second, 5 s without a PONG is no hiccup.
   pingIntervalMs: 1_000,
   pingTimeoutMs: 5_000,
   reconnectDelayMs: 100,
@@ -246,8 +247,8 @@ class RedisLink implements BrokerLink {
   /**
    * The channels this server wants, with the topic and listener of each: what Redis is made to
    * match after every reconnect and every failed (un)subscribe. node-redis alone forgets a
-   * SUBSCRIBE that failed (a stall of 5 s lost the topic for good) and resubscribes after an
-   * UNSUBSCRIBE that failed.
+   * SUBSCRIBE that failed (one sent during a stall lost its topic for good) and resubscribes
+   * after an UNSUBSCRIBE that failed.
    */
   readonly #wanted = new Map<string, Wanted>();
   /** Set while a resync waits to retry after a failed (un)subscribe. */
@@ -401,13 +402,14 @@ class RedisLink implements BrokerLink {
   #newClient(): RedisClient {
     const client = createClient(this.#clientOptions);
     client.on("error", (error: Error) => {
-      if (client !== this.#publisher && client !== this.#subscriber) return; // Replaced.
+      if (!this.#inUse(client)) return; // Replaced: its death throes.
       // Still ready: node-redis could not parse a reply and goes on reading the same socket,
       // where nothing after it can be trusted.
       if (client.isReady) this.#replace(client, error);
       else this.#outage(error);
     });
     client.on("ready", () => {
+      if (!this.#inUse(client)) return;
       this.#pingSentAt.delete(client);
       if (client === this.#subscriber) {
         this.#resyncRetries = 0;
@@ -416,6 +418,10 @@ class RedisLink implements BrokerLink {
       if (this.#publisher.isReady && this.#subscriber.isReady) this.#failing = false;
     });
     return client;
+  }
+
+  #inUse(client: RedisClient): boolean {
+    return client === this.#publisher || client === this.#subscriber;
   }
 
   /**
@@ -467,9 +473,9 @@ class RedisLink implements BrokerLink {
   /**
    * Subscribes the subscriber to each wanted channel it lacks and unsubscribes it from each one
    * no longer wanted. Redis pub/sub connections know their channels but cannot be asked for them,
-   * so node-redis's record of the channels Redis confirmed stands for them: it is reset on each
-   * reconnect to what the resubscribe then confirms. A channel already on its way is sent again,
-   * which Redis takes as a no-op.
+   * so node-redis's record of the channels Redis confirmed stands for them: it resubscribes each
+   * of them before a reconnect is ready. A channel already on its way is sent again, which Redis
+   * takes as a no-op.
    */
   #resync(): void {
     clearTimeout(this.#resyncTimer);
