@@ -39,10 +39,12 @@ const STATIC_STEPS = ["tsc", "lint", "fmt", "docs", "doclint", "exports", "publi
 const RUNTIMES = ["node", "deno", "bun", "deno-ws"] as const;
 /**
  * The files whose fixtures take the engine from SETTINGS (`TEST_ENGINE` in tests/helpers.ts):
- * the protocol, hostile-peer and delivery suites. compression.test.ts runs both Deno engines
+ * the protocol, hostile-peer, delivery, uploads and fuzz suites. compression.test.ts runs both Deno engines
  * itself.
  */
-const ENGINE_SUITE = ["conformance", "hostile", "delivery"].map((name) => `tests/${name}.test.ts`);
+const ENGINE_SUITE = ["conformance", "hostile", "delivery", "uploads", "fuzz"].map((name) =>
+  `tests/${name}.test.ts`
+);
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
 type Step = StaticStep | Runtime;

@@ -34,3 +34,16 @@ export class BodyCollector {
     return this.#buffer.subarray(0, this.size);
   }
 }
+
+/**
+ * A request's declared body length from its Content-Length header as the runtime gives it:
+ * Deno and Bun join a repeated header as "5, 5". Values that agree are one length (RFC 9110
+ * §8.6); values that differ, or one that is not a decimal number, are "invalid" (answer 400
+ * and close: the body's end cannot be known). Undefined without the header.
+ */
+export function declaredLength(header: string | undefined): number | "invalid" | undefined {
+  if (header === undefined) return undefined;
+  const values = header.split(",").map((value) => value.trim());
+  if (!values.every((value) => /^\d{1,15}$/.test(value) && value === values[0])) return "invalid";
+  return Number(values[0]);
+}

@@ -34,6 +34,7 @@ export const bunAdapter: Adapter = {
     terminate: true,
     idleTimeout: true,
     controlFrames: true,
+    reportsAbandonedHandshake: true,
   },
 
   listen(options: ListenOptions): Promise<Listener> {

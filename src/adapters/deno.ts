@@ -12,7 +12,14 @@ import type { ResolvedSettings } from "../core/settings.ts";
 
 /** The Deno adapter. */
 export const denoAdapter: Adapter = {
-  capabilities: { ...STANDARD_CAPABILITIES, runtime: "deno", idleTimeout: true },
+  capabilities: {
+    ...STANDARD_CAPABILITIES,
+    runtime: "deno",
+    idleTimeout: true,
+    // Deno never fires open or close for a socket whose client left before the 101, and its
+    // request.signal, which would say so, prints a deprecation warning when read (legacy abort).
+    reportsAbandonedHandshake: false,
+  },
 
   listen(options: ListenOptions): Promise<Listener> {
     return new Promise((resolve, reject) => {

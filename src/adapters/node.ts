@@ -17,7 +17,7 @@ import type { Writable } from "node:stream";
 import { InflateRaw } from "node:zlib";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { CLOSE } from "../core/constants.ts";
-import { BodyCollector } from "./body.ts";
+import { BodyCollector, declaredLength } from "./body.ts";
 import { createRecord } from "../core/record.ts";
 import type {
   Adapter,
@@ -206,6 +206,7 @@ export const nodeAdapter: Adapter = {
     terminate: true,
     idleTimeout: false,
     controlFrames: true,
+    reportsAbandonedHandshake: true,
   },
 
   listen(options: ListenOptions): Promise<Listener> {
@@ -290,16 +291,17 @@ const NO_BODY = Promise.resolve(new Uint8Array(0));
 
 /** See {@link HttpExchange.readBody}. */
 function readBody(request: IncomingMessage, limit: number, stop: AbortSignal): Promise<BodyResult> {
-  const declared = request.headers["content-length"];
+  // Node's parser refuses a repeated or invalid Content-Length itself.
+  const declared = declaredLength(request.headers["content-length"]);
   if (declared === undefined && request.headers["transfer-encoding"] === undefined) {
     return NO_BODY;
   }
-  if (Number(declared ?? 0) > limit) {
+  if (typeof declared === "number" && declared > limit) {
     request.resume(); // Discard it: see below.
     return Promise.resolve("too large");
   }
   return new Promise((resolve, reject) => {
-    const body = new BodyCollector(declared === undefined ? undefined : Number(declared));
+    const body = new BodyCollector(typeof declared === "number" ? declared : undefined);
     const settle = (result: BodyResult) => {
       request.off("data", onData);
       stop.removeEventListener("abort", onStop);

@@ -21,6 +21,7 @@ export const STANDARD_CAPABILITIES: Omit<RuntimeCapabilities, "runtime" | "idleT
   pause: false,
   terminate: false,
   controlFrames: false,
+  reportsAbandonedHandshake: true,
 };
 
 const EVENTS = Symbol("coro-ws events");

@@ -28,6 +28,12 @@ export interface RuntimeCapabilities {
    * the core does it with a timer.
    */
   readonly idleTimeout: boolean;
+  /**
+   * Reports a close for a handshake whose client left before the 101 went out. Where it cannot
+   * (Deno's socket then neither opens nor closes), the core waits for the open at most
+   * `ABANDONED_HANDSHAKE_MS`, not the whole `websocket_close_timeout`.
+   */
+  readonly reportsAbandonedHandshake: boolean;
 }
 
 /** The core's handle on one open WebSocket. */

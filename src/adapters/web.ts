@@ -5,7 +5,7 @@
  */
 
 import type { BodyResult, BodyWriter, ResponseHead } from "./types.ts";
-import { BodyCollector } from "./body.ts";
+import { BodyCollector, declaredLength } from "./body.ts";
 
 /** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
 type ResponseBody = ConstructorParameters<typeof Response>[0];
@@ -53,12 +53,13 @@ export function readBodyWithin(
   stop: AbortSignal,
 ): Promise<BodyResult> {
   if (!request.body) return NO_BODY;
-  if (Number(request.headers.get("content-length") ?? 0) > limit) {
+  // The core refused an invalid length before asking for the body.
+  const declared = declaredLength(request.headers.get("content-length") ?? undefined);
+  if (typeof declared === "number" && declared > limit) {
     void discard(request.body.getReader());
     return Promise.resolve("too large");
   }
-  const declared = request.headers.get("content-length");
-  const body = new BodyCollector(declared === null ? undefined : Number(declared));
+  const body = new BodyCollector(typeof declared === "number" ? declared : undefined);
   return readStream(request.body, body, limit, stop);
 }
 

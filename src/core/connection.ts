@@ -89,6 +89,12 @@ const MIN_INBOUND_BOUND = 1024 * 1024;
  */
 const COMPRESSION_THRESHOLD = 128;
 
+/**
+ * How long a runtime that cannot report an abandoned handshake gets to open the socket once it
+ * has the 101: the server writes it, so a client that stayed needs no round trip.
+ */
+const ABANDONED_HANDSHAKE_MS = 2000;
+
 function worthCompressing(data: FrameData): boolean {
   return approximateSize(data) >= COMPRESSION_THRESHOLD;
 }
@@ -215,12 +221,16 @@ export class WebSocketConnection implements WebSocketEvents {
    */
   whenOpen(): Promise<boolean> {
     if (this.#state !== "connecting") return Promise.resolve(this.#state === "open");
+    const closeTimeoutMs = this.#settings.websocket_close_timeout * 1000;
+    const ms = this.#capabilities.reportsAbandonedHandshake
+      ? closeTimeoutMs
+      : Math.min(closeTimeoutMs, ABANDONED_HANDSHAKE_MS);
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
       if (this.#state !== "connecting") return;
       this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "The handshake did not complete in time");
       this.#finish();
-    }, this.#settings.websocket_close_timeout * 1000);
+    }, ms);
     return new Promise((resolve) => this.#resolveOpened = resolve);
   }
 

@@ -8,6 +8,7 @@ import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
 import { detectAdapter } from "../adapters/detect.ts";
 import type { BodyResult, HttpExchange, Listener } from "../adapters/types.ts";
+import { declaredLength } from "../adapters/body.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.ts";
 import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
 import { asPayload, type WebSocketConnection } from "../core/connection.ts";
@@ -578,9 +579,12 @@ export class Server {
   #serve(exchange: HttpExchange): void {
     // Node refuses a larger head itself, Bun one past 16 KiB; Deno takes up to 64 KiB.
     if (headSize(exchange) > this.#settings.http_max_header_size) {
-      this.#refuse(exchange, 431, "Request head larger than http_max_header_size", [
-        ["Connection", "close"],
-      ]);
+      this.#refuse(
+        exchange,
+        431,
+        "Request head larger than http_max_header_size",
+        CLOSE_CONNECTION,
+      );
       return;
     }
     const path = targetPath(exchange.target);
@@ -598,7 +602,12 @@ export class Server {
       return;
     }
     const settings = this.#settings;
-    const reserved = bodyReservation(exchange.headers, settings.package_max_length);
+    const declared = declaredLength(exchange.headers["content-length"]);
+    if (declared === "invalid") {
+      this.#refuse(exchange, 400, "Content-Length is not one decimal length", CLOSE_CONNECTION);
+      return;
+    }
+    const reserved = bodyReservation(exchange.headers, declared, settings.package_max_length);
     const fd = this.#nextFd++;
     this.#running++;
     // Without a body (every WebSocket), the handler starts at once, with no async frames of
@@ -642,16 +651,28 @@ export class Server {
       return;
     }
     this.#bodyBytes += reserved;
+    // One timer per read, cleared as soon as the body is in: AbortSignal.timeout() would keep
+    // one alive per request for the whole timeout.
+    const stop = new AbortController();
+    const abort = () => stop.abort();
     const timeout = settings.http_body_timeout * 1000;
-    const stop = timeout > 0
-      ? AbortSignal.any([AbortSignal.timeout(timeout), this.#stopping.signal])
-      : this.#stopping.signal;
+    const timer = timeout > 0 ? setTimeout(abort, timeout) : undefined;
+    const stopping = this.#stopping.signal;
+    if (stopping.aborted) abort();
+    else stopping.addEventListener("abort", abort);
     try {
       let body: BodyResult;
       try {
-        body = await exchange.readBody(settings.package_max_length, stop);
+        body = await exchange.readBody(settings.package_max_length, stop.signal);
       } catch {
-        return; // The client went away while sending its body: nobody to answer.
+        // The client left halfway or broke the chunked framing. Answering is what ends the
+        // exchange (Deno holds the socket until it is answered); a client still there reads
+        // why.
+        this.#refuse(exchange, 400, "Request body malformed or cut short", CLOSE_CONNECTION);
+        return;
+      } finally {
+        clearTimeout(timer);
+        stopping.removeEventListener("abort", abort);
       }
       if (body === "too large") {
         // The adapter throws the rest of the body away: closing the connection while the client
@@ -663,7 +684,7 @@ export class Server {
         const [status, text] = this.#shutdown
           ? [503, "Server shutting down"]
           : [408, "Request body not received within http_body_timeout"];
-        this.#refuse(exchange, status, text, [["Connection", "close"]]);
+        this.#refuse(exchange, status, text, CLOSE_CONNECTION);
         return;
       }
       await this.#start(handler, exchange, fd, body);
@@ -769,11 +790,17 @@ function headSize(exchange: HttpExchange): number {
  * The bytes a request's body may take while it is read and handled: its declared length, or
  * the most a body may have when it is chunked; 0 without a body.
  */
-function bodyReservation(headers: Record<string, string>, limit: number): number {
-  const declared = headers["content-length"];
-  if (declared !== undefined) return Math.min(Number(declared) || 0, limit);
+function bodyReservation(
+  headers: Record<string, string>,
+  declared: number | undefined,
+  limit: number,
+): number {
+  if (declared !== undefined) return Math.min(declared, limit);
   return headers["transfer-encoding"] === undefined ? 0 : limit;
 }
+
+/** Asks the runtime to close the connection after the answer. */
+const CLOSE_CONNECTION: [string, string][] = [["Connection", "close"]];
 
 /** The payload to fan out: `data` as `opcode` says, encoded once for every connection. */
 function brokerMessage(
