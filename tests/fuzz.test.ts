@@ -225,6 +225,7 @@ function body(rng: Rng): { headers: string[]; bytes: Uint8Array; truthful: boole
             "Content-Length: 5, 6",
             "Content-Length: 1e3",
             "Content-Length: 5\r\nContent-Length: 6",
+            "Content-Length: 5\r\nContent-Length: 5", // agreeing: one length, or Node's 400
             "Content-Length: 99999999999999999999",
           ]),
         ],
@@ -251,6 +252,9 @@ function body(rng: Rng): { headers: string[]; bytes: Uint8Array; truthful: boole
           "-1\r\nabc\r\n0\r\n\r\n",
           '5;ext="x\r\nhello\r\n0\r\n\r\n',
           "5\r\nhello\r\n", // never terminated
+          "5\nhello\n0\n\n", // bare LF
+          "5;\x01\r\nhello\r\n0\r\n\r\n", // a control character in an extension
+          "fffffffffffffffffffff\r\nhello\r\n0\r\n\r\n", // a size that overflows
           "0\r\nBad Trailer\r\n\r\n",
           "10000\r\n" + "a".repeat(0x10000) + "\r\n10000\r\n" + "a".repeat(0x10000) +
           "\r\n0\r\n\r\n",
@@ -345,10 +349,16 @@ function handshake(rng: Rng, valid: boolean): string {
   if (protocol !== undefined && (!valid || protocol === "chat" || protocol === "chat, superchat")) {
     lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
   }
-  if (rng.chance(0.2)) {
+  if (rng.chance(0.4)) {
     lines.push(
       `Sec-WebSocket-Extensions: ${
-        rng.pick(["permessage-deflate", "permessage-deflate; server_max_window_bits=99", "x;;;"])
+        rng.pick([
+          "permessage-deflate",
+          "permessage-deflate",
+          "permessage-deflate; server_max_window_bits=99",
+          "permessage-deflate; server_max_window_bits= 15",
+          "x;;;",
+        ])
       }`,
     );
   }
@@ -455,8 +465,12 @@ function frames(rng: Rng): Uint8Array[] {
       return [
         frame({ opcode: rng.pick([3, 4, 5, 6, 7, 11, 12, 13, 14, 15]), payload: utf8("x") }, rng),
       ];
-    case 6: // reserved bits
-      return [frame({ opcode: rng.pick([1, 2, 9]), rsv: 1 + rng.int(7), payload: utf8("x") }, rng)];
+    case 6: // reserved bits; RSV1 alone on a compressed connection: bytes that are not deflate
+      return [frame({
+        opcode: rng.pick([1, 2, 9]),
+        rsv: rng.chance(0.5) ? 4 : 1 + rng.int(7),
+        payload: rng.chance(0.5) ? rng.bytes(1 + rng.int(64)) : utf8("x"),
+      }, rng)];
     case 7: // unmasked
       return [frame({ opcode: 1, payload: utf8("unmasked"), masked: false }, rng)];
     case 8: { // invalid UTF-8, whole or across fragments
