@@ -35,6 +35,8 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
       ["bun", "deno", "node"].map((name) => `${library}/${name}`)
     ),
     "coro-ws-ws/deno",
+    // Mounted into each runtime's own server: the echo workloads only.
+    ...["bun", "deno", "node"].map((name) => `coro-ws-mounted/${name}`),
   ];
   if (redisMissing) console.log(redisMissing);
   const workloads = [
@@ -46,9 +48,10 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     "json-4k-deflate",
     ...(redisMissing ? [] : ["redis"]),
   ];
-  /** Cross-process through Redis is coro-ws only. */
+  /** Cross-process through Redis is coro-ws only; mounted servers run the echo only. */
   const runs = (workload: string, server: string) =>
-    workload !== "redis" || server.startsWith("coro-ws");
+    (workload !== "redis" || server.startsWith("coro-ws")) &&
+    (!server.startsWith("coro-ws-mounted/") || workload === "echo-32");
   for (const workload of workloads) {
     for (const server of servers.filter((s) => runs(workload, s))) {
       const row = record.summaries.find((s: { workload: string; server: string }) =>
@@ -61,6 +64,11 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
       assert.equal(row.errors, 0, `${workload} ${server}: errors`);
       if (workload === "redis") {
         assert.equal(row.ratio, null, `${server}: redis has no raw baseline`);
+      }
+      if (server.startsWith("coro-ws-mounted/")) {
+        const listening = server.replace("-mounted", "");
+        assert.equal(row.baseline, listening, `${server}: compared with coro-ws listening`);
+        assert.ok(row.ratio > 0, `${server}: no ratio to ${listening}`);
       }
     }
   }

@@ -61,7 +61,10 @@ function panel(summaries: Summary[], workload: Workload, left: number): string {
   RUNTIMES.forEach((runtime, group) => {
     const groupLeft = left + group * (plotWidth / 3);
     Object.keys(COLORS).forEach((library, bar) => {
-      const row = rows.find((s) => s.runtime === runtime && s.library === library);
+      // Mounted servers' ratios are to coro-ws listening: not on a chart of ratios to raw.
+      const row = rows.find((s) =>
+        s.runtime === runtime && s.library === library && s.baseline === `raw/${runtime}`
+      );
       const height = medians ? row?.value : row?.ratio;
       if (height === null || height === undefined) return;
       const x = groupLeft + 8 + bar * 27;

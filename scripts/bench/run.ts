@@ -8,6 +8,10 @@
  * `docs/bench.json` and `docs/bench.svg` (shown in the README); a quick or partial one (with
  * `--servers` or `--workloads`) writes them to `scripts/bench/results/`.
  *
+ * The echo workloads also run coro-ws mounted into each runtime's own server (`coro-ws-mounted/*`:
+ * `attach()` to a `node:http` server, `fetch()` from `Deno.serve`, `fetch()` and `websocket` in
+ * `Bun.serve`); their ratio is to coro-ws listening itself on the same runtime, in the same round.
+ *
  * The "c100k" workload runs only when named (`--workloads c100k`): 100,000 idle connections to one
  * server process, opened by several clients from different 127.0.0.x source addresses (each has
  * about 28,000 ephemeral ports), then one more connection times echoes while they are held. One
@@ -51,6 +55,15 @@ export interface ServerSpec {
   file: string;
   /** Environment for the server process. */
   env?: Record<string, string>;
+  /** The server whose figure, same workload and round, its ratio is to (default: raw, same runtime). */
+  baseline?: string;
+  /** Only these workloads run it (default: all its library runs). */
+  workloads?: string[];
+}
+
+/** The server `spec`'s ratios are to. */
+function baselineOf(spec: ServerSpec): string {
+  return spec.baseline ?? `raw/${spec.runtime}`;
 }
 
 /** One load shape. */
@@ -129,6 +142,16 @@ const SERVERS: ServerSpec[] = [
     file: "coro.ts",
     env: { WEBSOCKET_ENGINE: "ws" },
   },
+  // Mounted into the runtime's own server (issue 23), against coro-ws listening itself.
+  ...RUNTIMES.map((runtime): ServerSpec => ({
+    name: `coro-ws-mounted/${runtime}`,
+    runtime,
+    library: "coro-ws",
+    file: "coro.ts",
+    env: { MOUNT: "1" },
+    baseline: `coro-ws/${runtime}`,
+    workloads: ["echo-32", "echo-32-p16"],
+  })),
 ];
 
 const FULL_WORKLOADS: Workload[] = [
@@ -558,7 +581,9 @@ export interface Summary {
   p99_ms: number | null;
   errors: number;
   client_bound: boolean;
-  /** value ÷ the raw server's on the same runtime, per round, then their median. */
+  /** The server the ratios are to: raw on the same runtime, or coro-ws listening for mounted. */
+  baseline: string;
+  /** value ÷ the baseline server's, per round, then their median. */
   ratios: number[];
   ratio: number | null;
 }
@@ -573,9 +598,8 @@ export function summarise(
     for (const spec of servers) {
       const runs = results.filter((r) => r.workload === workload.name && r.server === spec.name);
       if (runs.length === 0) continue;
-      const raw = results.filter((r) =>
-        r.workload === workload.name && r.server === `raw/${spec.runtime}`
-      );
+      const baseline = baselineOf(spec);
+      const raw = results.filter((r) => r.workload === workload.name && r.server === baseline);
       const ratios = runs.flatMap((run) => {
         const reference = raw.find((r) => r.round === run.round);
         return reference && figure(reference) > 0 ? [figure(run) / figure(reference)] : [];
@@ -589,6 +613,7 @@ export function summarise(
         server: spec.name,
         runtime: spec.runtime,
         library: spec.library,
+        baseline,
         value: median(runs.map(figure)),
         p50_ms: latencies("p50_ms"),
         p99_ms: latencies("p99_ms"),
@@ -614,11 +639,13 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
     const rows = summaries.filter((s) => s.workload === workload.name);
     if (rows.length === 0) continue;
     const hasRaw = rows.some((row) => row.ratio !== null);
+    const mounted = rows.some((row) => row.ratio !== null && !row.baseline.startsWith("raw/"));
+    const to = hasRaw
+      ? `; ratio to the runtime's raw API${mounted ? ", mounted: to coro-ws listening" : ""}`
+      : "";
+    console.log(`\n${workload.label} (${workload.unit}${to})`);
     console.log(
-      `\n${workload.label} (${workload.unit}${hasRaw ? "; ratio to the runtime's raw API" : ""})`,
-    );
-    console.log(
-      `  ${"server".padEnd(14)} ${"median".padStart(9)} ${"ratio".padStart(6)} ` +
+      `  ${"server".padEnd(20)} ${"median".padStart(9)} ${"ratio".padStart(6)} ` +
         `${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  per-round ratios`,
     );
     for (const row of rows) {
@@ -627,7 +654,7 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
         row.client_bound ? "client-bound" : "",
       ].filter(Boolean).join(", ");
       console.log(
-        `  ${row.server.padEnd(14)} ${format(row.value, workload.unit).padStart(9)} ` +
+        `  ${row.server.padEnd(20)} ${format(row.value, workload.unit).padStart(9)} ` +
           `${(row.ratio === null ? "—" : row.ratio.toFixed(2)).padStart(6)} ` +
           `${(row.p50_ms?.toFixed(2) ?? "-").padStart(8)} ` +
           `${(row.p99_ms?.toFixed(2) ?? "-").padStart(8)}  ` +
@@ -639,7 +666,10 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
 
 /** The servers that run `workload`. */
 function serversOf(workload: Workload, options: Options): ServerSpec[] {
-  return options.servers.filter((spec) => workload.libraries?.includes(spec.library) ?? true);
+  return options.servers.filter((spec) =>
+    (workload.libraries?.includes(spec.library) ?? true) &&
+    (spec.workloads?.includes(workload.name) ?? true)
+  );
 }
 
 async function main(): Promise<number> {

@@ -9,8 +9,15 @@
  *
  * With MAX_CONNECTIONS set, that is the server's `max_connections`. With REDIS_URL set the server uses a Redis broker, so `/publish` reaches the subscribers of
  * every server process on that Redis (the harness's "redis" workload).
+ *
+ * With MOUNT=1 the server does not listen itself: it is mounted into the runtime's own server
+ * the way an app would do it, `attach()` to a `node:http` server on Node, `fetch()` from a
+ * `Deno.serve` handler on Deno, `fetch()` and `websocket` in a `Bun.serve` on Bun (the
+ * harness's "coro-ws-mounted" servers, compared with this one listening).
  */
 
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import process from "node:process";
 import { FLAG, type Response, Server } from "../../../mod.ts";
 
@@ -70,7 +77,38 @@ server.handle("/deflate", async (_request, ws) => {
 
 server.handle("/", (_request, response) => response.end("coro-ws benchmark server\n"));
 
-const stopped = server.start();
-const { host, port } = await server.listening;
-console.log(`listening on http://${host}:${port}`);
-await stopped;
+if (process.env.MOUNT === "1") {
+  mount(server, process.env.HOST ?? "127.0.0.1", Number(process.env.PORT ?? 9502));
+} else {
+  const stopped = server.start();
+  const { host, port } = await server.listening;
+  console.log(`listening on http://${host}:${port}`);
+  await stopped;
+}
+
+/** Serves `coro`'s routes from a host server of this runtime listening on `host` and `port`. */
+function mount(coro: Server, host: string, port: number): void {
+  const listening = (bound: number) => console.log(`listening on http://${host}:${bound}`);
+  if ("Bun" in globalThis) {
+    const bun = Bun.serve({
+      hostname: host,
+      port,
+      fetch: (request, bunServer) =>
+        coro.fetch(request, bunServer) ?? new globalThis.Response("ok"),
+      websocket: coro.websocket,
+    });
+    listening(bun.port!);
+  } else if ("Deno" in globalThis) {
+    Deno.serve(
+      { hostname: host, port, onListen: (address) => listening(address.port) },
+      // fetch() resolves undefined only once Bun upgraded; Deno's types want a Response.
+      (request, info) =>
+        (coro.fetch(request, info) as Promise<globalThis.Response> | undefined) ??
+          new globalThis.Response("ok"),
+    );
+  } else {
+    const http = createServer((_request, response) => response.end("ok"));
+    coro.attach(http);
+    http.listen(port, host, () => listening((http.address() as AddressInfo).port));
+  }
+}
