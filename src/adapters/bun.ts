@@ -4,18 +4,19 @@
  * @module
  */
 
-import type { Server as BunServer, ServerWebSocket } from "bun";
+import type { Server as BunServer, ServerWebSocket, WebSocketHandler } from "bun";
 import { setImmediate } from "node:timers";
 import type {
   Adapter,
   HttpExchange,
   Listener,
   ListenOptions,
+  MountOptions,
   WebSocketEvents,
   WebSocketLink,
 } from "./types.ts";
-import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
-import { recordFrom } from "../core/record.ts";
+import { webExchange } from "./web.ts";
+import type { ResolvedSettings } from "../core/settings.ts";
 import { CLOSE } from "../core/constants.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
@@ -38,39 +39,13 @@ export const bunAdapter: Adapter = {
   },
 
   listen(options: ListenOptions): Promise<Listener> {
-    const server = Bun.serve<BunLink, never>({
+    const server = Bun.serve<unknown, never>({
       hostname: options.host,
       port: options.port,
       reusePort: options.reusePort,
       tls: options.tls,
-      fetch: (request, server) =>
-        new Promise<Response | undefined>((respond) => {
-          options.onRequest(exchange(request, server, respond));
-        }),
-      websocket: {
-        maxPayloadLength: options.settings.package_max_length,
-        backpressureLimit: NEVER_DROP,
-        closeOnBackpressureLimit: false,
-        // true: Bun's shared compressor and decompressor, without context takeover either way.
-        perMessageDeflate: options.settings.websocket_compression,
-        // Bun pings a silent peer and drops it itself; it takes whole seconds up to 960.
-        idleTimeout: Math.min(
-          BUN_MAX_IDLE_TIMEOUT,
-          Math.ceil(options.settings.websocket_idle_timeout),
-        ),
-        sendPings: true,
-        open: (ws) => ws.data.open(ws),
-        message: (ws, message) =>
-          ws.data.events.receiveMessage(typeof message === "string" ? message : toBytes(message)),
-        ping: (ws, data) => ws.data.events.receivePing(toBytes(data)),
-        pong: (ws, data) => ws.data.events.receivePong(toBytes(data)),
-        close: (ws, code, reason) => {
-          const violation = code === CLOSE.ABNORMAL ? violationCode(reason) : undefined;
-          if (violation) ws.data.events.receiveViolation(violation);
-          ws.data.events.receiveClose(code, reason);
-        },
-        drain: (ws) => ws.data.drained(),
-      },
+      fetch: (request, server) => serve(request, server, options),
+      websocket: websocketHandlers(options.settings),
     });
     return Promise.resolve({
       host: server.hostname ?? options.host,
@@ -78,39 +53,108 @@ export const bunAdapter: Adapter = {
       close: () => server.stop(false),
     });
   },
+
+  mount(options: MountOptions) {
+    return {
+      fetch(request: Request, env: unknown) {
+        const server = env as Partial<BunServer<unknown>> | undefined;
+        if (typeof server?.upgrade !== "function" || typeof server.requestIP !== "function") {
+          throw new TypeError(
+            "Cannot fetch() on Bun: pass Bun's server too, as in Bun.serve({ fetch: " +
+              "(request, server) => coro.fetch(request, server) ?? app(request), " +
+              "websocket: coro.websocket })",
+          );
+        }
+        return serve(request, server as BunServer<unknown>, options);
+      },
+    };
+  },
 };
+
+/**
+ * The `websocket` option of a `Bun.serve` that hands requests to {@link Server.fetch}: Bun's
+ * handlers, acting only on the sockets coro-ws upgraded.
+ *
+ * @example
+ * ```ts
+ * import { type BunWebSocketHandler, Server } from "../../mod.ts";
+ * const handlers: BunWebSocketHandler = new Server("127.0.0.1").websocket;
+ * ```
+ */
+export type BunWebSocketHandler = WebSocketHandler<unknown>;
+
+/**
+ * The `websocket` handlers of a `Bun.serve` that coro-ws upgrades in, with the limits from
+ * `settings`. They act only on sockets that coro-ws upgraded (its link is their `data`), so a
+ * host may call them for every socket beside another library's handlers.
+ */
+export function websocketHandlers(settings: ResolvedSettings): BunWebSocketHandler {
+  return {
+    maxPayloadLength: settings.package_max_length,
+    backpressureLimit: NEVER_DROP,
+    closeOnBackpressureLimit: false,
+    // true: Bun's shared compressor and decompressor, without context takeover either way.
+    perMessageDeflate: settings.websocket_compression,
+    // Bun pings a silent peer and drops it itself; it takes whole seconds up to 960.
+    idleTimeout: Math.min(BUN_MAX_IDLE_TIMEOUT, Math.ceil(settings.websocket_idle_timeout)),
+    sendPings: true,
+    open: (ws) => linkOf(ws)?.open(ws),
+    message: (ws, message) =>
+      linkOf(ws)?.events.receiveMessage(typeof message === "string" ? message : toBytes(message)),
+    ping: (ws, data) => linkOf(ws)?.events.receivePing(toBytes(data)),
+    pong: (ws, data) => linkOf(ws)?.events.receivePong(toBytes(data)),
+    close: (ws, code, reason) => {
+      const events = linkOf(ws)?.events;
+      if (!events) return;
+      const violation = code === CLOSE.ABNORMAL ? violationCode(reason) : undefined;
+      if (violation) events.receiveViolation(violation);
+      events.receiveClose(code, reason);
+    },
+    drain: (ws) => linkOf(ws)?.drained(),
+  };
+}
+
+/** coro-ws's link of a socket, or undefined for another library's socket in the same server. */
+function linkOf(ws: ServerWebSocket<unknown>): BunLink | undefined {
+  return ws.data instanceof BunLink ? ws.data : undefined;
+}
 
 function toBytes(data: Buffer): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** Hands `request` to the core; resolves with its answer, undefined once upgraded. */
+function serve(
+  request: Request,
+  server: BunServer<unknown>,
+  options: MountOptions,
+): Promise<Response | undefined> {
+  return new Promise((respond) => options.onRequest(exchange(request, server, respond)));
+}
+
 function exchange(
   request: Request,
-  server: BunServer<BunLink>,
+  server: BunServer<unknown>,
   respond: (response: Response | undefined) => void,
 ): HttpExchange {
   const address = server.requestIP(request);
-  const headers = recordFrom(request.headers);
-  return {
-    method: request.method,
-    target: requestTarget(request.url, headers.host),
-    headers,
+  const from = {
     remoteAddress: address?.address ?? "",
     remotePort: address?.port ?? 0,
-    readBody: (limit, stop) => readBodyWithin(request, limit, stop),
-    respond: (head, body) => respond(webResponse(head, body)),
-    stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
-    upgrade(head, protocol, events) {
-      // An empty value stops Bun from picking the first offered subprotocol on its own.
-      const headers = [...head.headers, ["Sec-WebSocket-Protocol", protocol ?? ""]];
-      const data = new BunLink(events);
-      if (!server.upgrade(request, { data, headers: headers as [string, string][] })) {
-        return false;
-      }
-      respond(undefined);
-      return true;
-    },
+    localPort: server.port ?? 0,
   };
+  return webExchange(request, from, respond, (head, protocol, events) => {
+    // An empty value stops Bun from picking the first offered subprotocol on its own.
+    const headers = [...head.headers, ["Sec-WebSocket-Protocol", protocol ?? ""]];
+    const data = new BunLink(events);
+    try {
+      if (!server.upgrade(request, { data, headers: headers as [string, string][] })) return false;
+    } catch {
+      return false; // A host Bun.serve without coro-ws's websocket handlers: Bun throws.
+    }
+    respond(undefined);
+    return true;
+  });
 }
 
 /** A held send that asks for compression: rare, so plain sends stay unwrapped. */
@@ -140,10 +184,10 @@ function flushAll(): void {
  * after them, in microtasks. So sends wait for the end of the turn and go out in one corked
  * write per connection: 16 replies pipelined on one connection cost one syscall, not 16.
  */
-class BunLink implements WebSocketLink {
+export class BunLink implements WebSocketLink {
   /** The connection's events: the link is Bun's per-socket data, made at the upgrade. */
   readonly events: WebSocketEvents;
-  #ws!: ServerWebSocket<BunLink>;
+  #ws!: ServerWebSocket<unknown>;
   #pending: (string | Uint8Array | Compressed)[] = [];
   #pendingBytes = 0;
   /** The core waits for a drain that only our own flush can bring. */
@@ -155,7 +199,7 @@ class BunLink implements WebSocketLink {
     this.events = events;
   }
 
-  open(ws: ServerWebSocket<BunLink>): void {
+  open(ws: ServerWebSocket<unknown>): void {
     this.#ws = ws;
     this.events.receiveOpen(this);
   }

@@ -1,13 +1,13 @@
 /**
- * Deno adapter: `Deno.serve` with `Deno.upgradeWebSocket`.
+ * Deno adapter: `Deno.serve` with `Deno.upgradeWebSocket`, listening itself or handed requests
+ * by a `Deno.serve` handler the user runs.
  *
  * @module
  */
 
-import type { Adapter, HttpExchange, Listener, ListenOptions } from "./types.ts";
-import { readBodyWithin, requestTarget, webResponse, webStreamWriter } from "./web.ts";
+import type { Adapter, HttpExchange, Listener, ListenOptions, MountOptions } from "./types.ts";
+import { type Peer, urlPort, webExchange } from "./web.ts";
 import { listen, STANDARD_CAPABILITIES } from "./standard_socket.ts";
-import { recordFrom } from "../core/record.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 
 /** The Deno adapter. */
@@ -23,6 +23,7 @@ export const denoAdapter: Adapter = {
 
   listen(options: ListenOptions): Promise<Listener> {
     return new Promise((resolve, reject) => {
+      let port = options.port;
       try {
         const server = Deno.serve({
           hostname: options.host,
@@ -30,6 +31,7 @@ export const denoAdapter: Adapter = {
           reusePort: options.reusePort,
           ...options.tls,
           onListen: (address) => {
+            port = address.port;
             resolve({
               host: address.hostname,
               port: address.port,
@@ -39,10 +41,7 @@ export const denoAdapter: Adapter = {
               },
             });
           },
-          handler: (request, info) =>
-            new Promise<Response>((respond) => {
-              options.onRequest(exchange(request, info, options.settings, respond));
-            }),
+          handler: (request, info) => serve(request, peer(info, port), options),
         });
       } catch (error) {
         // Node and Bun say EADDRINUSE; the core reads only that.
@@ -51,38 +50,58 @@ export const denoAdapter: Adapter = {
       }
     });
   },
+
+  mount(options: MountOptions) {
+    return {
+      fetch(request: Request, env: unknown) {
+        const info = env as Partial<Deno.ServeHandlerInfo<Deno.NetAddr>> | undefined;
+        if (typeof info?.remoteAddr?.hostname !== "string") {
+          throw new TypeError(
+            "Cannot fetch() on Deno: pass the handler's info too, as in " +
+              "Deno.serve((request, info) => server.fetch(request, info) ?? app(request))",
+          );
+        }
+        // Deno does not say which port a handler serves; the URL has the one the client used.
+        return serve(
+          request,
+          peer(info as Deno.ServeHandlerInfo<Deno.NetAddr>, urlPort(request.url)),
+          options,
+        );
+      },
+    };
+  },
 };
+
+function peer(info: Deno.ServeHandlerInfo<Deno.NetAddr>, localPort: number): Peer {
+  return { remoteAddress: info.remoteAddr.hostname, remotePort: info.remoteAddr.port, localPort };
+}
+
+/** Hands `request` to the core; resolves with its answer. */
+function serve(request: Request, from: Peer, options: MountOptions): Promise<Response> {
+  return new Promise((respond) => {
+    options.onRequest(exchange(request, from, options.settings, respond));
+  });
+}
 
 function exchange(
   request: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  from: Peer,
   settings: ResolvedSettings,
   respond: (response: Response) => void,
 ): HttpExchange {
-  const headers = recordFrom(request.headers);
-  return {
-    method: request.method,
-    target: requestTarget(request.url, headers.host),
-    headers,
-    remoteAddress: info.remoteAddr.hostname,
-    remotePort: info.remoteAddr.port,
-    readBody: (limit, stop) => readBodyWithin(request, limit, stop),
-    respond: (head, body) => respond(webResponse(head, body)),
-    stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
-    upgrade(head, protocol, events) {
-      let upgraded: Deno.WebSocketUpgrade;
-      try {
-        // Deno pings a silent peer and drops it itself (0 turns that off, as our setting does).
-        const idleTimeout = settings.websocket_idle_timeout;
-        upgraded = Deno.upgradeWebSocket(request, { protocol, idleTimeout });
-      } catch {
-        return false;
-      }
-      const { socket, response } = upgraded;
-      for (const [name, value] of head.headers) response.headers.append(name, value);
-      listen(socket, events);
-      respond(response);
-      return true;
-    },
-  };
+  return webExchange(request, from, respond, (head, protocol, events) => {
+    let upgraded: Deno.WebSocketUpgrade;
+    try {
+      // Deno pings a silent peer and drops it itself (0 turns that off, as our setting does).
+      const idleTimeout = settings.websocket_idle_timeout;
+      upgraded = Deno.upgradeWebSocket(request, { protocol, idleTimeout });
+    } catch {
+      return false;
+    }
+    const { socket, response } = upgraded;
+    for (const [name, value] of head.headers) response.headers.append(name, value);
+    listen(socket, events);
+    respond(response);
+    return true;
+  });
 }

@@ -25,3 +25,15 @@ export async function detectAdapter(engine: "native" | "ws" = "native"): Promise
   if ("Deno" in globalThis && engine === "native") return (await import("./deno.ts")).denoAdapter;
   return (await import("./node.ts")).nodeAdapter;
 }
+
+/**
+ * Loads the adapter for requests a host server hands over: `"node:http"` for an `http.Server`'s
+ * events (on Deno and Bun too, whose `node:http` hosts Express and Fastify), `"fetch"` for a
+ * fetch-style handler, served by the runtime's own WebSocket (on Node, through
+ * `@hono/node-server`: HTTP only, its upgrades come as `"node:http"` events).
+ */
+export async function detectMountAdapter(entry: "fetch" | "node:http"): Promise<Adapter> {
+  if (entry === "fetch" && "Bun" in globalThis) return (await import("./bun.ts")).bunAdapter;
+  if (entry === "fetch" && "Deno" in globalThis) return (await import("./deno.ts")).denoAdapter;
+  return (await import("./node.ts")).nodeAdapter;
+}

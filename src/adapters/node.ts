@@ -13,7 +13,8 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
-import type { Writable } from "node:stream";
+import type { Duplex, Writable } from "node:stream";
+import { urlPort, webExchange } from "./web.ts";
 import { InflateRaw } from "node:zlib";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { CLOSE } from "../core/constants.ts";
@@ -25,6 +26,8 @@ import type {
   HttpExchange,
   Listener,
   ListenOptions,
+  Mount,
+  MountOptions,
   ResponseHead,
   WebSocketEvents,
   WebSocketLink,
@@ -210,25 +213,6 @@ export const nodeAdapter: Adapter = {
   },
 
   listen(options: ListenOptions): Promise<Listener> {
-    const pending = new WeakMap<IncomingMessage, PendingUpgrade>();
-    const wss = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      perMessageDeflate: options.settings.websocket_compression && PER_MESSAGE_DEFLATE,
-      // Also bounds an inflated message: a zip bomb closes with 1009 as it inflates.
-      maxPayload: options.settings.package_max_length,
-      // A message is bounded by its bytes, as on Bun and Deno, not by ws's 16,384 fragments: one
-      // per 8 bytes of the limit takes any real fragmenting (a fragment's header alone is 6 to
-      // 14 bytes) and keeps ws's bookkeeping (~100 B a fragment) within ~12x the limit.
-      maxFragments: Math.ceil(options.settings.package_max_length / 8),
-      // The core checked the offer; false sends no Sec-WebSocket-Protocol header.
-      handleProtocols: (_offered, request) => pending.get(request)?.protocol ?? false,
-    });
-    wss.on("headers", (headers, request) => {
-      for (const [name, value] of pending.get(request)?.headers ?? []) {
-        headers.push(`${name}: ${value}`);
-      }
-    });
     let closing = false;
     const serverOptions = {
       // Drop a client that sends its headers too slowly (slowloris) after 10 s, as Bun does;
@@ -244,26 +228,7 @@ export const nodeAdapter: Adapter = {
     const server: Server = options.tls
       ? createHttpsServer(serverOptions, onRequest)
       : createServer(serverOptions, onRequest);
-    server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-      // A reset before the handshake ends is not our failure. A shared function, not a closure:
-      // a closure here would keep this whole request alive for the life of the connection.
-      socket.on("error", ignore);
-      options.onRequest(upgradeExchange(request, socket, (head101, protocol, events) => {
-        if (socket.destroyed) return false; // The client left before the handler upgraded.
-        if (options.settings.websocket_compression) keepAcceptableOffers(request);
-        pending.set(request, { protocol, headers: head101.headers });
-        // ws answers a handshake it refuses and closes the socket without calling back: report
-        // that close, or the handler would wait in upgrade() for good.
-        const refused = () => events.receiveClose(CLOSE.ABNORMAL, "");
-        socket.once("close", refused);
-        wss.handleUpgrade(request, socket, head, (ws) => {
-          pending.delete(request);
-          socket.off("close", refused);
-          events.receiveOpen(new NodeLink(ws, socket, events));
-        });
-        return true;
-      }));
-    });
+    server.on("upgrade", upgrader(options));
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(
@@ -285,9 +250,89 @@ export const nodeAdapter: Adapter = {
       );
     });
   },
+
+  mount,
 };
 
 const NO_BODY = Promise.resolve(new Uint8Array(0));
+
+/**
+ * The mount: an `http.Server` the user runs hands over its `upgrade` and `request` events, and
+ * a host with a fetch-style handler on Node (`@hono/node-server`) its web `Request`.
+ */
+function mount(options: MountOptions): Mount {
+  return {
+    upgrade: upgrader(options),
+    request(request, response) {
+      options.onRequest(httpExchange(request, response, () => false));
+    },
+    fetch(request, env) {
+      // @hono/node-server passes { incoming, outgoing }: the client's address is the socket's.
+      const socket = (env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket;
+      const from = {
+        remoteAddress: socket?.remoteAddress ?? "",
+        remotePort: socket?.remotePort ?? 0,
+        localPort: socket?.localPort ?? urlPort(request.url),
+      };
+      // A web Request carries no socket to upgrade: node:http hosts hand upgrades to upgrade().
+      return new Promise((respond) =>
+        options.onRequest(webExchange(request, from, respond, () => false))
+      );
+    },
+  };
+}
+
+/**
+ * The listener of an `http.Server`'s `upgrade` event that completes handshakes with one
+ * `ws` server (`noServer`) for all of them.
+ */
+function upgrader(
+  options: MountOptions,
+): (request: IncomingMessage, socket: Duplex, head: Uint8Array) => void {
+  const pending = new WeakMap<IncomingMessage, PendingUpgrade>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: options.settings.websocket_compression && PER_MESSAGE_DEFLATE,
+    // Also bounds an inflated message: a zip bomb closes with 1009 as it inflates.
+    maxPayload: options.settings.package_max_length,
+    // A message is bounded by its bytes, as on Bun and Deno, not by ws's 16,384 fragments: one
+    // per 8 bytes of the limit takes any real fragmenting (a fragment's header alone is 6 to
+    // 14 bytes) and keeps ws's bookkeeping (~100 B a fragment) within ~12x the limit.
+    maxFragments: Math.ceil(options.settings.package_max_length / 8),
+    // The core checked the offer; false sends no Sec-WebSocket-Protocol header.
+    handleProtocols: (_offered, request) => pending.get(request)?.protocol ?? false,
+  });
+  wss.on("headers", (headers, request) => {
+    for (const [name, value] of pending.get(request)?.headers ?? []) {
+      headers.push(`${name}: ${value}`);
+    }
+  });
+  return (request, duplex, head) => {
+    const socket = duplex as Socket;
+    // A reset before the handshake ends is not our failure. A shared function, not a closure:
+    // a closure here would keep this whole request alive for the life of the connection.
+    socket.on("error", ignore);
+    options.onRequest(upgradeExchange(request, socket, (head101, protocol, events) => {
+      if (socket.destroyed) return false; // The client left before the handler upgraded.
+      if (options.settings.websocket_compression) keepAcceptableOffers(request);
+      pending.set(request, { protocol, headers: head101.headers });
+      // ws answers a handshake it refuses and closes the socket without calling back: report
+      // that close, or the handler would wait in upgrade() for good.
+      const refused = () => events.receiveClose(CLOSE.ABNORMAL, "");
+      socket.once("close", refused);
+      const buffer = Buffer.isBuffer(head)
+        ? head
+        : Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+      wss.handleUpgrade(request, socket, buffer, (ws) => {
+        pending.delete(request);
+        socket.off("close", refused);
+        events.receiveOpen(new NodeLink(ws, socket, events));
+      });
+      return true;
+    }));
+  };
+}
 
 /** See {@link HttpExchange.readBody}. */
 function readBody(request: IncomingMessage, limit: number, stop: AbortSignal): Promise<BodyResult> {
@@ -343,6 +388,7 @@ function exchangeBase(request: IncomingMessage) {
     headers: requestHeaders(request),
     remoteAddress: request.socket.remoteAddress ?? "",
     remotePort: request.socket.remotePort ?? 0,
+    localPort: request.socket.localPort ?? 0,
   };
 }
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { ResolvedSettings } from "../core/settings.ts";
 
 /** What the runtime's WebSocket server can do; docs/runtimes.md mirrors it. */
@@ -108,6 +110,8 @@ export interface HttpExchange {
   readonly headers: Record<string, string>;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The port the request came in on; 0 where the runtime does not say. */
+  readonly localPort: number;
   /**
    * The request body. `"too large"` as soon as it proves larger than `limit` bytes (answer
    * 413): the rest is thrown away as it arrives, never held in memory. `"stopped"` once `stop`
@@ -197,6 +201,29 @@ export interface ClientAdapter {
   connect(options: ClientConnectOptions, events: WebSocketEvents): Promise<ClientHandshake>;
 }
 
+/** What serving requests that a host server hands over needs. */
+export interface MountOptions {
+  settings: ResolvedSettings;
+  /** Called for every request handed over, upgrade requests included. */
+  onRequest(exchange: HttpExchange): void;
+}
+
+/** The entries a host server hands its requests to; each adapter has the ones it can serve. */
+export interface Mount {
+  /**
+   * A web-standard request from a host's fetch handler, with what the host passes beside it
+   * (Deno's handler info, Bun's server, or `@hono/node-server`'s `{ incoming }`). Resolves
+   * with the answer; undefined once Bun has upgraded the request.
+   *
+   * @throws {TypeError} when `env` is not what this runtime's host passes
+   */
+  fetch(request: Request, env: unknown): Promise<Response | undefined>;
+  /** Node: an `upgrade` event of the host's `http.Server`. */
+  upgrade?(request: IncomingMessage, socket: Duplex, head: Uint8Array): void;
+  /** Node: a `request` event of the host's `http.Server`. */
+  request?(request: IncomingMessage, response: ServerResponse): void;
+}
+
 /** A runtime adapter. */
 export interface Adapter {
   readonly capabilities: RuntimeCapabilities;
@@ -205,4 +232,6 @@ export interface Adapter {
    * "EADDRINUSE" on the error when it is taken.
    */
   listen(options: ListenOptions): Promise<Listener>;
+  /** Serves the requests a host server the user runs hands over. */
+  mount(options: MountOptions): Mount;
 }

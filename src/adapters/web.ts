@@ -4,8 +4,47 @@
  * @module
  */
 
-import type { BodyResult, BodyWriter, ResponseHead } from "./types.ts";
+import type { BodyResult, BodyWriter, HttpExchange, ResponseHead } from "./types.ts";
 import { BodyCollector, declaredLength } from "./body.ts";
+import { recordFrom } from "../core/record.ts";
+
+/** Where a request came from and in on, as the host runtime reports it. */
+export interface Peer {
+  remoteAddress: string;
+  remotePort: number;
+  localPort: number;
+}
+
+/**
+ * The exchange for a web-standard `Request` answered with a `Response` through `respond`:
+ * everything but the upgrade, which each runtime does its own way.
+ */
+export function webExchange(
+  request: Request,
+  peer: Peer,
+  respond: (response: Response) => void,
+  upgrade: HttpExchange["upgrade"],
+): HttpExchange {
+  const headers = recordFrom(request.headers);
+  return {
+    method: request.method,
+    target: requestTarget(request.url, headers.host),
+    headers,
+    remoteAddress: peer.remoteAddress,
+    remotePort: peer.remotePort,
+    localPort: peer.localPort,
+    readBody: (limit, stop) => readBodyWithin(request, limit, stop),
+    respond: (head, body) => respond(webResponse(head, body)),
+    stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),
+    upgrade,
+  };
+}
+
+/** The port in a request's URL, or the scheme's default: for hosts that do not say. */
+export function urlPort(url: string): number {
+  const { port, protocol } = new URL(url);
+  return Number(port) || (protocol === "https:" ? 443 : 80);
+}
 
 /** Bytes are never backed by a SharedArrayBuffer here, which is all the DOM type rules out. */
 type ResponseBody = ConstructorParameters<typeof Response>[0];

@@ -86,7 +86,6 @@ export class Request {
    *
    * @param exchange the request as the adapter received it
    * @param fd the connection number
-   * @param serverPort the port the server listens on
    * @param body the request body, already read within `package_max_length`
    * @param settings which parts of the request to parse
    * @throws {MalformedBodyError} for a multipart body that is not well formed
@@ -94,7 +93,6 @@ export class Request {
   constructor(
     exchange: HttpExchange,
     fd: number,
-    serverPort: number,
     body: Uint8Array,
     settings: ResolvedSettings,
   ) {
@@ -104,7 +102,7 @@ export class Request {
     this.#target = exchange.target;
     this.#remoteAddress = exchange.remoteAddress;
     this.#remotePort = exchange.remotePort;
-    this.#serverPort = serverPort;
+    this.#serverPort = exchange.localPort;
     this.#settings = settings;
     this.#body = body;
     if (body.byteLength === 0) return;

@@ -6,8 +6,18 @@
 
 import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
-import { detectAdapter } from "../adapters/detect.ts";
-import type { BodyResult, HttpExchange, Listener } from "../adapters/types.ts";
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { detectAdapter, detectMountAdapter } from "../adapters/detect.ts";
+import { type BunWebSocketHandler, websocketHandlers } from "../adapters/bun.ts";
+import { requestTarget } from "../adapters/web.ts";
+import type {
+  BodyResult,
+  HttpExchange,
+  Listener,
+  Mount,
+  RuntimeCapabilities,
+} from "../adapters/types.ts";
 import { declaredLength } from "../adapters/body.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.ts";
 import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
@@ -32,6 +42,23 @@ import {
 } from "../core/settings.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * What {@link Server.fetch} needs of Bun's server: with it, an upgraded request's answer is
+ * undefined, as Bun's `fetch` must return then.
+ *
+ * @example
+ * ```ts
+ * import type { BunServerLike } from "../../mod.ts";
+ * const fake: BunServerLike = { upgrade: () => false, requestIP: () => null };
+ * ```
+ */
+export interface BunServerLike {
+  /** Bun's `server.upgrade()`. */
+  upgrade(request: globalThis.Request, options?: unknown): boolean;
+  /** Bun's `server.requestIP()`. */
+  requestIP(request: globalThis.Request): unknown;
+}
 const NO_BODY = new Uint8Array(0);
 
 /**
@@ -114,8 +141,13 @@ export class Server {
 
   #settings: ResolvedSettings = DEFAULT_SETTINGS;
   readonly #router = new Router<Handler>();
-  #context: ResponseContext | undefined;
   #listener: Listener | undefined;
+  /** "listen" once start() was called; "mount" once a host server handed a request over. */
+  #mode: "listen" | "mount" | undefined;
+  /** The broker connected and the access log set: what both modes need first. */
+  #prepared: Promise<void> | undefined;
+  /** The adapters serving what host servers hand over, by entry. */
+  readonly #mounts = new Map<"fetch" | "node:http", Promise<Mount>>();
   #nextFd = 1;
   readonly #observer = new Observer();
   /**
@@ -361,15 +393,218 @@ export class Server {
    * ```
    */
   start(): Promise<void> {
+    if (this.#mode === "mount") {
+      return Promise.reject(
+        new Error("Cannot start(): the server is mounted into a host server, which listens"),
+      );
+    }
     if (this.#shutdown) {
       return Promise.reject(new Error("Cannot start(): the server was shut down; make a new one"));
     }
     if (this.#stopped) {
       return Promise.reject(new Error("Cannot start(): the server was started already"));
     }
+    this.#mode = "listen";
     this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
     this.#started = this.#listen().then(() => this.#stopped);
     return this.#started;
+  }
+
+  /**
+   * Serves a request from a fetch-style host, a `Deno.serve` or `Bun.serve` handler (or Hono on
+   * any runtime), when one of this server's routes matches it: its WebSocket upgrade (through
+   * the runtime's own WebSocket) or its HTTP answer. The host keeps its listener, TLS and
+   * other routes; this server keeps its routes, settings, limits, topics and broker.
+   *
+   * @param env what the host passes beside the request: Deno's handler info, Bun's server, or
+   * Hono's `c.env` (on Node, `@hono/node-server`'s, which serves HTTP routes only: upgrades
+   * come through {@link Server.attach})
+   * @returns undefined when no route matches (the host answers), else the answer: undefined
+   * once Bun has upgraded, which is what Bun's `fetch` returns then
+   * @example Deno: a coro-ws route in a `Deno.serve` app
+   * ```ts
+   * import { Server } from "../../mod.ts";
+   * const coro = new Server("127.0.0.1");
+   * coro.handle("/websocket", async (request, ws) => {
+   *   if (!await ws.upgrade()) return;
+   *   for await (const frame of ws) await ws.push(`Hello ${frame.data}!`);
+   * });
+   * const app = (_request: Request) => new Response("ok");
+   * const handler = (request: Request, info: unknown) => coro.fetch(request, info) ?? app(request);
+   * ```
+   */
+  fetch(
+    request: globalThis.Request,
+    server: BunServerLike,
+  ): Promise<globalThis.Response | undefined> | undefined;
+  /**
+   * {@link Server.fetch} for Deno (`env`: the handler's info) and Hono (`c.env`): the answer
+   * is always a `Response`.
+   *
+   * @example
+   * ```ts
+   * import { Server } from "../../mod.ts";
+   * const coro = new Server("127.0.0.1");
+   * const handler = (request: Request, info: unknown): Response | Promise<Response> =>
+   *   coro.fetch(request, info) ?? new Response("ok");
+   * ```
+   */
+  fetch(request: globalThis.Request, env?: unknown): Promise<globalThis.Response> | undefined;
+  fetch(
+    request: globalThis.Request,
+    env?: unknown,
+  ): Promise<globalThis.Response | undefined> | undefined {
+    const target = requestTarget(request.url, request.headers.get("host") ?? undefined);
+    if (!this.#router.match(targetPath(target))) return undefined;
+    return this.#mountFor("fetch", "fetch()").then(
+      (mount) => mount.fetch(request, env),
+      () => new globalThis.Response("Service unavailable\n", { status: 503 }),
+    );
+  }
+
+  /**
+   * The `websocket` handlers for a `Bun.serve` that calls {@link Server.fetch}, with this
+   * server's limits (message size, compression, idle timeout). They act only on sockets this
+   * server upgraded, so beside another library's WebSockets in the same `Bun.serve`, call both
+   * from each handler. Read it after `set()`: the settings are fixed from then on.
+   *
+   * @example Bun: a coro-ws route in a `Bun.serve` app
+   * ```ts
+   * import { Server } from "../../mod.ts";
+   * const coro = new Server("127.0.0.1");
+   * const options = {
+   *   fetch: (request: Request, server: unknown) =>
+   *     coro.fetch(request, server) ?? new Response("ok"),
+   *   websocket: coro.websocket,
+   * };
+   * ```
+   */
+  get websocket(): BunWebSocketHandler {
+    this.#enterMountMode("websocket");
+    return websocketHandlers(this.#settings);
+  }
+
+  /**
+   * Serves the WebSocket upgrades of an existing Node `http.Server` (or `https.Server`, or the
+   * one under Express, Fastify, Koa or `@hono/node-server`, on Node, Deno or Bun) whose paths
+   * this server routes, on the same port. Others are left to the host's other `upgrade`
+   * listeners, socket untouched; when there is none, they get 404. When the host closes, this
+   * server shuts down (WebSockets get 1001).
+   *
+   * @throws {TypeError} for anything but an `http.Server`
+   * @example Express: a coro-ws route beside the app's own
+   * ```ts
+   * import { createServer } from "node:http";
+   * import { Server } from "../../mod.ts";
+   * const coro = new Server("127.0.0.1");
+   * coro.handle("/websocket", async (request, ws) => {
+   *   if (!await ws.upgrade()) return;
+   *   for await (const frame of ws) await ws.push(`Hello ${frame.data}!`);
+   * });
+   * const host = createServer((request, response) => response.end("ok"));
+   * coro.attach(host);
+   * ```
+   */
+  attach(host: HttpServer): void {
+    const events = host as Partial<HttpServer> | null;
+    if (typeof events?.on !== "function" || typeof events.listenerCount !== "function") {
+      throw new TypeError(
+        "Cannot attach(): pass a node:http or node:https Server (app.listen() in Express, " +
+          "fastify.server in Fastify, serve() in @hono/node-server)",
+      );
+    }
+    this.#enterMountMode("attach()");
+    host.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Uint8Array) => {
+      if (this.handleUpgrade(request, socket, head)) return;
+      // Node leaves an upgrade nobody takes open for good: answer it where no one else can.
+      if (host.listenerCount("upgrade") === 1) socket.end(NOT_FOUND_HEAD);
+    });
+    host.once("close", () => void this.shutdown());
+  }
+
+  /**
+   * Takes an upgrade request from a Node `http.Server`'s `upgrade` event when this server
+   * routes its path, for a host with its own `upgrade` listener (see {@link Server.attach}
+   * for the rest).
+   *
+   * @returns true when this server took the request; false leaves it, socket included, to
+   * the caller
+   * @example Beside another WebSocket library on one `http.Server`
+   * ```ts
+   * import { createServer } from "node:http";
+   * import { Server } from "../../mod.ts";
+   * const coro = new Server("127.0.0.1");
+   * const host = createServer();
+   * host.on("upgrade", (request, socket, head) => {
+   *   if (!coro.handleUpgrade(request, socket, head)) socket.destroy(); // or another library's
+   * });
+   * ```
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Uint8Array): boolean {
+    if (!this.#router.match(targetPath(request.url ?? "/"))) return false;
+    void this.#mountFor("node:http", "handleUpgrade()").then(
+      (mount) => mount.upgrade!(request, socket, head),
+      () => socket.end(UNAVAILABLE_HEAD),
+    );
+    return true;
+  }
+
+  /**
+   * Answers a Node HTTP request with this server's handler (Swoole's Request and Response)
+   * when it routes the path: for a `node:http` request listener or an Express, Koa or
+   * Fastify (`onRequest` hook) middleware. Mount it before any body parser: the body is this
+   * server's to read.
+   *
+   * @returns true when this server took the request; false leaves it to the caller
+   * @example Express: Swoole-style HTTP routes inside the app
+   * ```ts
+   * import type { IncomingMessage, ServerResponse } from "node:http";
+   * import { Server } from "../../mod.ts";
+   * const coro = new Server("127.0.0.1");
+   * coro.handle("/swoole", (request, response) => response.end("from coro-ws"));
+   * const middleware = (request: IncomingMessage, response: ServerResponse, next: () => void) =>
+   *   coro.handleRequest(request, response) || next();
+   * ```
+   */
+  handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
+    if (!this.#router.match(targetPath(request.url ?? "/"))) return false;
+    void this.#mountFor("node:http", "handleRequest()").then(
+      (mount) => mount.request!(request, response),
+      () => response.writeHead(503).end("Service unavailable\n"),
+    );
+    return true;
+  }
+
+  /** Marks the server as mounted: settings are fixed, and start() is refused. */
+  #enterMountMode(method: string): void {
+    if (this.#mode === "listen") {
+      throw new Error(
+        `Cannot use ${method}: this server listens itself (start() was called); ` +
+          "mount a server that is not started",
+      );
+    }
+    if (this.#mode === "mount") return;
+    this.#mode = "mount";
+    this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
+  }
+
+  /** The adapter serving `entry`, made on first use; rejects when the broker cannot connect. */
+  #mountFor(entry: "fetch" | "node:http", method: string): Promise<Mount> {
+    this.#enterMountMode(method);
+    let mount = this.#mounts.get(entry);
+    if (!mount) {
+      mount = this.#prepare().then(async () => {
+        const adapter = await detectMountAdapter(entry);
+        const context = this.#contextFor(adapter.capabilities);
+        return adapter.mount({
+          settings: this.#settings,
+          onRequest: (exchange) => this.#serve(exchange, context),
+        });
+      });
+      mount.catch((error) => this.#observer.error(`cannot serve mounted requests: ${error}`));
+      this.#mounts.set(entry, mount);
+    }
+    return mount;
   }
 
   /**
@@ -497,49 +732,63 @@ export class Server {
     await link?.close();
   }
 
-  async #listen(): Promise<void> {
-    try {
-      const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
-      const adapter = await detectAdapter(this.#settings.websocket_engine);
+  /** Connects the broker, once, for either mode. */
+  #prepare(): Promise<void> {
+    this.#prepared ??= (async () => {
       const observer = this.#observer;
       observer.accessLog = this.#settings.access_log;
       this.#brokerLink = await this.#broker?.connect(
         (message) => void this.#deliver(message),
         (error) => observer.error(error.message),
       );
-      this.#context = {
-        capabilities: adapter.capabilities,
-        settings: this.#settings,
-        observer,
-        track: (connection, open) => {
-          if (open) this.#connections.add(connection);
-          else this.#connections.delete(connection);
-        },
-        register: (response, open) => {
-          if (open) this.#open.add(response);
-          else this.#open.delete(response);
-        },
-        subscribe: (response, topic, subscribed) => {
-          let subscribers = this.#topics.get(topic);
-          if (subscribed) {
-            if (!subscribers) {
-              this.#topics.set(topic, subscribers = new Set());
-              this.#brokerLink?.subscribe(topic);
-            }
-            subscribers.add(response);
-          } else if (subscribers?.delete(response) && subscribers.size === 0) {
-            this.#topics.delete(topic);
-            this.#brokerLink?.unsubscribe(topic);
+    })();
+    return this.#prepared;
+  }
+
+  /** What the responses served through an adapter with `capabilities` share. */
+  #contextFor(capabilities: RuntimeCapabilities): ResponseContext {
+    const observer = this.#observer;
+    return {
+      capabilities,
+      settings: this.#settings,
+      observer,
+      track: (connection, open) => {
+        if (open) this.#connections.add(connection);
+        else this.#connections.delete(connection);
+      },
+      register: (response, open) => {
+        if (open) this.#open.add(response);
+        else this.#open.delete(response);
+      },
+      subscribe: (response, topic, subscribed) => {
+        let subscribers = this.#topics.get(topic);
+        if (subscribed) {
+          if (!subscribers) {
+            this.#topics.set(topic, subscribers = new Set());
+            this.#brokerLink?.subscribe(topic);
           }
-        },
-      };
+          subscribers.add(response);
+        } else if (subscribers?.delete(response) && subscribers.size === 0) {
+          this.#topics.delete(topic);
+          this.#brokerLink?.unsubscribe(topic);
+        }
+      },
+    };
+  }
+
+  async #listen(): Promise<void> {
+    try {
+      const tls = this.ssl ? readTlsFiles(this.#settings) : undefined;
+      const adapter = await detectAdapter(this.#settings.websocket_engine);
+      await this.#prepare();
+      const context = this.#contextFor(adapter.capabilities);
       this.#listener = await adapter.listen({
         host: this.host,
         port: this.port,
         reusePort: this.reusePort,
         tls,
         settings: this.#settings,
-        onRequest: (exchange) => this.#serve(exchange),
+        onRequest: (exchange) => this.#serve(exchange, context),
       });
     } catch (caught) {
       const error = listenError(caught, this.host, this.port);
@@ -555,7 +804,7 @@ export class Server {
 
   async #stop(): Promise<void> {
     if (!this.#stopped) return; // Never started: nothing to stop.
-    if (!this.#listener) {
+    if (this.#mode === "listen" && !this.#listener) {
       await this.#listening.catch(() => {});
       if (!this.#listener) return;
     }
@@ -564,7 +813,8 @@ export class Server {
     // listener after it. Deno's graceful shutdown waits for a body that was not answered yet to
     // end, which a client that keeps sending never does.
     await new Promise((resolve) => setTimeout(resolve, 0));
-    const listenerClosed = this.#listener.close();
+    // Mounted, the host's listener is the host's to close.
+    const listenerClosed = this.#listener?.close() ?? Promise.resolve();
     for (const connection of this.#connections) {
       void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
     }
@@ -576,7 +826,7 @@ export class Server {
     this.#resolveStopped();
   }
 
-  #serve(exchange: HttpExchange): void {
+  #serve(exchange: HttpExchange, context: ResponseContext): void {
     // Node refuses a larger head itself, Bun one past 16 KiB; Deno takes up to 64 KiB.
     if (headSize(exchange) > this.#settings.http_max_header_size) {
       this.#refuse(
@@ -613,8 +863,8 @@ export class Server {
     // Without a body (every WebSocket), the handler starts at once, with no async frames of
     // ours around it to keep alive for the connection's life.
     const running = reserved === 0
-      ? this.#start(handler, exchange, fd, NO_BODY)
-      : this.#readThenStart(handler, exchange, fd, reserved);
+      ? this.#start(handler, exchange, context, fd, NO_BODY)
+      : this.#readThenStart(handler, exchange, context, fd, reserved);
     if (!running) {
       this.#running--;
       return;
@@ -641,6 +891,7 @@ export class Server {
   async #readThenStart(
     handler: Handler,
     exchange: HttpExchange,
+    context: ResponseContext,
     fd: number,
     reserved: number,
   ): Promise<void> {
@@ -687,7 +938,7 @@ export class Server {
         this.#refuse(exchange, status, text, CLOSE_CONNECTION);
         return;
       }
-      await this.#start(handler, exchange, fd, body);
+      await this.#start(handler, exchange, context, fd, body);
     } finally {
       this.#bodyBytes -= reserved;
     }
@@ -717,12 +968,13 @@ export class Server {
   #start(
     handler: Handler,
     exchange: HttpExchange,
+    context: ResponseContext,
     fd: number,
     body: Uint8Array,
   ): Promise<void> | undefined {
     let request: Request;
     try {
-      request = new Request(exchange, fd, this.#listener!.port, body, this.#settings);
+      request = new Request(exchange, fd, body, this.#settings);
     } catch (error) {
       if (error instanceof MalformedBodyError) {
         this.#refuse(exchange, 400, `Malformed request: ${error.message}`);
@@ -735,7 +987,7 @@ export class Server {
     return runHandler(
       handler,
       request,
-      new Response(exchange, fd, this.#context!),
+      new Response(exchange, fd, context),
       this.#observer,
     );
   }
@@ -798,6 +1050,11 @@ function bodyReservation(
   if (declared !== undefined) return Math.min(declared, limit);
   return headers["transfer-encoding"] === undefined ? 0 : limit;
 }
+
+/** Answers to an upgrade request on a socket node:http left to us. */
+const NOT_FOUND_HEAD = "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+const UNAVAILABLE_HEAD =
+  "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
 /** Asks the runtime to close the connection after the answer. */
 const CLOSE_CONNECTION: [string, string][] = [["Connection", "close"]];
