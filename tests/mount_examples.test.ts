@@ -66,6 +66,8 @@ for (const file of examples) {
     }
   })();
   const skip = names.includes(runtime) ? false : `host ${host} does not run on ${runtime}`;
+  // Deno's and Bun's reporters show a skipped test without its reason.
+  if (skip) console.log(`examples/mount/${file} skipped: ${skip}`);
 
   test(`[${runtime}] examples/mount/${file}: the host answers /health, coro-ws the echo`, {
     skip,
