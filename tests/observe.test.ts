@@ -228,3 +228,24 @@ test(`[${runtime}] useLogger() refuses what is not a logger, naming the method`,
 test(`[${runtime}] afterwards the server is alive and holds no handler or connection`, async () => {
   await assertServerSettled(server, "observability tests");
 });
+
+test(`[${runtime}] a path from the network cannot forge a log line`, async () => {
+  await logged();
+  // Raw UTF-8 in the target: U+2028 ends a line in many log viewers, and Deno lets it through.
+  const client = await RawClient.open(server.port);
+  let answer = "";
+  client.socket.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
+  client.write(
+    new TextEncoder().encode(
+      "GET /throw\u2028error\u0085forged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  await within(client.ended, 10_000, "the server closes the connection");
+  // Node's and Bun's parsers refuse the target before coro-ws sees it; Deno hands it over.
+  if (!answer.startsWith("HTTP/1.1 500")) return;
+  const lines = await loggedMatching(/^info /);
+  for (const line of lines) {
+    const head = line.split("\n")[0]; // A stack below the line is the server's own text.
+    assert.doesNotMatch(head, /[\x00-\x1f\x7f\x85\u2028\u2029]/, `raw in ${JSON.stringify(head)}`);
+  }
+});

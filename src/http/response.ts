@@ -18,7 +18,7 @@ import { describe, WebSocketConnection } from "../core/connection.ts";
 import { type FrameData, toBytes } from "../core/frame.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 import { targetPath } from "./request.ts";
-import { now, type Observer } from "../core/observer.ts";
+import { escapeForLog, now, type Observer } from "../core/observer.ts";
 import { WebSocketEndpoint } from "../core/endpoint.ts";
 
 const FALSE = Promise.resolve(false);
@@ -638,7 +638,8 @@ export class Response extends WebSocketEndpoint {
     const missing = upgrading ? "upgrade() or end()" : "end()";
     const after = this.errCode ? ` (after: ${this.errMsg})` : "";
     this.#context.observer.error(
-      `the handler for ${exchange.method} ${targetPath(exchange.target)} (fd ${this.fd}) ` +
+      `the handler for ${escapeForLog(exchange.method)} ` +
+        `${escapeForLog(targetPath(exchange.target))} (fd ${this.fd}) ` +
         `returned without ${missing}${after}: answered 500`,
     );
   }

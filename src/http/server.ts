@@ -28,6 +28,7 @@ import { finishResponse, offerMessage, Response, type ResponseContext } from "./
 import { Router } from "./router.ts";
 import process from "node:process";
 import {
+  escapeForLog,
   type Logger,
   now,
   Observer,
@@ -960,7 +961,9 @@ export class Server {
     const observer = this.#observer;
     observer.responded(exchange.method, path, status, body.byteLength, now());
     if (LIMIT_STATUSES.has(status)) {
-      observer.warn(`${status} for ${exchange.method} ${path}: ${text}`);
+      observer.warn(
+        `${status} for ${escapeForLog(exchange.method)} ${escapeForLog(path)}: ${text}`,
+      );
     }
   }
 
@@ -1007,7 +1010,8 @@ async function runHandler(
     failed = true;
     observer.handlerErrors++;
     observer.error(
-      `the handler for ${request.server.request_method} ${request.server.path_info} ` +
+      `the handler for ${escapeForLog(request.server.request_method)} ` +
+        `${escapeForLog(request.server.path_info)} ` +
         `(fd ${request.fd}) threw: ${describeError(error)}`,
     );
   }
@@ -1016,7 +1020,8 @@ async function runHandler(
   } catch (error) {
     // Even the plain 500 was refused: the connection cannot be answered.
     observer.error(
-      `cannot answer ${request.server.path_info} (fd ${request.fd}): ${describeError(error)}`,
+      `cannot answer ${escapeForLog(request.server.path_info)} (fd ${request.fd}): ` +
+        describeError(error),
     );
   }
 }
