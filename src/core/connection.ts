@@ -116,6 +116,8 @@ export class WebSocketConnection implements WebSocketEvents {
   readonly #settings: ResolvedSettings;
   readonly #onClosed: (connection: WebSocketConnection) => void;
   readonly #observer: Observer;
+  /** Settles whenReleased()'s promise. */
+  #released: (() => void) | undefined;
   /** Settles whenOpen()'s promise; dropped once it has. */
   #resolveOpened: ((open: boolean) => void) | undefined;
 
@@ -240,6 +242,15 @@ export class WebSocketConnection implements WebSocketEvents {
     resolve?.(open);
   }
 
+  /**
+   * Resolves once the runtime has reported the socket closed, so what it had to write (a Close
+   * frame among it) is out: a process that exits sooner cuts it off. At once without a socket.
+   */
+  whenReleased(): Promise<void> {
+    if (!this.#link) return Promise.resolve();
+    return new Promise((resolve) => this.#released = resolve);
+  }
+
   // ---- events from the adapter ----
 
   receiveOpen(link: WebSocketLink): void {
@@ -293,6 +304,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   receiveClose(code: number, reason: string): void {
     this.#link = undefined; // The runtime is done with the socket.
+    this.#released?.();
     if (this.#state === "closed") {
       // The end of a close() (or Deno reporting one close twice): nothing left to bound.
       this.#stopCloseTimer();

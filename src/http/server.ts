@@ -220,7 +220,9 @@ export class Server {
    * ```
    */
   set(settings: Settings): void {
-    if (this.#stopped) throw new Error("Cannot change settings: the server has started");
+    if (this.#stopped) {
+      throw new Error("Cannot change settings: the server has started or is mounted");
+    }
     this.#settings = mergeSettings(this.#settings, settings);
   }
 
@@ -239,7 +241,7 @@ export class Server {
    * ```
    */
   useBroker(broker: PubSubBroker): void {
-    if (this.#stopped) throw new Error("Cannot use a broker: the server has started");
+    if (this.#stopped) throw new Error("Cannot use a broker: the server has started or is mounted");
     this.#broker = broker;
   }
 
@@ -520,7 +522,14 @@ export class Server {
       // Node leaves an upgrade nobody takes open for good: answer it where no one else can.
       if (host.listenerCount("upgrade") === 1) socket.end(NOT_FOUND_HEAD);
     });
-    host.once("close", () => void this.shutdown());
+    // Node emits "close" only once every connection has gone, upgraded ones included, so
+    // coro-ws's WebSockets would hold it for good: the host's close() starts the shutdown.
+    const close = host.close;
+    const shutdown = () => void this.shutdown();
+    host.close = function (this: HttpServer, ...args: Parameters<HttpServer["close"]>) {
+      shutdown();
+      return close.apply(this, args);
+    };
   }
 
   /**
@@ -569,6 +578,19 @@ export class Server {
    */
   handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
     if (!this.#router.match(targetPath(request.url ?? "/"))) return false;
+    const length = declaredLength(request.headers["content-length"]);
+    const hasBody = request.headers["transfer-encoding"] !== undefined ||
+      (length !== undefined && length !== 0);
+    if (request.readableEnded && hasBody) {
+      // Read to its end before the handler could: waiting for it would wait for good.
+      this.#observer.error(
+        `handleRequest(): the body of ${escapeForLog(request.method ?? "")} ` +
+          `${escapeForLog(request.url ?? "")} was read already, by a body parser mounted ` +
+          "before coro-ws: mount coro-ws's middleware first; answered 500",
+      );
+      response.writeHead(500).end("Internal Server Error\n");
+      return true;
+    }
     void this.#mountFor("node:http", "handleRequest()").then(
       (mount) => mount.request!(request, response),
       () => response.writeHead(503).end("Service unavailable\n"),
@@ -816,11 +838,18 @@ export class Server {
     await new Promise((resolve) => setTimeout(resolve, 0));
     // Mounted, the host's listener is the host's to close.
     const listenerClosed = this.#listener?.close() ?? Promise.resolve();
-    for (const connection of this.#connections) {
+    const closing = [...this.#connections];
+    for (const connection of closing) {
       void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
     }
     const deadline = this.#settings.max_wait_time * 1000;
     await settleWithin(this.#whenAllEnded(), deadline);
+    // A handler can end before its Close went out; a process that exits after shutdown() must
+    // not cut it off (Deno writes it later, and a mounted server has no listener to wait on).
+    await settleWithin(
+      Promise.all(closing.map((connection) => connection.whenReleased())),
+      deadline,
+    );
     for (const connection of this.#connections) connection.close();
     await this.#leaveBroker();
     await settleWithin(listenerClosed, deadline);
