@@ -81,7 +81,11 @@ export const bunAdapter: Adapter = {
  * const handlers: BunWebSocketHandler = new Server("127.0.0.1").websocket;
  * ```
  */
-export type BunWebSocketHandler = WebSocketHandler<unknown>;
+export type BunWebSocketHandler =
+  & WebSocketHandler<unknown>
+  & Required<
+    Pick<WebSocketHandler<unknown>, "open" | "message" | "close" | "drain" | "ping" | "pong">
+  >;
 
 /**
  * The `websocket` handlers of a `Bun.serve` that coro-ws upgrades in, with the limits from
