@@ -63,6 +63,40 @@ function shows(page: Page, kind: string, text: string): Promise<void> {
   return page.locator(`#log li.${kind}`, { hasText: text }).waitFor({ timeout: WAIT });
 }
 
+test(`[browser] the demo page on coro-ws mounted into Express: replies and close`, {
+  skip,
+}, async () => {
+  let host: ServerProcess | undefined;
+  let browser: Browser | undefined;
+  try {
+    browser = await launch();
+    host = await startServer("../examples/mount/express.ts");
+    const page = await (await browser.newContext()).newPage();
+    const errors: Error[] = [];
+    page.on("pageerror", (error) => errors.push(error));
+    page.setDefaultTimeout(WAIT);
+    await page.goto(host.url);
+    await page.locator("#state.open").waitFor();
+    await page.fill("#message", "Ada");
+    await page.press("#message", "Enter");
+    await shows(page, "reply", "How are you, Ada?");
+    assert.deepEqual(await page.locator("#log li.reply").allTextContents(), [
+      "Hello Ada!",
+      "How are you, Ada?",
+    ]);
+    await page.fill("#message", "close");
+    await page.press("#message", "Enter");
+    await page.locator("#state.closed").waitFor();
+    assert.deepEqual(errors, []);
+  } catch (error) {
+    console.error(`examples/mount/express.ts printed:\n${host?.output()}`);
+    throw error;
+  } finally {
+    await browser?.close();
+    host?.kill();
+  }
+});
+
 for (const server of runtimes) {
   test(`[browser] the demo page on a ${server} server: replies, broadcasts, state`, {
     skip,

@@ -35,7 +35,7 @@ coro.handle("/websocket", async (_request, ws) => {
   ws.close();
 });
 
-const host = Deno.serve({
+Deno.serve({
   hostname,
   port,
   onListen: ({ hostname, port }) => {
@@ -47,13 +47,5 @@ const host = Deno.serve({
   // leaves the rest to the app.
 }, (request, info) => coro.fetch(request, info) ?? app(request));
 
-// Ctrl-C or SIGTERM: coro-ws's clients get 1001 and its handlers finish, then Deno.serve ends its
-// requests. Stop the host before exiting: Deno sends the WebSockets' Close frames as it does, and
-// `coro.shutdownOnSignals()`, which exits once coro-ws is done, would cut them off.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, async () => {
-    await coro.shutdown();
-    await host.shutdown();
-    Deno.exit(0);
-  });
-}
+// Ctrl-C or SIGTERM: coro-ws's clients get 1001 and its handlers finish, then the process exits.
+coro.shutdownOnSignals();

@@ -1,5 +1,6 @@
 /**
- * coro-ws mounted into an Express 5 app: Express answers `/health`, coro-ws serves the echo on
+ * coro-ws mounted into an Express 5 app: Express answers `/health` and serves the demo page on
+ * `/`, coro-ws serves the echo on
  * `/websocket` (each message X gets "Hello X!" and "How are you, X?"; "close" closes), on
  * Express's one port.
  *
@@ -12,6 +13,7 @@
 import express from "express";
 import process from "node:process";
 import { Server } from "../../mod.ts";
+import { demoPage } from "../page.ts";
 
 const host = process.env.HOST ?? "127.0.0.1";
 const port = Number(process.env.PORT ?? 9502);
@@ -35,6 +37,8 @@ const app = express();
 app.use((request, response, next) => coro.handleRequest(request, response) || next());
 app.use(express.json());
 app.get("/health", (_request, response) => response.send("ok"));
+// The demo page, served by the app: its script talks to coro-ws on /websocket.
+app.get("/", (_request, response) => response.type("html").send(demoPage("coro-ws in Express")));
 
 const server = app.listen(port, host, () => {
   const { address, port } = server.address() as { address: string; port: number };

@@ -41,29 +41,16 @@ const onListen = (address: { hostname?: string; address?: string; port: number }
   const host = address.hostname ?? address.address ?? hostname;
   console.log(`listening on http://${host.includes(":") ? `[${host}]` : host}:${address.port}`);
 };
-let stopHost: () => Promise<unknown>;
 if ("Deno" in globalThis) {
-  const server = Deno.serve({ hostname, port, onListen }, app.fetch);
-  stopHost = () => server.shutdown();
+  Deno.serve({ hostname, port, onListen }, app.fetch);
 } else if ("Bun" in globalThis) {
   // Bun upgrades in fetch and runs the sockets' events in `websocket`: coro-ws's handlers.
   const server = Bun.serve({ hostname, port, fetch: app.fetch, websocket: coro.websocket });
   onListen({ hostname: server.hostname, port: server.port! });
-  stopHost = () => server.stop();
 } else {
   // @hono/node-server answers HTTP only: coro-ws takes the upgrades from its http.Server.
-  const server = serve({ fetch: app.fetch, hostname, port }, onListen) as HttpServer;
-  coro.attach(server);
-  stopHost = () => new Promise((resolve) => server.close(resolve));
+  coro.attach(serve({ fetch: app.fetch, hostname, port }, onListen) as HttpServer);
 }
 
-// Ctrl-C or SIGTERM: coro-ws's clients get 1001 and its handlers finish, then the host ends its
-// requests. Stop the host before exiting: Deno sends the WebSockets' Close frames as it does, and
-// `coro.shutdownOnSignals()`, which exits once coro-ws is done, would cut them off there.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, async () => {
-    await coro.shutdown();
-    await stopHost();
-    process.exit(0);
-  });
-}
+// Ctrl-C or SIGTERM: coro-ws's clients get 1001 and its handlers finish, then the process exits.
+coro.shutdownOnSignals();
