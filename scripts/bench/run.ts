@@ -127,12 +127,25 @@ const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
 const LIBRARIES: Library[] = ["raw", "coro-ws", "crossws"];
 const SERVERS: ServerSpec[] = [
   ...LIBRARIES.flatMap((library) =>
-    RUNTIMES.map((runtime) => ({
-      name: `${library}/${runtime}`,
-      runtime,
-      library,
-      file: library === "coro-ws" ? "coro.ts" : `${library}_${runtime}.ts`,
-    }))
+    RUNTIMES.flatMap((runtime): ServerSpec[] => {
+      const spec: ServerSpec = {
+        name: `${library}/${runtime}`,
+        runtime,
+        library,
+        file: library === "coro-ws" ? "coro.ts" : `${library}_${runtime}.ts`,
+      };
+      if (library !== "coro-ws") return [spec];
+      // Mounted into the runtime's own server (issue 23): run right after coro-ws listening,
+      // so that each round's pair is measured as close together as the machine allows.
+      const mounted: ServerSpec = {
+        ...spec,
+        name: `coro-ws-mounted/${runtime}`,
+        env: { MOUNT: "1" },
+        baseline: spec.name,
+        workloads: ["echo-32", "echo-32-p16"],
+      };
+      return [spec, mounted];
+    })
   ),
   // Deno's second engine: node:http and ws (`websocket_engine: "ws"`).
   {
@@ -142,16 +155,6 @@ const SERVERS: ServerSpec[] = [
     file: "coro.ts",
     env: { WEBSOCKET_ENGINE: "ws" },
   },
-  // Mounted into the runtime's own server (issue 23), against coro-ws listening itself.
-  ...RUNTIMES.map((runtime): ServerSpec => ({
-    name: `coro-ws-mounted/${runtime}`,
-    runtime,
-    library: "coro-ws",
-    file: "coro.ts",
-    env: { MOUNT: "1" },
-    baseline: `coro-ws/${runtime}`,
-    workloads: ["echo-32", "echo-32-p16"],
-  })),
 ];
 
 const FULL_WORKLOADS: Workload[] = [

@@ -101,10 +101,7 @@ function mount(coro: Server, host: string, port: number): void {
   } else if ("Deno" in globalThis) {
     Deno.serve(
       { hostname: host, port, onListen: (address) => listening(address.port) },
-      // fetch() resolves undefined only once Bun upgraded; Deno's types want a Response.
-      (request, info) =>
-        (coro.fetch(request, info) as Promise<globalThis.Response> | undefined) ??
-          new globalThis.Response("ok"),
+      (request, info) => coro.fetch(request, info) ?? new globalThis.Response("ok"),
     );
   } else {
     const http = createServer((_request, response) => response.end("ok"));
