@@ -42,7 +42,7 @@ export {
 } from "./src/pubsub/broker.ts";
 export { MalformedBodyError, type UploadedFile } from "./src/http/multipart.ts";
 export { type CookieAttributes, Response } from "./src/http/response.ts";
-export type { PushData, RecvResult } from "./src/core/connection.ts";
+export type { PushData, RecvResult } from "./src/core/payload.ts";
 export { CloseFrame, Frame, type FrameData } from "./src/core/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/core/constants.ts";
 export { ConcurrencyError, lastError } from "./src/core/errors.ts";

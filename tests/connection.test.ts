@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import { setImmediate } from "node:timers";
 import assert from "node:assert/strict";
-import { utf8Length } from "../src/core/connection.ts";
+import { utf8Length } from "../src/core/payload.ts";
 import { CLOSE, ERROR, FLAG, OPCODE } from "../src/core/constants.ts";
 import { ConcurrencyError, lastError, setLastError } from "../src/core/errors.ts";
 import { CloseFrame, Frame } from "../src/core/frame.ts";

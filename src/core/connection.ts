@@ -12,39 +12,19 @@ import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import { Observer, type Traffic } from "./observer.ts";
 import { ConcurrencyError, setLastError } from "./errors.ts";
 import { currentTurn, nextTurn, trueNextTurn, TURN_BUDGET } from "./fairness.ts";
-import {
-  CloseFrame,
-  concatBytes,
-  encodeClosePayload,
-  Frame,
-  type FrameData,
-  toBytes,
-} from "./frame.ts";
-import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "../adapters/types.ts";
+import { CloseFrame, encodeClosePayload, Frame, type FrameData, toBytes } from "./frame.ts";
+import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "./link.ts";
 import { MAX_TIMER_SECONDS, type ResolvedSettings } from "./settings.ts";
+import {
+  approximateSize,
+  asPayload,
+  joinPayloads,
+  type PushData,
+  type RecvResult,
+  utf8Length,
+} from "./payload.ts";
 
-/**
- * What `recv()` gives: a frame, `false` on error or timeout, `""` once the connection closed.
- *
- * @example
- * ```ts
- * import type { RecvResult } from "../../mod.ts";
- * const describe = (result: RecvResult) =>
- *   result === "" ? "closed" : result === false ? "error or timeout" : String(result.data);
- * ```
- */
-export type RecvResult = Frame | false | "";
-
-/**
- * What `push()` accepts: a `Frame` (or `CloseFrame`) sends that exact frame.
- *
- * @example
- * ```ts
- * import { Frame, OPCODE, type PushData } from "../../mod.ts";
- * const pings: PushData[] = [new Frame("", OPCODE.PING), "text", new Uint8Array([1])];
- * ```
- */
-export type PushData = string | Uint8Array | ArrayBuffer | Frame;
+export type { PushData, RecvResult } from "./payload.ts";
 
 type State = "connecting" | "open" | "closing" | "closed";
 
@@ -68,7 +48,6 @@ const TRUE = Promise.resolve(true);
 /** The empty queue that connections share until they push to one; never pushed to itself. */
 const NONE: never[] = [];
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-const decoder = new TextDecoder();
 const NO_BYTES = new Uint8Array(0);
 
 /** Cost counted for each queued message on top of its bytes, so tiny messages add up too. */
@@ -835,67 +814,4 @@ export class WebSocketConnection implements WebSocketEvents {
     this.errMsg = message;
     setLastError(code);
   }
-}
-
-/**
- * Refuses a `recv()` timeout that is not a number, for the server's and the client's `recv()`.
- *
- * @throws {TypeError} for anything but a number, or NaN
- */
-export function assertTimeout(timeout: unknown): void {
-  if (typeof timeout !== "number" || Number.isNaN(timeout)) {
-    throw new TypeError(
-      `Cannot recv(${describe(timeout)}): pass a timeout in seconds (0: socket_read_timeout, ` +
-        "< 0 or Infinity: forever)",
-    );
-  }
-}
-
-/**
- * Refuses what `push()` cannot send, for the server's and the client's `push()`.
- *
- * @throws {TypeError} for anything but a string, Uint8Array, ArrayBuffer or Frame
- */
-export function assertPushData(data: unknown): void {
-  if (
-    typeof data !== "string" && !(data instanceof Uint8Array) &&
-    !(data instanceof ArrayBuffer) && !(data instanceof Frame)
-  ) {
-    throw new TypeError(
-      `Cannot push(${describe(data)}): pass a string, Uint8Array, ArrayBuffer or Frame`,
-    );
-  }
-}
-
-/** A value as an error message shows it. */
-export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Array.isArray(value) ? "an array" : `a ${value.constructor?.name ?? "object"}`;
-}
-
-/** The payload as the runtime must send it: a string for text, bytes for binary. */
-export function asPayload(data: Exclude<PushData, Frame>, text: boolean): FrameData {
-  if (text) return typeof data === "string" ? data : decoder.decode(data);
-  return toBytes(data);
-}
-
-function joinPayloads(parts: FrameData[], text: boolean): FrameData {
-  if (text) return (parts as string[]).join("");
-  return concatBytes(parts as Uint8Array[]);
-}
-
-/** Bytes for binary, UTF-16 units for text: cheap, and within 3x of the UTF-8 size. */
-function approximateSize(data: FrameData): number {
-  return typeof data === "string" ? data.length : data.byteLength;
-}
-
-/** The UTF-8 length of a string, without encoding it. */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit >= 0x80) bytes += unit >= 0x800 && (unit < 0xd800 || unit > 0xdfff) ? 2 : 1;
-  }
-  return bytes;
 }

@@ -7,13 +7,9 @@
  */
 
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
-import {
-  assertPushData,
-  assertTimeout,
-  type PushData,
-  type RecvResult,
-  type WebSocketConnection,
-} from "./connection.ts";
+import { assertPushData, assertTimeout } from "./checks.ts";
+import type { WebSocketConnection } from "./connection.ts";
+import type { PushData, RecvResult } from "./payload.ts";
 import { setLastError } from "./errors.ts";
 import { type Frame, type FrameData, pushFlags } from "./frame.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HttpExchange } from "../adapters/types.ts";
+import type { HttpExchange } from "./exchange.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 import { parseMultipart, type UploadedFile } from "./multipart.ts";
 import { createRecord, recordFrom } from "../core/record.ts";

@@ -21,7 +21,8 @@ import type {
 import { declaredLength } from "../adapters/body.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.ts";
 import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
-import { asPayload, type WebSocketConnection } from "../core/connection.ts";
+import type { WebSocketConnection } from "../core/connection.ts";
+import { asPayload } from "../core/payload.ts";
 import { type FrameData, pushFlags } from "../core/frame.ts";
 import { Request, targetPath } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";

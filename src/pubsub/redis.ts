@@ -22,7 +22,7 @@
 
 import { Buffer } from "node:buffer";
 import { createClient, type RedisClientOptions } from "redis";
-import { describe } from "../core/connection.ts";
+import { describe } from "../core/checks.ts";
 import { escapeForLog } from "../core/observer.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
 
