@@ -18,6 +18,7 @@ import {
   runtime,
   runtimes,
   type ServerProcess,
+  skipWithoutService,
   startServer,
 } from "./helpers.ts";
 
@@ -25,20 +26,18 @@ const CHROMIUM = "/usr/bin/chromium";
 /** The bound on every wait: starting a server, and each thing the page must show. */
 const WAIT = 10_000;
 
+const chromiumMissing = existsSync(CHROMIUM) ? undefined : [
+  "",
+  "!".repeat(72),
+  `!! tests/browser.test.ts SKIPPED: no Chromium at ${CHROMIUM}.`,
+  "!! The demo page is NOT tested in a browser. Install it: apt-get install -y chromium",
+  "!".repeat(72),
+  "",
+].join("\n");
 const skip = runtime !== "node"
   ? "runs once, under node: it drives all three runtimes' servers itself"
-  : !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM}`
-  : undefined;
-if (runtime !== "node") {
-  console.log(`tests/browser.test.ts skipped under ${runtime}: ${skip}`);
-} else if (skip) {
-  console.error(
-    `\n${"!".repeat(72)}\n!! tests/browser.test.ts SKIPPED: ${skip}.\n` +
-      `!! The demo page is NOT tested in a browser. Install it: apt-get install -y chromium\n` +
-      `${"!".repeat(72)}\n`,
-  );
-}
+  : skipWithoutService(chromiumMissing, `no Chromium at ${CHROMIUM}`) || undefined;
+if (runtime !== "node") console.log(`tests/browser.test.ts skipped under ${runtime}: ${skip}`);
 
 /** Headless Chromium, with the flags this machine's closed network needs. */
 async function launch(): Promise<Browser> {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   Client,
@@ -313,4 +314,18 @@ export async function assertServerSettled(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   assert.fail(`[${runtime}] ${what}: handlers or connections left: ${JSON.stringify(stats)}`);
+}
+
+/**
+ * The skip reason for tests that need a service from Debian (`redis-server`, Chromium) that is
+ * missing here: `missing` says so loudly on a developer's machine. In CI (`CI=true`, as
+ * `.ci/run` runs) a missing service is a failed test instead, so a green run never hides it.
+ */
+export function skipWithoutService(missing: string | undefined, reason: string): string | false {
+  if (!missing) return false;
+  console.error(missing);
+  if (process.env.CI === "true") {
+    test(`[${runtime}] CI has what the tests need: ${reason}`, () => assert.fail(missing));
+  }
+  return reason;
 }

@@ -17,15 +17,16 @@ import {
   otherRuntime,
   runtime,
   type ServerProcess,
+  skipWithoutService,
   startServer,
   within,
 } from "./helpers.ts";
 import { redisMissing, RedisServer, TcpProxy } from "./redis_server.ts";
 
-if (redisMissing) console.error(redisMissing);
-const skip = redisMissing
-  ? "redis-server is not installed (apt-get install -y redis-server)"
-  : false;
+const skip = skipWithoutService(
+  redisMissing,
+  "redis-server is not installed (apt-get install -y redis-server)",
+);
 const redis = redisMissing ? undefined : await RedisServer.start();
 const other = otherRuntime();
 /** Timings short enough that a stall is found and healed in well under a second. */
