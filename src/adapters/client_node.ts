@@ -1,6 +1,8 @@
 /**
- * The client on Node: `ws`'s `WebSocket`, which pauses, pings, sends fragments and shows a
- * refused handshake's status, linked to the core by the server's {@link NodeLink}.
+ * The client on Node, Deno and Bun: `ws`'s `WebSocket` over the runtime's `node:http` and
+ * `node:net`, which pauses, pings, sends fragments, compresses and shows a refused handshake's
+ * status and headers, linked to the core by the server's {@link NodeLink}. Each runtime's
+ * adapter (adapter.ts picks it) passes the `ws` class it loaded.
  *
  * @module
  */
@@ -25,57 +27,76 @@ const PER_MESSAGE_DEFLATE = {
   threshold: 0,
 };
 
-/** The Node client adapter. */
-export const nodeClientAdapter: ClientAdapter = {
-  capabilities: { ...nodeAdapter.capabilities, idleTimeout: false },
+/**
+ * A client adapter around `ws`'s client class on `runtime`.
+ *
+ * @param Client `ws`'s `WebSocket` class, as the runtime loaded it
+ * @param runtime the runtime's name, for the capabilities
+ * @returns the adapter
+ */
+export function wsClientAdapter(Client: typeof WebSocket, runtime: string): ClientAdapter {
+  return {
+    capabilities: { ...nodeAdapter.capabilities, runtime, idleTimeout: false },
+    connect: (options, events) => connect(Client, options, events),
+  };
+}
 
-  connect(options: ClientConnectOptions, events: WebSocketEvents): Promise<ClientHandshake> {
-    return new Promise((resolve) => {
-      let socket: Socket | undefined;
-      let headers: Record<string, string> = {};
-      const ws = new WebSocket(options.url, options.protocols, {
-        headers: options.headers,
-        perMessageDeflate: options.compression && PER_MESSAGE_DEFLATE,
-        maxPayload: options.maxPayload,
-        rejectUnauthorized: options.verifyPeer,
-        handshakeTimeout: options.timeoutMs,
-        followRedirects: false,
-      });
-      const fail = (status: number, code: number, message: string) => {
-        ws.off("error", onError);
-        ws.on("error", ignore); // ws may report the same failure again.
-        resolve({ status, headers, protocol: "", error: { code, message } });
-      };
-      const onError = (error: Error & { code?: string }) => {
-        const code = error.code === "ECONNREFUSED"
-          ? ERROR.CONNECTION_REFUSED
-          : /timed out/i.test(error.message)
-          ? ERROR.TIMEOUT
-          : ERROR.WEBSOCKET_HANDSHAKE_FAILED;
-        fail(0, code, error.message);
-      };
-      ws.on("error", onError);
-      ws.once("upgrade", (response: IncomingMessage) => {
-        socket = response.socket as Socket;
-        headers = answerHeaders(response);
-      });
-      ws.once("unexpected-response", (request, response: IncomingMessage) => {
-        headers = answerHeaders(response);
-        request.destroy();
-        fail(
-          response.statusCode ?? 0,
-          ERROR.WEBSOCKET_HANDSHAKE_FAILED,
-          `the server answered ${response.statusCode} instead of 101`,
-        );
-      });
-      ws.once("open", () => {
-        ws.off("error", onError);
-        events.receiveOpen(new NodeLink(ws, socket!, events));
-        resolve({ status: 101, headers, protocol: ws.protocol });
-      });
+/** The Node client adapter, also Deno's: its Node compatibility runs `ws` as it is. */
+export const nodeClientAdapter: ClientAdapter = wsClientAdapter(
+  WebSocket,
+  "Deno" in globalThis ? "deno" : "node",
+);
+
+function connect(
+  Client: typeof WebSocket,
+  options: ClientConnectOptions,
+  events: WebSocketEvents,
+): Promise<ClientHandshake> {
+  return new Promise((resolve) => {
+    let socket: Socket | undefined;
+    let headers: Record<string, string> = {};
+    const ws = new Client(options.url, options.protocols, {
+      headers: options.headers,
+      perMessageDeflate: options.compression && PER_MESSAGE_DEFLATE,
+      maxPayload: options.maxPayload,
+      rejectUnauthorized: options.verifyPeer,
+      handshakeTimeout: options.timeoutMs,
+      followRedirects: false,
     });
-  },
-};
+    const fail = (status: number, code: number, message: string) => {
+      ws.off("error", onError);
+      ws.on("error", ignore); // ws may report the same failure again.
+      resolve({ status, headers, protocol: "", error: { code, message } });
+    };
+    const onError = (error: Error & { code?: string }) => {
+      const code = error.code === "ECONNREFUSED"
+        ? ERROR.CONNECTION_REFUSED
+        : /timed out/i.test(error.message)
+        ? ERROR.TIMEOUT
+        : ERROR.WEBSOCKET_HANDSHAKE_FAILED;
+      fail(0, code, error.message);
+    };
+    ws.on("error", onError);
+    ws.once("upgrade", (response: IncomingMessage) => {
+      socket = response.socket as Socket;
+      headers = answerHeaders(response);
+    });
+    ws.once("unexpected-response", (request, response: IncomingMessage) => {
+      headers = answerHeaders(response);
+      request.destroy();
+      fail(
+        response.statusCode ?? 0,
+        ERROR.WEBSOCKET_HANDSHAKE_FAILED,
+        `the server answered ${response.statusCode} instead of 101`,
+      );
+    });
+    ws.once("open", () => {
+      ws.off("error", onError);
+      events.receiveOpen(new NodeLink(ws, socket!, events));
+      resolve({ status: 101, headers, protocol: ws.protocol });
+    });
+  });
+}
 
 function answerHeaders(response: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};

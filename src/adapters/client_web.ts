@@ -1,8 +1,8 @@
 /**
- * The client on Deno, Bun and in browsers: their standard `WebSocket`, linked to the core like
- * Deno's server sockets (see standard_socket.ts). The API hides a refused handshake's status and
- * cannot pause, ping or drop a connection without a Close frame; a browser's also takes no
- * headers and always checks certificates.
+ * The client in browsers: the standard `WebSocket`, linked to the core like Deno's server
+ * sockets (see standard_socket.ts). The API hides a refused handshake's status, cannot pause,
+ * ping or drop a connection without a Close frame, takes no headers and always checks
+ * certificates. Deno and Bun run `ws`'s client instead (client_node.ts, client_bun.ts).
  *
  * @module
  */
@@ -16,29 +16,17 @@ import type {
   WebSocketEvents,
 } from "./types.ts";
 
-const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "browser";
-
-/** The Deno, Bun and browser client adapter. */
+/** The browser client adapter. */
 export const webClientAdapter: ClientAdapter = {
-  capabilities: { ...STANDARD_CAPABILITIES, runtime, idleTimeout: false },
+  capabilities: { ...STANDARD_CAPABILITIES, runtime: "browser", idleTimeout: false },
 
   connect(options: ClientConnectOptions, events: WebSocketEvents): Promise<ClientHandshake> {
-    if (runtime === "browser") {
-      const refused = browserRefusal(options);
-      if (refused) return Promise.resolve(failed(ERROR.WEBSOCKET_HANDSHAKE_FAILED, refused));
-    }
+    const refused = browserRefusal(options);
+    if (refused) return Promise.resolve(failed(ERROR.WEBSOCKET_HANDSHAKE_FAILED, refused));
     return new Promise((resolve) => {
-      // Deno and Bun take headers (and Bun TLS options) in a second argument beyond the
-      // standard's; Bun offers permessage-deflate by itself, Deno never. A browser takes only
-      // the protocols there.
-      const init = runtime === "browser" ? options.protocols : {
-        protocols: options.protocols,
-        headers: options.headers,
-        tls: { rejectUnauthorized: options.verifyPeer },
-      };
       let socket: WebSocket;
       try {
-        socket = new WebSocket(options.url, init as string[]);
+        socket = new WebSocket(options.url, options.protocols);
       } catch (error) {
         resolve(failed(ERROR.WEBSOCKET_HANDSHAKE_FAILED, (error as Error).message));
         return;

@@ -1,7 +1,7 @@
 /**
- * Which client adapter this runtime uses, loaded on first use: Node's is `ws`'s; Deno's, Bun's
- * and a browser's are their own `WebSocket`. The browser bundle replaces this module with
- * adapter_browser.ts, so that it holds no Node code.
+ * Which client adapter this runtime uses, loaded on first use: `ws`'s client on Node, Deno and
+ * Bun (on Bun loaded from its files, past Bun's stand-in for the "ws" specifier). The browser
+ * bundle replaces this module with adapter_browser.ts, so that it holds no Node code.
  *
  * @module
  */
@@ -12,14 +12,7 @@ let adapter: Promise<ClientAdapter> | undefined;
 
 /** The client adapter for this runtime. */
 export function clientAdapter(): Promise<ClientAdapter> {
-  return adapter ??= onNode()
-    ? import("../adapters/client_node.ts").then((module) => module.nodeClientAdapter)
-    : import("../adapters/client_web.ts").then((module) => module.webClientAdapter);
-}
-
-/** Node itself: Deno and Bun also have a `process` that names a Node version. */
-function onNode(): boolean {
-  const process = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return process?.versions?.node !== undefined && !("Bun" in globalThis) &&
-    !("Deno" in globalThis);
+  return adapter ??= "Bun" in globalThis
+    ? import("../adapters/client_bun.ts").then((module) => module.bunClientAdapter)
+    : import("../adapters/client_node.ts").then((module) => module.nodeClientAdapter);
 }

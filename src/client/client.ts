@@ -32,13 +32,13 @@ export interface ClientSettings {
   package_max_length?: number;
   /** Default `recv()` timeout in seconds; `< 0` (the default) waits forever. */
   socket_read_timeout?: number;
-  /** Messages queued for `recv()` before reading pauses (where the runtime can pause). */
+  /** Messages queued for `recv()` before reading pauses (a browser cannot pause: 1008 there). */
   websocket_max_queue?: number;
   /** Bytes buffered for the server before `push()` waits. */
   websocket_write_limit?: number;
   /** Seconds `disconnect()` waits for the server's Close. */
   websocket_close_timeout?: number;
-  /** Offer permessage-deflate (Node; Bun's client offers it by itself, Deno's never). */
+  /** Offer permessage-deflate (a browser offers it by itself, whatever this says). */
   websocket_compression?: boolean;
   /** `recv()` returns the server's Close as a `CloseFrame` before `""`. */
   open_websocket_close_frame?: boolean;
@@ -66,8 +66,9 @@ const CLIENT_DEFAULTS: ResolvedSettings = { ...DEFAULT_SETTINGS, websocket_idle_
 
 /**
  * A WebSocket client with the server side's `recv()` / `push()` API, on Deno, Bun, Node and in
- * browsers (`coro-ws/client`). Node uses `ws`; the others their own `WebSocket`, which cannot
- * pause reading, ping, or show a refused handshake's status (docs/runtimes.md).
+ * browsers (`coro-ws/client`). Node, Deno and Bun run `ws`'s client, so each pauses reading,
+ * pings, sends fragments and shows a refused handshake's status and headers; a browser's own
+ * `WebSocket` can do none of that (docs/runtimes.md).
  *
  * @example Swoole's client example
  * ```ts
@@ -92,7 +93,7 @@ export class Client extends WebSocketEndpoint {
   readonly ssl: boolean;
   /** The upgrade's HTTP status: 101 once upgraded, the server's status when refused, else 0. */
   statusCode = 0;
-  /** The upgrade answer's headers (Node; Deno's and Bun's clients do not show them). */
+  /** The upgrade answer's headers, names in lower case (a browser does not show them). */
   headers: Record<string, string> = {};
   /** The subprotocol the server chose, or "". */
   protocol = "";
