@@ -63,7 +63,14 @@ function connect(
       handshakeTimeout: options.timeoutMs,
       followRedirects: false,
     });
+    // ws's handshakeTimeout is the socket's idle timeout: a server that trickles its answer a
+    // byte at a time never lets it fire. This deadline is for the whole handshake.
+    const deadline = setTimeout(() => {
+      fail(0, ERROR.TIMEOUT, `no handshake within ${options.timeoutMs} ms`);
+      ws.terminate();
+    }, options.timeoutMs);
     const fail = (status: number, code: number, message: string) => {
+      clearTimeout(deadline);
       ws.off("error", onError);
       ws.on("error", ignore); // ws may report the same failure again.
       resolve({ status, headers, protocol: "", error: { code, message } });
@@ -91,6 +98,7 @@ function connect(
       );
     });
     ws.once("open", () => {
+      clearTimeout(deadline);
       ws.off("error", onError);
       events.receiveOpen(new NodeLink(ws, socket!, events));
       resolve({ status: 101, headers, protocol: ws.protocol });
