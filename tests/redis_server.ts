@@ -44,16 +44,7 @@ export class RedisServer {
 
   /** Starts it again on its port after `kill()`; resolves once it accepts connections. */
   async restart(): Promise<void> {
-    const child = spawn(redisServerBinary!, [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ], { stdio: "ignore" });
+    const child = spawn(redisServerBinary!, serverArgs(this.port), { stdio: "ignore" });
     child.unref();
     process.on("exit", () => child.kill("SIGKILL"));
     this.#child = child;
@@ -172,6 +163,11 @@ export class TcpProxy {
   }
 }
 
+/** What every redis-server here runs with: loopback only, no persistence. */
+function serverArgs(port: number): string[] {
+  return ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -193,4 +189,207 @@ function accepts(port: number): Promise<boolean> {
     socket.once("error", () => resolve(false));
     socket.connect(port, "127.0.0.1");
   });
+}
+
+/** The redis-cli binary (Debian package `redis-tools`), or undefined when it is not installed. */
+export const redisCliBinary: string | undefined = ["/usr/bin/redis-cli", "redis-cli"]
+  .find((candidate) => spawnSync(candidate, ["--version"]).status === 0);
+
+/** Why the Redis Cluster tests cannot run here, to print loudly; undefined when they can. */
+export const redisClusterMissing: string | undefined = redisMissing ??
+  (redisCliBinary ? undefined : [
+    "",
+    "#".repeat(72),
+    "### SKIPPED: redis-cli is not installed, so the Redis Cluster broker is untested here.",
+    "### Install it (Debian: apt-get install -y redis-tools) or run bash .ci/run.",
+    "#".repeat(72),
+    "",
+  ].join("\n"));
+
+/** One node of a {@link RedisCluster}: its port and whether it serves slots now. */
+export interface ClusterNode {
+  port: number;
+  role: "master" | "slave";
+}
+
+/**
+ * A real Redis Cluster on loopback: `primaries` primaries and as many replicas, each a
+ * `redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create`. A node that
+ * misses 1 s of heartbeats counts as failed, so a killed primary's replica takes over within a
+ * few seconds. No persistence; every node is killed with the process that started it.
+ */
+export class RedisCluster {
+  readonly #nodes: Map<number, ChildProcess>;
+  readonly #dir: string;
+
+  private constructor(nodes: Map<number, ChildProcess>, dir: string) {
+    this.#nodes = nodes;
+    this.#dir = dir;
+  }
+
+  /** Starts the nodes, creates the cluster, and resolves once every node says it is ok. */
+  static async start(primaries = 3): Promise<RedisCluster> {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(`${tmpdir()}/coro-ws-cluster-`);
+    const ports: number[] = [];
+    for (let i = 0; i < primaries * 2; i++) ports.push(await freePort());
+    const nodes = new Map<number, ChildProcess>();
+    for (const port of ports) {
+      const child = spawn(redisServerBinary!, [
+        ...serverArgs(port),
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        // A replica takes over however long ago it last heard from its primary, and its first
+        // sync starts at once (the default waits 5 s for more replicas to share it).
+        "--cluster-replica-validity-factor",
+        "0",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--dir",
+        dir,
+      ], { stdio: "ignore" });
+      child.unref();
+      process.on("exit", () => child.kill("SIGKILL"));
+      nodes.set(port, child);
+    }
+    const cluster = new RedisCluster(nodes, dir);
+    const deadline = Date.now() + 20_000;
+    for (const port of ports) {
+      while (!await accepts(port)) {
+        if (Date.now() > deadline) throw new Error(`redis-server did not start on ${port}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    const created = spawnSync(redisCliBinary!, [
+      "--cluster",
+      "create",
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      "--cluster-replicas",
+      "1",
+      "--cluster-yes",
+    ], { encoding: "utf8", timeout: 20_000 });
+    if (created.status !== 0) {
+      throw new Error(`redis-cli --cluster create failed:\n${created.stdout}${created.stderr}`);
+    }
+    await cluster.settled(deadline);
+    // Every replica in sync: one that never was cannot be promoted.
+    while (
+      !ports.every((port) =>
+        !/role:slave/.test(cluster.cli(port, "info", "replication")) ||
+        /master_link_status:up/.test(cluster.cli(port, "info", "replication"))
+      )
+    ) {
+      if (Date.now() > deadline) throw new Error("the Redis Cluster's replicas did not sync");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return cluster;
+  }
+
+  /** Every node's port, primaries and replicas. */
+  get ports(): number[] {
+    return [...this.#nodes.keys()];
+  }
+
+  /** `host:port` of every node, comma separated: the seeds REDIS_CLUSTER takes. */
+  get seeds(): string {
+    return this.alive().map((port) => `127.0.0.1:${port}`).join(",");
+  }
+
+  /** The ports of the nodes still running. */
+  alive(): number[] {
+    return [...this.#nodes].filter(([, child]) => child.exitCode === null && !child.signalCode)
+      .map(([port]) => port);
+  }
+
+  /** Runs redis-cli against the node on `port`, returning what it printed. */
+  cli(port: number, ...args: string[]): string {
+    const result = spawnSync(redisCliBinary!, ["-p", String(port), ...args], {
+      encoding: "utf8",
+      timeout: 10_000,
+    });
+    return result.stdout ?? "";
+  }
+
+  /** The primaries serving slots now, as the node on `port` (default: any alive one) sees it. */
+  primaries(port = this.alive()[0]): number[] {
+    return this.cli(port, "cluster", "nodes").split("\n")
+      .filter((line) =>
+        /\bmaster\b/.test(line) && !/\bfail\b/.test(line) && /\d+-\d+|\s\d+$/.test(line)
+      )
+      .map((line) => Number(/:(\d+)@/.exec(line)![1]));
+  }
+
+  /** The primary that serves `key`'s slot now. */
+  primaryOf(key: string): number {
+    const slot = Number(this.cli(this.alive()[0], "cluster", "keyslot", key).trim());
+    const shards = this.cli(this.alive()[0], "--json", "cluster", "slots");
+    for (const [from, to, [, port]] of JSON.parse(shards) as [number, number, [string, number]][]) {
+      if (slot >= from && slot <= to) return port;
+    }
+    throw new Error(`no primary serves slot ${slot}`);
+  }
+
+  /**
+   * Kills the node on `port` at once (SIGKILL), as a crash would, and resolves once every
+   * other node sees the cluster whole again (its replica promoted, if it was a primary).
+   */
+  async kill(port: number): Promise<void> {
+    const child = this.#nodes.get(port)!;
+    if (child.exitCode === null && !child.signalCode) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.ref();
+      child.kill("SIGKILL");
+      await exited;
+    }
+    // The others first see it fail (1 s without heartbeats), then its replica wins an election.
+    const deadline = Date.now() + 30_000;
+    while (this.#servesSlots(port)) {
+      if (Date.now() > deadline) throw new Error(`no replica took over from ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await this.settled(deadline);
+  }
+
+  /** Whether any alive node still sees the node on `port` as a primary of some slots. */
+  #servesSlots(port: number): boolean {
+    return this.alive().some((other) => {
+      const slots = JSON.parse(this.cli(other, "--json", "cluster", "slots") || "[]");
+      return (slots as [number, number, [string, number]][]).some(([, , [, p]]) => p === port);
+    });
+  }
+
+  /** Kills every node and removes their files. */
+  async stop(): Promise<void> {
+    for (const port of this.alive()) {
+      const child = this.#nodes.get(port)!;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.ref();
+      child.kill("SIGKILL");
+      await exited;
+    }
+    const { rmSync } = await import("node:fs");
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  /** Waits until every alive node reports `cluster_state:ok` and all slots served by live nodes. */
+  async settled(deadline: number): Promise<void> {
+    while (true) {
+      const ok = this.alive().every((port) => {
+        const info = this.cli(port, "cluster", "info");
+        return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info);
+      });
+      if (ok) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the Redis Cluster did not settle:\n${this.cli(this.alive()[0], "cluster", "nodes")}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }

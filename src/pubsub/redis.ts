@@ -22,59 +22,35 @@
 
 import { Buffer } from "node:buffer";
 import { createClient, type RedisClientOptions } from "redis";
-import { describe } from "../core/checks.ts";
-import { escapeForLog } from "../core/observer.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "./broker.ts";
+import {
+  backoff,
+  type BrokerSettings,
+  brokerSettings,
+  channelName,
+  closeWithin,
+  FailureReports,
+  type LinkSettings,
+  linkSettings,
+  MAX_PENDING_PUBLISHES,
+  outageError,
+  PendingPublishes,
+  type RedisTimingOptions,
+  topicOfChannel,
+  Wire,
+  withConnectTimeout,
+  withoutPassword,
+} from "./_redis_shared.ts";
 
-/** Bytes of the random id each server puts on its messages, to skip them on the way back. */
-const ORIGIN_LENGTH = 16;
-/**
- * A message on the wire: its kind (text or binary, and whether it asks for compression), the
- * origin id, then the payload.
- */
-const HEADER_LENGTH = 1 + ORIGIN_LENGTH;
-const TEXT = 0;
-const BINARY = 1;
-const COMPRESS = 2;
-/** Publishes waiting for Redis's reply before further ones are dropped: bounded memory. */
-const MAX_PENDING_PUBLISHES = 10_000;
-/**
- * Bytes of publishes waiting for Redis's reply before further ones are dropped: the count alone
- * let 10,000 large messages (64 KiB each: 640 MB) pile up. 32 MiB rides out a second of Redis
- * being slow at 30 MB/s of publishes and is small next to a server's memory. One message larger
- * than this still goes when nothing else waits.
- */
-const MAX_PENDING_BYTES = 32 * 1024 * 1024;
-/** At most one report of each kind of failure in this time, so a burst does not flood the log. */
-const DROP_REPORT_INTERVAL_MS = 1_000;
-/** The longest timing an option may ask for: `setTimeout` fires at once beyond it. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** How long `close()` waits for publishes in flight before it drops the connection. */
-const CLOSE_TIMEOUT_MS = 1_000;
-
-const decoder = new TextDecoder();
+export type { RedisTimingOptions } from "./_redis_shared.ts";
+export { RedisClusterBroker, type RedisClusterBrokerOptions } from "./redis_cluster.ts";
 
 type RedisClient = ReturnType<typeof createClient>;
-
-/** Commands whose failures come in bursts, reported at most once per interval, with a count. */
-type Failing = "publish" | "subscribe" | "unsubscribe";
 
 /** A channel the server wants: its topic (`null`: broadcasts) and what delivers its messages. */
 interface Wanted {
   topic: string | null;
   listener: (message: Buffer) => void;
-}
-
-/** Failures of one kind since it was last reported. */
-interface Failures {
-  count: number;
-  /** The latest failure's topic and error, the ones reported. */
-  topic: string | null;
-  error: unknown;
-  /** When they were last reported (ms since the epoch). */
-  reportedAt: number;
-  /** Set while a report waits for the end of the interval. */
-  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
@@ -90,7 +66,7 @@ interface Failures {
  * };
  * ```
  */
-export interface RedisBrokerOptions {
+export interface RedisBrokerOptions extends RedisTimingOptions {
   /** The Redis server, e.g. `redis://user:password@host:6379/0`; default `redis://127.0.0.1:6379`. */
   url?: string;
   /** Prefix of every channel name, so several applications can share one Redis; default `coro-ws:`. */
@@ -100,45 +76,7 @@ export interface RedisBrokerOptions {
    * the server's logger (`server.useLogger()`), whose default is `console`.
    */
   onError?: (error: Error) => void;
-  /**
-   * How long connecting may take, handshake and first subscription included, in ms: an endpoint
-   * that accepts TCP but never speaks Redis (a wrong port, a stuck proxy) would hold `start()`
-   * forever. Default 5000.
-   */
-  connectTimeoutMs?: number;
-  /** How often each Redis connection is sent a PING, in ms; default 1000. */
-  pingIntervalMs?: number;
-  /**
-   * A connection whose PING has no answer after this long, in ms, is dead (a stalled network, a
-   * frozen Redis, a corrupt reply): it is reported as an outage and replaced, even while bytes
-   * still arrive on it. A Redis slower than this to answer counts as down. Default 5000.
-   */
-  pingTimeoutMs?: number;
-  /** The first delay before reconnecting, in ms; it doubles with each failed attempt. Default 100. */
-  reconnectDelayMs?: number;
-  /** The longest delay between reconnect attempts, in ms; default 3000. */
-  maxReconnectDelayMs?: number;
 }
-
-/** The broker's timings, in ms, each from its option in {@link RedisBrokerOptions}. */
-interface Timings {
-  connectTimeoutMs: number;
-  pingIntervalMs: number;
-  pingTimeoutMs: number;
-  reconnectDelayMs: number;
-  maxReconnectDelayMs: number;
-}
-
-/** What each timing is when its option is left out. */
-const DEFAULT_TIMINGS: Timings = {
-  connectTimeoutMs: 5_000,
-  // Without PINGs an idle subscriber never noticed a stall and silently lost its topics; with a
-  // PING each second, 5 s without a PONG is no hiccup.
-  pingIntervalMs: 1_000,
-  pingTimeoutMs: 5_000,
-  reconnectDelayMs: 100,
-  maxReconnectDelayMs: 3_000,
-};
 
 /**
  * Joins servers through Redis pub/sub: each topic is the channel `<prefix>#topic:<topic>`
@@ -164,9 +102,7 @@ const DEFAULT_TIMINGS: Timings = {
  */
 export class RedisBroker implements PubSubBroker {
   readonly #url: string;
-  readonly #prefix: string;
-  readonly #onError: ((error: Error) => void) | undefined;
-  readonly #timings: Timings;
+  readonly #settings: BrokerSettings;
 
   /**
    * Makes a broker; nothing connects until a server that uses it starts.
@@ -184,9 +120,7 @@ export class RedisBroker implements PubSubBroker {
    */
   constructor(options: RedisBrokerOptions = {}) {
     this.#url = options.url ?? "redis://127.0.0.1:6379";
-    this.#prefix = options.prefix ?? "coro-ws:";
-    this.#onError = options.onError;
-    this.#timings = timings(options);
+    this.#settings = brokerSettings(options, "RedisBroker");
   }
 
   /**
@@ -205,9 +139,7 @@ export class RedisBroker implements PubSubBroker {
     deliver: (message: BrokerMessage) => void,
     report?: (error: Error) => void,
   ): Promise<BrokerLink> {
-    const onError = this.#onError ?? report ??
-      ((error: Error) => console.error(`coro-ws: ${error.message}`));
-    const link = new RedisLink(this.#url, this.#prefix, this.#timings, onError, deliver);
+    const link = new RedisLink(this.#url, linkSettings(this.#settings, report), deliver);
     await link.open();
     return link;
   }
@@ -216,11 +148,9 @@ export class RedisBroker implements PubSubBroker {
 class RedisLink implements BrokerLink {
   /** The Redis URL without its password, for messages. */
   readonly #url: string;
-  readonly #prefix: string;
-  readonly #timings: Timings;
-  readonly #onError: (error: Error) => void;
+  readonly #settings: LinkSettings;
   readonly #deliver: (message: BrokerMessage) => void;
-  readonly #origin = crypto.getRandomValues(Buffer.alloc(ORIGIN_LENGTH));
+  readonly #wire = new Wire();
   /** What each connection to Redis is made with. */
   readonly #clientOptions: RedisClientOptions;
   /** The connection publishes go on, replaced when it stops answering PINGs. */
@@ -238,12 +168,10 @@ class RedisLink implements BrokerLink {
   get up(): boolean {
     return this.#connected && !this.#failing;
   }
-  readonly #failures = new Map<Failing, Failures>();
+  readonly #failures: FailureReports;
   /** Set by `close()`: failures after it are the closing's own, no timer may outlive it. */
   #closed = false;
-  /** The publishes waiting for Redis's reply, and their bytes. */
-  #pendingPublishes = 0;
-  #pendingBytes = 0;
+  readonly #pending = new PendingPublishes();
   /**
    * The channels this server wants, with the topic and listener of each: what Redis is made to
    * match after every reconnect and every failed (un)subscribe. node-redis alone forgets a
@@ -258,16 +186,14 @@ class RedisLink implements BrokerLink {
 
   constructor(
     url: string,
-    prefix: string,
-    timings: Timings,
-    onError: (error: Error) => void,
+    settings: LinkSettings,
     deliver: (message: BrokerMessage) => void,
   ) {
     this.#url = withoutPassword(url);
-    this.#prefix = prefix;
-    this.#timings = timings;
-    this.#onError = onError;
+    this.#settings = settings;
+    const { timings, onError } = settings;
     this.#deliver = deliver;
+    this.#failures = new FailureReports(`Redis at ${this.#url}`, onError);
     this.#clientOptions = {
       url,
       // While Redis is down a publish fails at once instead of piling up in memory, and nothing
@@ -289,25 +215,17 @@ class RedisLink implements BrokerLink {
   }
 
   async open(): Promise<void> {
-    const { connectTimeoutMs } = this.#timings;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no Redis reply within ${connectTimeoutMs} ms`)),
-        connectTimeoutMs,
-      );
-    });
     try {
-      await Promise.race([this.#open(), timeout]);
-      this.#heartbeat = setInterval(() => this.#beat(), this.#timings.pingIntervalMs);
+      await withConnectTimeout(
+        this.#open(),
+        this.#settings.timings.connectTimeoutMs,
+        `Redis at ${this.#url}`,
+      );
+      this.#heartbeat = setInterval(() => this.#beat(), this.#settings.timings.pingIntervalMs);
     } catch (error) {
       this.#connected = false; // No reconnecting, no outage report: connect() fails.
       this.#destroy();
-      throw new Error(`Cannot connect to Redis at ${this.#url}: ${describeError(error)}`, {
-        cause: error,
-      });
-    } finally {
-      clearTimeout(timer);
+      throw error;
     }
   }
 
@@ -338,64 +256,36 @@ class RedisLink implements BrokerLink {
   }
 
   publish(message: BrokerMessage): void {
-    // One buffer per message: kind, origin, payload (text encoded straight into it).
-    const { data } = message;
-    const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-    const bytes = HEADER_LENGTH + size;
-    const waiting = this.#pendingPublishes >= MAX_PENDING_PUBLISHES
-      ? `${this.#pendingPublishes} publishes`
-      : this.#pendingBytes > 0 && this.#pendingBytes + bytes > MAX_PENDING_BYTES
-      ? `${this.#pendingBytes} bytes of publishes`
-      : undefined;
+    const bytes = Wire.size(message);
+    const waiting = this.#pending.refuse(bytes);
     if (waiting) {
       return this.#dropped(message.topic, new Error(`${waiting} already wait for Redis`));
     }
-    const wire = Buffer.allocUnsafe(bytes);
-    wire[0] = (typeof data === "string" ? TEXT : BINARY) | (message.compress ? COMPRESS : 0);
-    this.#origin.copy(wire, 1);
-    if (typeof data === "string") wire.write(data, HEADER_LENGTH);
-    else wire.set(data, HEADER_LENGTH);
-    this.#pendingPublishes++;
-    this.#pendingBytes += bytes;
-    this.#publisher.publish(this.#channel(message.topic), wire)
-      .catch((error) => this.#dropped(message.topic, error))
-      .finally(() => {
-        this.#pendingPublishes--;
-        this.#pendingBytes -= bytes;
-      });
+    const wire = this.#wire.encode(message, bytes);
+    const sent = this.#publisher.publish(
+      this.#channel(message.topic),
+      Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength),
+    );
+    this.#pending.track(sent, bytes, (error) => this.#dropped(message.topic, error));
   }
 
   async close(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([this.#publisher.close(), this.#subscriber.close()]),
-      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
-    ]);
-    clearTimeout(timer);
+    await closeWithin(Promise.allSettled([this.#publisher.close(), this.#subscriber.close()]));
     clearInterval(this.#heartbeat);
     clearTimeout(this.#resyncTimer);
     this.#destroy();
     this.#closed = true;
-    for (const kind of this.#failures.keys()) this.#flushFailures(kind);
+    this.#failures.close();
   }
 
-  #receive(topic: string | null, message: Buffer): void {
-    if (message.length < HEADER_LENGTH) return; // Not ours: somebody else on the channel.
-    if (this.#origin.equals(message.subarray(1, HEADER_LENGTH))) return;
-    const payload = message.subarray(HEADER_LENGTH);
-    const data = (message[0] & BINARY) === TEXT ? decoder.decode(payload) : payload;
-    this.#deliver(message[0] & COMPRESS ? { topic, data, compress: true } : { topic, data });
+  #receive(topic: string | null, bytes: Buffer): void {
+    const message = this.#wire.decode(topic, bytes);
+    if (message) this.#deliver(message);
   }
 
-  /**
-   * `<prefix>#all` for broadcasts, `<prefix>#topic:<topic>` for topics, with `%` and `#` in the
-   * topic written `%25` and `%23`. What follows the prefix starts with the only `#` in it, so
-   * prefixes that nest (`app:` and `app:#topic:x`, or `app:` and `app:topic:`) never share a
-   * channel: a channel of the longer one would have two `#` after the shorter one.
-   */
+  /** This server's channel for `topic`; see {@link channelName}. */
   #channel(topic: string | null): string {
-    if (topic === null) return `${this.#prefix}#all`;
-    return `${this.#prefix}#topic:${topic.replaceAll("%", "%25").replaceAll("#", "%23")}`;
+    return channelName(this.#settings.prefix, topic);
   }
 
   /** A connection to Redis, not yet connected, whose failures are reported while it is in use. */
@@ -432,7 +322,7 @@ class RedisLink implements BrokerLink {
    */
   #beat(): void {
     const now = Date.now();
-    const { pingTimeoutMs } = this.#timings;
+    const { pingTimeoutMs } = this.#settings.timings;
     for (const client of [this.#publisher, this.#subscriber]) {
       if (!client.isReady) continue; // Reconnecting: node-redis reports it and retries.
       const sentAt = this.#pingSentAt.get(client);
@@ -498,7 +388,7 @@ class RedisLink implements BrokerLink {
   /** Reports a failed (un)subscribe and resyncs after a backoff: Redis must match `#wanted`. */
   #command(kind: "subscribe" | "unsubscribe", topic: string | null, sent: Promise<void>): void {
     sent.catch((error) => {
-      this.#throttled(kind, topic, error);
+      this.#failures.add(kind, topic, error);
       if (this.#closed || this.#resyncTimer !== undefined) return;
       const delay = this.#reconnectDelay(this.#resyncRetries++, error);
       this.#resyncTimer = setTimeout(() => this.#resync(), typeof delay === "number" ? delay : 0);
@@ -507,134 +397,27 @@ class RedisLink implements BrokerLink {
 
   /** The topic of one of this server's channels; `null` for the broadcast channel. */
   #topicOf(channel: string): string | null {
-    const name = channel.slice(this.#prefix.length);
-    if (!name.startsWith("#topic:")) return null;
-    return name.slice("#topic:".length).replaceAll("%23", "#").replaceAll("%25", "%");
+    return topicOfChannel(this.#settings.prefix, channel);
   }
 
   #reconnectDelay(retries: number, cause: Error): number | Error {
     if (!this.#connected) return cause; // Never reached: let connect() fail.
-    const { reconnectDelayMs, maxReconnectDelayMs } = this.#timings;
-    // Jitter of up to one first delay, so servers cut off together do not reconnect together.
-    return Math.min(reconnectDelayMs * 2 ** retries, maxReconnectDelayMs) +
-      Math.random() * reconnectDelayMs;
+    return backoff(this.#settings.timings, retries);
   }
 
   #outage(error: Error): void {
     if (this.#failing || !this.#connected) return;
     this.#failing = true;
-    this.#onError(
-      new Error(
-        `Redis at ${this.#url} is unreachable (${describeError(error)}): messages for other ` +
-          `servers are dropped until it is back; reconnecting`,
-        { cause: error },
-      ),
-    );
+    this.#settings.onError(outageError(`Redis at ${this.#url}`, error));
   }
 
   #dropped(topic: string | null, error: unknown): void {
     // An outage is reported once, by the client's error event. Other failures (a full queue
     // while Redis is slow) come in bursts.
-    if (!this.#failing) this.#throttled("publish", topic, error);
-  }
-
-  /**
-   * Reports a failure at most once per interval for its kind: the first at once, the ones after
-   * it together when the interval is over, so every failure is counted in some report.
-   */
-  #throttled(kind: Failing, topic: string | null, error: unknown): void {
-    if (this.#closed) return;
-    let failures = this.#failures.get(kind);
-    if (!failures) {
-      failures = { count: 0, topic, error, reportedAt: 0, timer: undefined };
-      this.#failures.set(kind, failures);
-    }
-    failures.count++;
-    failures.topic = topic;
-    failures.error = error;
-    if (failures.timer !== undefined) return;
-    const wait = failures.reportedAt + DROP_REPORT_INTERVAL_MS - Date.now();
-    if (wait <= 0) this.#flushFailures(kind);
-    else failures.timer = setTimeout(() => this.#flushFailures(kind), wait);
-  }
-
-  #flushFailures(kind: Failing): void {
-    const failures = this.#failures.get(kind)!;
-    clearTimeout(failures.timer);
-    failures.timer = undefined;
-    if (failures.count === 0) return;
-    const { count, topic, error } = failures;
-    failures.count = 0;
-    failures.reportedAt = Date.now();
-    this.#report(
-      kind === "publish"
-        ? `publish ${count} message(s) to`
-        : `${kind} ${count} time(s), the last ${kind === "subscribe" ? "to" : "from"}`,
-      topic,
-      error,
-    );
-  }
-
-  #report(action: string, topic: string | null, error: unknown): void {
-    // Topics come from the network (`room:${request.get.room}`): raw, a `%0A` forges a line.
-    const what = topic === null ? "the broadcast channel" : `topic "${escapeForLog(topic)}"`;
-    this.#onError(
-      new Error(`Cannot ${action} ${what} on Redis at ${this.#url}: ${describeError(error)}`, {
-        cause: error,
-      }),
-    );
+    if (!this.#failing) this.#failures.add("publish", topic, error);
   }
 
   #destroy(): void {
     for (const client of [this.#publisher, this.#subscriber]) if (client.isOpen) client.destroy();
   }
-}
-
-/**
- * The timings `options` asks for, each checked, the defaults for the others.
- *
- * @throws {TypeError} for a timing that is not a number
- * @throws {RangeError} for one out of range
- */
-function timings(options: RedisBrokerOptions): Timings {
-  const chosen = { ...DEFAULT_TIMINGS };
-  for (const name of Object.keys(DEFAULT_TIMINGS) as (keyof Timings)[]) {
-    const value: unknown = options[name];
-    if (value === undefined) continue;
-    if (typeof value !== "number") {
-      throw new TypeError(
-        `new RedisBroker(): "${name}" must be a number of milliseconds, got ${describe(value)}`,
-      );
-    }
-    if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
-      throw new RangeError(
-        `new RedisBroker(): "${name}" must be a whole number of milliseconds from 1 to ` +
-          `${MAX_TIMER_MS}, got ${value}`,
-      );
-    }
-    chosen[name] = value;
-  }
-  if (chosen.maxReconnectDelayMs < chosen.reconnectDelayMs) {
-    throw new RangeError(
-      `new RedisBroker(): "maxReconnectDelayMs" must be at least "reconnectDelayMs" ` +
-        `(${chosen.reconnectDelayMs}), got ${chosen.maxReconnectDelayMs}`,
-    );
-  }
-  return chosen;
-}
-
-/** `url` fit for an error message. */
-function withoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return url;
-  }
-}
-
-/** `error` for a message that may reach a log: its text can come from Redis or the network. */
-function describeError(error: unknown): string {
-  return escapeForLog(error instanceof Error ? error.message : String(error));
 }
