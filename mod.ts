@@ -23,14 +23,16 @@
  * @module
  */
 
-export {
-  type Address,
-  type BunServerLike,
-  type Handler,
-  Server,
-  type ServerStats,
-} from "./src/http/server.ts";
-export type { BunWebSocketHandler } from "./src/adapters/bun.ts";
+export { type Address, type Handler, Server, type ServerStats } from "./src/http/server.ts";
+export type {
+  BunServerLike,
+  BunSocket,
+  BunWebSocketHandler,
+  NodeHttpServer,
+  NodeRequest,
+  NodeResponse,
+  NodeSocket,
+} from "./src/http/host.ts";
 export { Client, type ClientSettings } from "./src/client/client.ts";
 export { WebSocketEndpoint } from "./src/core/endpoint.ts";
 export { Request, type ServerInfo } from "./src/http/request.ts";

@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { Server as BunServer, ServerWebSocket, WebSocketHandler } from "bun";
+import type { Server as BunServer, ServerWebSocket } from "bun";
+import type { BunWebSocketHandler } from "../http/host.ts";
 import { setImmediate } from "node:timers";
 import type {
   Adapter,
@@ -72,22 +73,6 @@ export const bunAdapter: Adapter = {
 };
 
 /**
- * The `websocket` option of a `Bun.serve` that hands requests to {@link Server.fetch}: Bun's
- * handlers, acting only on the sockets coro-ws upgraded.
- *
- * @example
- * ```ts
- * import { type BunWebSocketHandler, Server } from "../../mod.ts";
- * const handlers: BunWebSocketHandler = new Server("127.0.0.1").websocket;
- * ```
- */
-export type BunWebSocketHandler =
-  & WebSocketHandler<unknown>
-  & Required<
-    Pick<WebSocketHandler<unknown>, "open" | "message" | "close" | "drain" | "ping" | "pong">
-  >;
-
-/**
  * The `websocket` handlers of a `Bun.serve` that coro-ws upgrades in, with the limits from
  * `settings`. They act only on sockets that coro-ws upgraded (its link is their `data`), so a
  * host may call them for every socket beside another library's handlers.
@@ -102,19 +87,21 @@ export function websocketHandlers(settings: ResolvedSettings): BunWebSocketHandl
     // Bun pings a silent peer and drops it itself; it takes whole seconds up to 960.
     idleTimeout: Math.min(BUN_MAX_IDLE_TIMEOUT, Math.ceil(settings.websocket_idle_timeout)),
     sendPings: true,
-    open: (ws) => linkOf(ws)?.open(ws),
-    message: (ws, message) =>
+    open: (ws: ServerWebSocket<unknown>) => linkOf(ws)?.open(ws),
+    message: (ws: ServerWebSocket<unknown>, message: string | Buffer) =>
       linkOf(ws)?.events.receiveMessage(typeof message === "string" ? message : toBytes(message)),
-    ping: (ws, data) => linkOf(ws)?.events.receivePing(toBytes(data)),
-    pong: (ws, data) => linkOf(ws)?.events.receivePong(toBytes(data)),
-    close: (ws, code, reason) => {
+    ping: (ws: ServerWebSocket<unknown>, data: Buffer) =>
+      linkOf(ws)?.events.receivePing(toBytes(data)),
+    pong: (ws: ServerWebSocket<unknown>, data: Buffer) =>
+      linkOf(ws)?.events.receivePong(toBytes(data)),
+    close: (ws: ServerWebSocket<unknown>, code: number, reason: string) => {
       const events = linkOf(ws)?.events;
       if (!events) return;
       const violation = code === CLOSE.ABNORMAL ? violationCode(reason) : undefined;
       if (violation) events.receiveViolation(violation);
       events.receiveClose(code, reason);
     },
-    drain: (ws) => linkOf(ws)?.drained(),
+    drain: (ws: ServerWebSocket<unknown>) => linkOf(ws)?.drained(),
   };
 }
 

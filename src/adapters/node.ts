@@ -261,10 +261,15 @@ const NO_BODY = Promise.resolve(new Uint8Array(0));
  * a host with a fetch-style handler on Node (`@hono/node-server`) its web `Request`.
  */
 function mount(options: MountOptions): Mount {
+  const upgrade = upgrader(options);
+  // The host hands over its own node:http objects; the mount's types only describe them.
   return {
-    upgrade: upgrader(options),
+    upgrade: (request, socket, head) =>
+      upgrade(request as IncomingMessage, socket as unknown as Duplex, head),
     request(request, response) {
-      options.onRequest(httpExchange(request, response, () => false));
+      options.onRequest(
+        httpExchange(request as IncomingMessage, response as ServerResponse, () => false),
+      );
     },
     fetch(request, env) {
       // @hono/node-server passes { incoming, outgoing }: the client's address is the socket's.

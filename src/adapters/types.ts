@@ -7,8 +7,7 @@
  * @module
  */
 
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import type { NodeRequest, NodeResponse, NodeSocket } from "../http/host.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 import type { RuntimeCapabilities, WebSocketEvents } from "../core/link.ts";
 import type { HttpExchange } from "../http/exchange.ts";
@@ -94,9 +93,9 @@ export interface Mount {
    */
   fetch(request: Request, env: unknown): Promise<Response | undefined>;
   /** Node: an `upgrade` event of the host's `http.Server`. */
-  upgrade?(request: IncomingMessage, socket: Duplex, head: Uint8Array): void;
+  upgrade?(request: NodeRequest, socket: NodeSocket, head: Uint8Array): void;
   /** Node: a `request` event of the host's `http.Server`. */
-  request?(request: IncomingMessage, response: ServerResponse): void;
+  request?(request: NodeRequest, response: NodeResponse): void;
 }
 
 /** A runtime adapter. */

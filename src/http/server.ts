@@ -6,10 +6,16 @@
 
 import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
 import { detectAdapter, detectMountAdapter } from "../adapters/detect.ts";
-import { type BunWebSocketHandler, websocketHandlers } from "../adapters/bun.ts";
+import { websocketHandlers } from "../adapters/bun.ts";
+import type {
+  BunServerLike,
+  BunWebSocketHandler,
+  NodeHttpServer,
+  NodeRequest,
+  NodeResponse,
+  NodeSocket,
+} from "./host.ts";
 import { requestTarget } from "../adapters/web.ts";
 import type {
   BodyResult,
@@ -45,22 +51,6 @@ import {
 
 const encoder = new TextEncoder();
 
-/**
- * What {@link Server.fetch} needs of Bun's server: with it, an upgraded request's answer is
- * undefined, as Bun's `fetch` must return then.
- *
- * @example
- * ```ts
- * import type { BunServerLike } from "../../mod.ts";
- * const fake: BunServerLike = { upgrade: () => false, requestIP: () => null };
- * ```
- */
-export interface BunServerLike {
-  /** Bun's `server.upgrade()`. */
-  upgrade(request: globalThis.Request, options?: unknown): boolean;
-  /** Bun's `server.requestIP()`. */
-  requestIP(request: globalThis.Request): unknown;
-}
 const NO_BODY = new Uint8Array(0);
 
 /**
@@ -509,8 +499,8 @@ export class Server {
    * coro.attach(host);
    * ```
    */
-  attach(host: HttpServer): void {
-    const events = host as Partial<HttpServer> | null;
+  attach(host: NodeHttpServer): void {
+    const events = host as Partial<NodeHttpServer> | null;
     if (typeof events?.on !== "function" || typeof events.listenerCount !== "function") {
       throw new TypeError(
         "Cannot attach(): pass a node:http or node:https Server (app.listen() in Express, " +
@@ -518,7 +508,7 @@ export class Server {
       );
     }
     this.#enterMountMode("attach()");
-    host.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Uint8Array) => {
+    host.on("upgrade", (request, socket, head) => {
       if (this.handleUpgrade(request, socket, head)) return;
       // Node leaves an upgrade nobody takes open for good: answer it where no one else can.
       if (host.listenerCount("upgrade") === 1) socket.end(NOT_FOUND_HEAD);
@@ -527,7 +517,7 @@ export class Server {
     // coro-ws's WebSockets would hold it for good: the host's close() starts the shutdown.
     const close = host.close;
     const shutdown = () => void this.shutdown();
-    host.close = function (this: HttpServer, ...args: Parameters<HttpServer["close"]>) {
+    host.close = function (this: NodeHttpServer, ...args: never[]) {
       shutdown();
       return close.apply(this, args);
     };
@@ -551,7 +541,7 @@ export class Server {
    * });
    * ```
    */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Uint8Array): boolean {
+  handleUpgrade(request: NodeRequest, socket: NodeSocket, head: Uint8Array): boolean {
     if (!this.#router.match(targetPath(request.url ?? "/"))) return false;
     void this.#mountFor("node:http", "handleUpgrade()").then(
       (mount) => mount.upgrade!(request, socket, head),
@@ -577,9 +567,10 @@ export class Server {
    *   coro.handleRequest(request, response) || next();
    * ```
    */
-  handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
+  handleRequest(request: NodeRequest, response: NodeResponse): boolean {
     if (!this.#router.match(targetPath(request.url ?? "/"))) return false;
-    const length = declaredLength(request.headers["content-length"]);
+    const header = request.headers["content-length"];
+    const length = declaredLength(Array.isArray(header) ? header.join(", ") : header);
     const hasBody = request.headers["transfer-encoding"] !== undefined ||
       (length !== undefined && length !== 0);
     if (request.readableEnded && hasBody) {
