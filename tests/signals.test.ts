@@ -41,3 +41,29 @@ test(`[${runtime}] a second signal exits at once while shutdown waits for a hand
     server.kill();
   }
 });
+
+test(`[${runtime}] after a signal, the program's code after start() runs before the exit`, async () => {
+  const server = await startServer("fixtures/signals.ts");
+  try {
+    process.kill(server.pid, "SIGTERM");
+    assert.equal(await within(server.exited, 10_000, "the process's exit"), 0);
+    assert.match(server.output(), /cleaned up/);
+  } finally {
+    server.kill();
+  }
+});
+
+test(`[${runtime}] after a signal, a program that lingers still exits within max_wait_time`, async () => {
+  const server = await startServer("fixtures/signals.ts", {
+    LINGER: "1",
+    SETTINGS: JSON.stringify({ max_wait_time: 1 }),
+  });
+  try {
+    process.kill(server.pid, "SIGTERM");
+    // Without the bound, the interval the program left keeps it alive for good.
+    assert.equal(await within(server.exited, 15_000, "the process's exit"), 0);
+    assert.match(server.output(), /cleaned up/);
+  } finally {
+    server.kill();
+  }
+});

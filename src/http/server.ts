@@ -34,6 +34,8 @@ import { Request, targetPath } from "./request.ts";
 import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
 import { Router } from "./router.ts";
 import process from "node:process";
+// Node's timers on every runtime: the exit bound must not keep the process alive (unref).
+import { setTimeout as setUnrefableTimeout } from "node:timers";
 import {
   escapeForLog,
   type Logger,
@@ -318,16 +320,24 @@ export class Server {
 
   /**
    * Shuts the server down gracefully on SIGINT and SIGTERM, what Ctrl-C, Docker, Kubernetes and
-   * systemd send: WebSocket clients get 1001, handlers get `max_wait_time`, then the process
-   * exits with 0. A second signal exits at once (130 for SIGINT, 143 for SIGTERM). Call it in
-   * the program that owns the process: a library does not take a process's signals unasked.
+   * systemd send: WebSocket clients get 1001 and handlers get `max_wait_time`. Then `start()`
+   * settles, so the program's own code after it runs, and the process ends with 0 once that is
+   * done (or `max_wait_time` later, if something it left would keep the process alive). A
+   * mounted server's process exits at once: the host still listens. A second signal exits at
+   * once (130 for SIGINT, 143 for SIGTERM). Call it in the program that owns the process: a
+   * library does not take a process's signals unasked.
    *
    * @returns a function that removes the signal handlers again
-   * @example
+   * @example Clean up after the server has stopped
    * ```ts
    * import { Server } from "../../mod.ts";
    * const server = new Server("127.0.0.1", 0);
    * server.shutdownOnSignals();
+   * const stopped = server.start();
+   * await server.listening;
+   * await server.shutdown(); // In a program, a signal does this.
+   * await stopped;
+   * console.log("closing the database"); // Runs before the process exits.
    * ```
    */
   shutdownOnSignals(): () => void {
@@ -339,12 +349,20 @@ export class Server {
       }
       stopping = true;
       this.#observer.warn(`${signal}: shutting down (${signal} again to exit at once)`);
-      void this.shutdown().then(() => process.exit(0));
+      void this.shutdown().then(() => {
+        // Mounted, the host still listens and nothing of the program waits on this server.
+        if (this.#mode === "mount") process.exit(0);
+        // start() has settled: the program's own code after it runs now, and the process ends
+        // once that is done, or after max_wait_time if what it left would keep it alive.
+        removeHandlers();
+        setUnrefableTimeout(() => process.exit(0), this.#settings.max_wait_time * 1000).unref();
+      });
     };
-    for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
-    return () => {
+    const removeHandlers = () => {
       for (const signal of SHUTDOWN_SIGNALS) process.off(signal, onSignal);
     };
+    for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
+    return removeHandlers;
   }
 
   /**
