@@ -94,6 +94,8 @@ test(`[${runtime}] TLS: HTTPS and WSS with ssl_cert_file and ssl_key_file`, {
     const answer = await RawClient.get(server.port, "/", ca);
     assert.equal(answer.status, 200);
     assert.equal(answer.body, "secure hello");
+    const web = await RawClient.get(server.port, "/web?q=1", ca);
+    assert.equal(web.body, "https://127.0.0.1/web?q=1", "toWeb() under TLS"); // Host as sent
 
     const { client, answer: handshake } = await RawClient.upgrade(server.port, "/echo", {}, ca);
     assert.equal(handshake.status, 101);

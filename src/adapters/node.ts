@@ -394,6 +394,7 @@ function exchangeBase(request: IncomingMessage) {
     remoteAddress: request.socket.remoteAddress ?? "",
     remotePort: request.socket.remotePort ?? 0,
     localPort: request.socket.localPort ?? 0,
+    secure: (request.socket as { encrypted?: boolean }).encrypted === true,
   };
 }
 

@@ -33,6 +33,7 @@ export function webExchange(
     remoteAddress: peer.remoteAddress,
     remotePort: peer.remotePort,
     localPort: peer.localPort,
+    secure: request.url.startsWith("https:"),
     readBody: (limit, stop) => readBodyWithin(request, limit, stop),
     respond: (head, body) => respond(webResponse(head, body)),
     stream: (head) => webStreamWriter((body) => respond(webResponse(head, body))),

@@ -26,6 +26,8 @@ export interface HttpExchange {
   readonly headers: Record<string, string>;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** Whether the connection is TLS (https and wss). */
+  readonly secure: boolean;
   /** The port the request came in on; 0 where the runtime does not say. */
   readonly localPort: number;
   /**

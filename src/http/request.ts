@@ -71,6 +71,7 @@ export class Request {
   readonly #remoteAddress: string;
   readonly #remotePort: number;
   readonly #serverPort: number;
+  readonly #secure: boolean;
   /** When the request arrived, in milliseconds since the epoch. */
   readonly #arrived = Date.now();
   readonly #settings: ResolvedSettings;
@@ -103,6 +104,7 @@ export class Request {
     this.#remoteAddress = exchange.remoteAddress;
     this.#remotePort = exchange.remotePort;
     this.#serverPort = exchange.localPort;
+    this.#secure = exchange.secure;
     this.#settings = settings;
     this.#body = body;
     if (body.byteLength === 0) return;
@@ -186,7 +188,8 @@ export class Request {
     const target = this.server.request_uri +
       (this.server.query_string ? `?${this.server.query_string}` : "");
     const method = this.#method;
-    return new globalThis.Request(`http://${host}${target}`, {
+    const scheme = this.#secure ? "https" : "http";
+    return new globalThis.Request(`${scheme}://${host}${target}`, {
       method,
       headers: this.header,
       body: method === "GET" || method === "HEAD" ? undefined : this.#body.slice(),
