@@ -162,8 +162,9 @@ test(`[${runtime}] metrics() and metricsText() count responses, messages, bytes 
     await (await fetch(`${server.url}/metrics.json`)).json() as ServerMetrics;
   const before = await metrics();
   const { client } = await RawClient.upgrade(server.port, "/echo");
-  client.write(Frame.pack("hello", OPCODE.TEXT, FLAG.FIN | FLAG.MASK));
-  assert.equal((await client.nextFrame())?.data, "hello");
+  // 6 characters, 9 bytes of UTF-8: the metrics count bytes.
+  client.write(Frame.pack("héllo€", OPCODE.TEXT, FLAG.FIN | FLAG.MASK));
+  assert.equal((await client.nextFrame())?.data, "héllo€");
   client.write(Frame.pack(new Uint8Array([0x0f, 0xa0]), OPCODE.CLOSE, FLAG.FIN | FLAG.MASK));
   await within(client.ended, 5000, "close");
   const deadline = Date.now() + 3000;
@@ -186,7 +187,8 @@ test(`[${runtime}] metrics() and metricsText() count responses, messages, bytes 
     1,
   );
   assert.equal(after.websocket_messages_sent_total - before.websocket_messages_sent_total, 1);
-  assert.equal(after.websocket_bytes_received_total - before.websocket_bytes_received_total, 5);
+  assert.equal(after.websocket_bytes_received_total - before.websocket_bytes_received_total, 9);
+  assert.equal(after.websocket_bytes_sent_total - before.websocket_bytes_sent_total, 9);
   assert.equal(after.http_responses_total["1xx"] - before.http_responses_total["1xx"], 1);
   assert.ok(after.http_responses_total["2xx"] > before.http_responses_total["2xx"]);
   assert.equal(after.broker_up, 1);

@@ -18,6 +18,7 @@ import { MAX_TIMER_SECONDS, type ResolvedSettings } from "./settings.ts";
 import {
   approximateSize,
   asPayload,
+  byteLength,
   joinPayloads,
   type PushData,
   type RecvResult,
@@ -180,7 +181,7 @@ export class WebSocketConnection implements WebSocketEvents {
 
   #count(data: FrameData, fin: boolean): void {
     const observer = this.#observer;
-    const size = approximateSize(data);
+    const size = byteLength(data);
     if (fin) observer.messagesOut++;
     observer.bytesOut += size;
     const traffic = this.traffic;
@@ -257,12 +258,13 @@ export class WebSocketConnection implements WebSocketEvents {
       return;
     }
     const observer = this.#observer;
+    const bytes = typeof data === "string" ? utf8Length(data) : size;
     observer.messagesIn++;
-    observer.bytesIn += size;
+    observer.bytesIn += bytes;
     const traffic = this.traffic;
     if (traffic) {
       traffic.messagesIn++;
-      traffic.bytesIn += size;
+      traffic.bytesIn += bytes;
     }
     this.#deliver(new Frame(data, typeof data === "string" ? OPCODE.TEXT : OPCODE.BINARY), size);
   }

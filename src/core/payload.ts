@@ -57,3 +57,8 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+/** The size on the wire: bytes for binary, UTF-8 bytes for text (what metrics count). */
+export function byteLength(data: FrameData): number {
+  return typeof data === "string" ? utf8Length(data) : data.byteLength;
+}
