@@ -86,7 +86,11 @@ for (const engine of runtime === "deno" ? ["native", "ws"] as const : ["native"]
     const extension = answer.headers["sec-websocket-extensions"];
     if (!negotiates) {
       assert.equal(extension, undefined, NO_EXTENSION);
+      // The setting cannot take effect here, and the server says so once, at start.
+      const warnings = server.output().match(/websocket_compression is on, but/g) ?? [];
+      assert.equal(warnings.length, 1, `one warning: ${server.output()}`);
     } else {
+      assert.doesNotMatch(server.output(), /websocket_compression is on, but/);
       assert.match(extension, /^permessage-deflate/);
       assert.match(extension, /server_no_context_takeover/);
       assert.match(extension, /client_no_context_takeover/);

@@ -781,6 +781,12 @@ export class Server {
   /** What the responses served through an adapter with `capabilities` share. */
   #contextFor(capabilities: RuntimeCapabilities): ResponseContext {
     const observer = this.#observer;
+    if (this.#settings.websocket_compression && !capabilities.compression) {
+      observer.warn(
+        `websocket_compression is on, but ${capabilities.runtime}'s own WebSocket cannot ` +
+          'compress: messages go uncompressed (on Deno, websocket_engine "ws" compresses)',
+      );
+    }
     return {
       capabilities,
       settings: this.#settings,
