@@ -47,6 +47,11 @@ export { type CookieAttributes, Response } from "./src/http/response.ts";
 export type { PushData, RecvResult } from "./src/core/payload.ts";
 export { CloseFrame, Frame, type FrameData } from "./src/core/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/core/constants.ts";
-export { ConcurrencyError, lastError } from "./src/core/errors.ts";
+export {
+  ConcurrencyError,
+  lastError,
+  LifecycleError,
+  type LifecycleState,
+} from "./src/core/errors.ts";
 export type { Settings } from "./src/core/settings.ts";
 export type { Logger, ServerMetrics, StatusClass } from "./src/core/observer.ts";

@@ -30,8 +30,9 @@ export function setLastError(code: number): void {
 }
 
 /**
- * Thrown by `recv()` when another `recv()` on the same connection is still waiting: two tasks
- * reading one connection would each get an arbitrary half of the messages.
+ * What `recv()` (and the iterator's `next()`) rejects with while another `recv()` on the same
+ * connection is still waiting: two tasks reading one connection would each get an arbitrary
+ * half of the messages.
  *
  * @example
  * ```ts
@@ -49,5 +50,50 @@ export class ConcurrencyError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ConcurrencyError";
+  }
+}
+
+/**
+ * Why a server cannot do what was asked in its life so far: `"STARTED"` (it listens or is
+ * mounted, so settings and the broker are fixed), `"SHUT_DOWN"` (make a new one), `"MOUNTED"`
+ * (a host server listens for it), `"LISTENING"` (it listens itself, so it cannot be mounted).
+ *
+ * @example
+ * ```ts
+ * import type { LifecycleState } from "../../mod.ts";
+ * const state: LifecycleState = "SHUT_DOWN";
+ * ```
+ */
+export type LifecycleState = "STARTED" | "SHUT_DOWN" | "MOUNTED" | "LISTENING";
+
+/**
+ * Thrown (or rejected with, by `start()`) for a call the server's state does not allow: a
+ * setting changed after `start()`, `start()` twice or after `shutdown()`, mounting a server
+ * that listens itself. A bug in the program, not a condition to retry.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleError, Server } from "../../mod.ts";
+ * const server = new Server("127.0.0.1", 0);
+ * await server.shutdown();
+ * await server.start().catch((error) => {
+ *   if (error instanceof LifecycleError) console.log(error.state); // "SHUT_DOWN"
+ * });
+ * ```
+ */
+export class LifecycleError extends Error {
+  /** The state that refused the call. */
+  readonly state: LifecycleState;
+
+  /**
+   * Makes the error; the server throws it.
+   *
+   * @param state the state that refused the call
+   * @param message what was attempted, and why it cannot be done
+   */
+  constructor(state: LifecycleState, message: string) {
+    super(message);
+    this.name = "LifecycleError";
+    this.state = state;
   }
 }

@@ -27,6 +27,7 @@ import type {
 import { declaredLength } from "../adapters/body.ts";
 import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.ts";
 import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
+import { LifecycleError } from "../core/errors.ts";
 import type { WebSocketConnection } from "../core/connection.ts";
 import { asPayload } from "../core/payload.ts";
 import { type FrameData, pushFlags } from "../core/frame.ts";
@@ -205,6 +206,7 @@ export class Server {
    * Changes settings (Swoole's snake_case names); call it before `start()`.
    *
    * @throws {TypeError} for an unknown setting or a value of the wrong type
+   * @throws {LifecycleError} once the server has started or is mounted
    * @example
    * ```ts
    * import { Server } from "../../mod.ts";
@@ -214,7 +216,7 @@ export class Server {
    */
   set(settings: Settings): void {
     if (this.#stopped) {
-      throw new Error("Cannot change settings: the server has started or is mounted");
+      throw new LifecycleError("STARTED", "Cannot set(): the server has started or is mounted");
     }
     this.#settings = mergeSettings(this.#settings, settings);
   }
@@ -234,7 +236,12 @@ export class Server {
    * ```
    */
   useBroker(broker: PubSubBroker): void {
-    if (this.#stopped) throw new Error("Cannot use a broker: the server has started or is mounted");
+    if (this.#stopped) {
+      throw new LifecycleError(
+        "STARTED",
+        "Cannot useBroker(): the server has started or is mounted",
+      );
+    }
     this.#broker = broker;
   }
 
@@ -391,7 +398,8 @@ export class Server {
 
   /**
    * Starts listening. Settles when the server has stopped (after `shutdown()`), as Swoole's
-   * `start()` returns after shutdown; rejects if the address cannot be bound.
+   * `start()` returns after shutdown; rejects if the address cannot be bound, and with a
+   * {@link LifecycleError} when started twice, after `shutdown()`, or once mounted.
    *
    * @example
    * ```ts
@@ -407,14 +415,21 @@ export class Server {
   start(): Promise<void> {
     if (this.#mode === "mount") {
       return Promise.reject(
-        new Error("Cannot start(): the server is mounted into a host server, which listens"),
+        new LifecycleError(
+          "MOUNTED",
+          "Cannot start(): the server is mounted into a host server, which listens",
+        ),
       );
     }
     if (this.#shutdown) {
-      return Promise.reject(new Error("Cannot start(): the server was shut down; make a new one"));
+      return Promise.reject(
+        new LifecycleError("SHUT_DOWN", "Cannot start(): the server was shut down; make a new one"),
+      );
     }
     if (this.#stopped) {
-      return Promise.reject(new Error("Cannot start(): the server was started already"));
+      return Promise.reject(
+        new LifecycleError("STARTED", "Cannot start(): the server was started already"),
+      );
     }
     this.#mode = "listen";
     this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
@@ -504,6 +519,7 @@ export class Server {
    * server shuts down (WebSockets get 1001).
    *
    * @throws {TypeError} for anything but an `http.Server`
+   * @throws {LifecycleError} when this server listens itself
    * @example Express: a coro-ws route beside the app's own
    * ```ts
    * import { createServer } from "node:http";
@@ -611,7 +627,8 @@ export class Server {
   /** Marks the server as mounted: settings are fixed, and start() is refused. */
   #enterMountMode(method: string): void {
     if (this.#mode === "listen") {
-      throw new Error(
+      throw new LifecycleError(
+        "LISTENING",
         `Cannot use ${method}: this server listens itself (start() was called); ` +
           "mount a server that is not started",
       );
