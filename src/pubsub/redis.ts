@@ -44,6 +44,19 @@ import {
 
 export type { RedisTimingOptions } from "./_redis_shared.ts";
 export { RedisClusterBroker, type RedisClusterBrokerOptions } from "./redis_cluster.ts";
+export { RedisHistoryStore, type RedisHistoryStoreOptions } from "./redis_history.ts";
+export {
+  type HistoryEntry,
+  type HistoryLink,
+  type HistoryListener,
+  type HistoryOptions,
+  type HistoryStore,
+  type HistorySubscribeOptions,
+  type HistorySubscriber,
+  type HistorySubscription,
+  MemoryHistoryStore,
+  TopicHistory,
+} from "./history.ts";
 
 type RedisClient = ReturnType<typeof createClient>;
 

@@ -1,0 +1,267 @@
+/**
+ * Topic histories on Redis Streams, on one Redis or a Redis Cluster: see {@link TopicHistory}.
+ *
+ * @module
+ */
+
+import { createClient, createCluster } from "redis";
+import type { HistoryEntry, HistoryLink, HistoryListener, HistoryStore } from "./history.ts";
+import { historySize, parsePosition } from "./history.ts";
+import * as shared from "./_redis_shared.ts";
+
+/**
+ * Appends to a topic's stream, capped, and publishes the entry on the topic's channel in the
+ * same step, so every server gets the entries in the order of their ids. Ids are `N-0`, N
+ * counting every entry ever appended, so a gap is told from none: trimming only drops the
+ * oldest. The epoch and the count live in a hash beside the stream, the epoch made the first
+ * time: when Redis loses them, positions from before no longer match and are not recovered.
+ * KEYS: stream, its hash. ARGV: size, a new epoch, data, PUBLISH or SPUBLISH, channel.
+ */
+const APPEND = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then epoch = ARGV[2]; redis.call('HSET', KEYS[2], 'epoch', epoch) end
+local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], n .. '-0', 'd', ARGV[3])
+local pos = epoch .. ':' .. id
+redis.call(ARGV[4], ARGV[5], pos .. '\\n' .. ARGV[3])
+return pos`;
+
+/**
+ * The oldest id kept, the count of entries ever appended, and the entries after an id; nil when
+ * the epoch is not the stream's.
+ * KEYS: stream, its hash. ARGV: epoch, id.
+ */
+const AFTER = `
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return nil end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+local n = redis.call('HGET', KEYS[2], 'n')
+return {first and first[1] or '', n, redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+')}`;
+
+/**
+ * Where the histories are: one Redis (`url`) or a Redis Cluster (`seeds`), and how much each
+ * topic keeps.
+ *
+ * @example
+ * ```ts
+ * import type { RedisHistoryStoreOptions } from "./redis.ts";
+ * const onOneRedis: RedisHistoryStoreOptions = { url: "redis://127.0.0.1:6379", size: 100 };
+ * const onACluster: RedisHistoryStoreOptions = { seeds: ["127.0.0.1:7000"], size: 100 };
+ * ```
+ */
+export interface RedisHistoryStoreOptions extends shared.RedisTimingOptions {
+  /** One Redis, e.g. `redis://127.0.0.1:6379`; the default unless `seeds` is given. */
+  url?: string;
+  /** Some nodes of a Redis Cluster, as `host:port` or URLs: the histories are on the cluster. */
+  seeds?: string[];
+  /** How many messages each topic keeps (an exact `MAXLEN`); default 100. */
+  size?: number;
+  /** Prefix of every key and channel; default `coro-ws:`. */
+  prefix?: string;
+  /** Told about failures of the link that carries new entries; default `console.error`. */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * Topic histories on Redis Streams: each topic is the stream `<prefix>{history:<topic>}:stream`
+ * (its epoch and count in the hash `...:count`), capped at `size` entries, and its new entries reach every server on
+ * the channel `<prefix>{history:<topic>}` (sharded pub/sub on a cluster, where all three share
+ * the topic's slot). Each server that opens it makes two Redis connections, or one cluster
+ * client.
+ *
+ * @example
+ * ```ts
+ * import { TopicHistory } from "./history.ts";
+ * import { RedisHistoryStore } from "./redis.ts";
+ * const history = new TopicHistory(new RedisHistoryStore({ url: "redis://127.0.0.1:6379" }));
+ * ```
+ */
+export class RedisHistoryStore implements HistoryStore {
+  readonly #options: RedisHistoryStoreOptions;
+  readonly #size: number;
+  readonly #settings: shared.BrokerSettings;
+
+  /**
+   * Makes a store; nothing connects until a {@link TopicHistory} uses it.
+   *
+   * @param options where Redis is; see {@link RedisHistoryStoreOptions}
+   * @throws {RangeError} for a size that is not a whole number from 1, or a bad timing
+   */
+  constructor(options: RedisHistoryStoreOptions = {}) {
+    this.#options = options;
+    this.#size = historySize(options, "RedisHistoryStore");
+    this.#settings = shared.brokerSettings(options, "RedisHistoryStore");
+  }
+
+  /** Connects one server; rejects when Redis cannot be reached. */
+  async open(listener: HistoryListener): Promise<HistoryLink> {
+    const settings = shared.linkSettings(this.#settings, undefined);
+    const link = this.#options.seeds
+      ? clusterLink(this.#options.seeds, settings, listener)
+      : singleLink(this.#options.url ?? "redis://127.0.0.1:6379", settings, listener);
+    const names = (topic: string) => {
+      const tag = `${settings.prefix}{history:${topic}}`;
+      return { stream: `${tag}:stream`, epoch: `${tag}:count`, channel: tag };
+    };
+    const channels = new Map<string, string>();
+    const receive = (channel: string) => (message: string) => {
+      const topic = channels.get(channel);
+      const newline = message.indexOf("\n");
+      if (topic === undefined || newline === -1) return;
+      listener.entry(topic, { pos: message.slice(0, newline), data: message.slice(newline + 1) });
+    };
+    await shared.withConnectTimeout(link.connect(), settings.timings.connectTimeoutMs, link.where);
+    return {
+      append: async (topic, data) => {
+        const { stream, epoch, channel } = names(topic);
+        const newEpoch = crypto.randomUUID().slice(0, 8);
+        const publish = link.sharded ? "SPUBLISH" : "PUBLISH";
+        return String(
+          await link.eval(APPEND, [stream, epoch], [
+            String(this.#size),
+            newEpoch,
+            data,
+            publish,
+            channel,
+          ]),
+        );
+      },
+      after: async (topic, since) => {
+        const position = parsePosition(since);
+        if (!position) return undefined;
+        const { stream, epoch } = names(topic);
+        const reply = await link.eval(AFTER, [stream, epoch], [position.epoch, position.id]);
+        if (!Array.isArray(reply)) return undefined;
+        const [first, count, entries] = reply as [string, string, [string, string[]][]];
+        const appended = BigInt(count);
+        const oldest = first ? BigInt(first.split("-")[0]) : appended + 1n;
+        // `since` is not one Redis gave, or the entry after it was trimmed away.
+        if (position.ms > appended || position.ms < oldest - 1n) return undefined;
+        return entries.map(([id, fields]): HistoryEntry => ({
+          pos: `${position.epoch}:${id}`,
+          data: fields[1],
+        }));
+      },
+      listen: async (topic) => {
+        const { channel } = names(topic);
+        channels.set(channel, topic);
+        await link.subscribe(channel, receive(channel));
+      },
+      unlisten: (topic) => {
+        const { channel } = names(topic);
+        channels.delete(channel);
+        link.unsubscribe(channel).catch(() => {});
+      },
+      close: () => link.close(),
+    };
+  }
+}
+
+/** What a history link needs from one Redis or a cluster. */
+interface Backend {
+  /** Where, for messages. */
+  readonly where: string;
+  /** Whether channels are sharded (SPUBLISH). */
+  readonly sharded: boolean;
+  connect(): Promise<void>;
+  eval(script: string, keys: string[], args: string[]): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The client options both kinds of backend give each connection. */
+function clientDefaults(settings: shared.LinkSettings, connected: () => boolean) {
+  const { timings } = settings;
+  return {
+    // While Redis is down, an append fails at once instead of waiting in memory.
+    disableOfflineQueue: true,
+    pingInterval: timings.pingIntervalMs,
+    socket: {
+      connectTimeout: timings.connectTimeoutMs,
+      socketTimeout: timings.pingTimeoutMs,
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected() ? shared.backoff(timings, retries) : cause,
+    },
+  };
+}
+
+function singleLink(
+  url: string,
+  settings: shared.LinkSettings,
+  listener: HistoryListener,
+): Backend {
+  let connected = false;
+  let failing = false;
+  const where = `Redis at ${shared.withoutPassword(url)}`;
+  const commands = createClient({ url, ...clientDefaults(settings, () => connected) });
+  const subscriber = commands.duplicate();
+  for (const client of [commands, subscriber]) {
+    client.on("error", (error: Error) => {
+      if (!connected || failing) return;
+      failing = true;
+      settings.onError(shared.outageError(where, error));
+    });
+  }
+  subscriber.on("ready", () => {
+    failing = false;
+    // node-redis subscribes again on its own; what was published meanwhile was missed.
+    if (connected) listener.gap();
+  });
+  return {
+    where,
+    sharded: false,
+    async connect() {
+      await Promise.all([commands.connect(), subscriber.connect()]);
+      connected = true;
+    },
+    eval: (script, keys, args) => commands.eval(script, { keys, arguments: args }),
+    subscribe: (channel, receive) => subscriber.subscribe(channel, receive),
+    unsubscribe: (channel) => subscriber.unsubscribe(channel),
+    async close() {
+      await shared.closeWithin(Promise.allSettled([commands.close(), subscriber.close()]));
+      for (const client of [commands, subscriber]) if (client.isOpen) client.destroy();
+    },
+  };
+}
+
+function clusterLink(
+  seeds: string[],
+  settings: shared.LinkSettings,
+  listener: HistoryListener,
+): Backend {
+  let connected = false;
+  let failing = false;
+  const urls = seeds.map((seed) => /^rediss?:\/\//.test(seed) ? seed : `redis://${seed}`);
+  const where = `the Redis Cluster at ${urls.map(shared.withoutPassword).join(",")}`;
+  const cluster = createCluster({
+    rootNodes: urls.map((url) => ({ url })),
+    defaults: clientDefaults(settings, () => connected),
+    topologyRefreshOnReconnectionAttemptStrategy: settings.timings.pingTimeoutMs,
+  });
+  const outage = (error: Error) => {
+    if (!connected || failing) return;
+    failing = true;
+    settings.onError(shared.outageError(`A shard of ${where}`, error));
+  };
+  cluster.on("error", outage);
+  cluster.on("node-error", outage);
+  cluster.on("node-ready", () => {
+    failing = false;
+    if (connected) listener.gap();
+  });
+  return {
+    where,
+    sharded: true,
+    async connect() {
+      await cluster.connect();
+      connected = true;
+    },
+    eval: (script, keys, args) => cluster.eval(script, { keys, arguments: args }),
+    subscribe: (channel, receive) => cluster.sSubscribe(channel, receive),
+    unsubscribe: (channel) => cluster.sUnsubscribe(channel),
+    async close() {
+      await shared.closeWithin(cluster.close().catch(() => {}));
+      if (cluster.isOpen) cluster.destroy();
+    },
+  };
+}
