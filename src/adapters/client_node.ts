@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { IncomingMessage } from "node:http";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocket } from "ws";
 import { ERROR } from "../core/constants.ts";
@@ -62,6 +62,7 @@ function connect(
       rejectUnauthorized: options.verifyPeer,
       handshakeTimeout: options.timeoutMs,
       followRedirects: false,
+      finishRequest: offerAsBrowsersDo(options.protocols),
     });
     // ws's handshakeTimeout is the socket's idle timeout: a server that trickles its answer a
     // byte at a time never lets it fire. This deadline is for the whole handshake.
@@ -104,6 +105,19 @@ function connect(
       resolve({ status: 101, headers, protocol: ws.protocol });
     });
   });
+}
+
+/**
+ * Sends the subprotocol offers joined with ", ", as browsers do, instead of ws's ",".
+ * `Deno.upgradeWebSocket` (2.9.6) splits the offer on ", " alone: given "a,b" it throws "Protocol
+ * 'b' not in the request's protocol list" for a server that chose "b", and the upgrade fails.
+ * ws still checks the answer against the offers it was given.
+ */
+function offerAsBrowsersDo(protocols: string[]): (request: ClientRequest) => void {
+  return (request) => {
+    if (protocols.length > 1) request.setHeader("Sec-WebSocket-Protocol", protocols.join(", "));
+    request.end();
+  };
 }
 
 function answerHeaders(response: IncomingMessage): Record<string, string> {
