@@ -7,31 +7,18 @@
 
 import assert from "node:assert/strict";
 import process from "node:process";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { createClient } from "redis";
 import type { Client } from "../mod.ts";
 import { type HistoryStore, MemoryHistoryStore, TopicHistory } from "../src/pubsub/history.ts";
 import { RedisHistoryStore } from "../src/pubsub/redis.ts";
 import { message, open, otherRuntime, runtime, startServer } from "./helpers.ts";
-import { RedisCluster, redisClusterMissing, RedisServer } from "./redis_server.ts";
+import { redisPair } from "./fixtures/redis_pair.ts";
 
-if (redisClusterMissing) console.error(redisClusterMissing);
-const skip = redisClusterMissing
-  ? "redis-server or redis-cli is not installed (apt-get install -y redis-server redis-tools)"
-  : false;
-const redis = redisClusterMissing ? undefined : await RedisServer.start();
-const cluster = redisClusterMissing ? undefined : await RedisCluster.start();
-after(async () => {
-  await cluster?.stop();
-  await redis?.kill();
-});
+const { redis, cluster, skip } = await redisPair();
 const other = otherRuntime();
 /** Topics unique to this run, so that the three runtimes' runs never share a history. */
 const run = `${runtime}-${process.pid}`;
-
-test(`[${runtime}] redis-server and redis-cli are installed where CI=true`, {
-  skip: process.env.CI !== "true",
-}, () => assert.equal(redisClusterMissing, undefined, redisClusterMissing));
 
 /** The stores under test, each made with `size`; the Redis ones skip without redis-server. */
 const stores: [string, (size: number) => HistoryStore, string | false][] = [

@@ -45,6 +45,17 @@ import {
 export type { RedisTimingOptions } from "./_redis_shared.ts";
 export { RedisClusterBroker, type RedisClusterBrokerOptions } from "./redis_cluster.ts";
 export { RedisHistoryStore, type RedisHistoryStoreOptions } from "./redis_history.ts";
+export { RedisPresenceStore, type RedisPresenceStoreOptions } from "./redis_presence.ts";
+export {
+  MemoryPresenceStore,
+  Presence,
+  type PresenceEntry,
+  type PresenceEvent,
+  type PresenceLink,
+  type PresenceMember,
+  type PresenceOptions,
+  type PresenceStore,
+} from "./presence.ts";
 export {
   type HistoryEntry,
   type HistoryLink,

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { createClient, createCluster } from "redis";
 import type { HistoryEntry, HistoryLink, HistoryListener, HistoryStore } from "./history.ts";
 import { historySize, parsePosition } from "./history.ts";
 import * as shared from "./_redis_shared.ts";
+import { openBackend } from "./_redis_backend.ts";
 
 /**
  * Appends to a topic's stream, capped, and publishes the entry on the topic's channel in the
@@ -95,9 +95,9 @@ export class RedisHistoryStore implements HistoryStore {
   /** Connects one server; rejects when Redis cannot be reached. */
   async open(listener: HistoryListener): Promise<HistoryLink> {
     const settings = shared.linkSettings(this.#settings, undefined);
-    const link = this.#options.seeds
-      ? clusterLink(this.#options.seeds, settings, listener)
-      : singleLink(this.#options.url ?? "redis://127.0.0.1:6379", settings, listener);
+    // node-redis subscribes again on its own after a reconnect; what was published meanwhile
+    // was missed: each connection is caught up.
+    const link = openBackend(this.#options, settings, () => listener.gap());
     const names = (topic: string) => {
       const tag = `${settings.prefix}{history:${topic}}`;
       return { stream: `${tag}:stream`, epoch: `${tag}:count`, channel: tag };
@@ -154,114 +154,4 @@ export class RedisHistoryStore implements HistoryStore {
       close: () => link.close(),
     };
   }
-}
-
-/** What a history link needs from one Redis or a cluster. */
-interface Backend {
-  /** Where, for messages. */
-  readonly where: string;
-  /** Whether channels are sharded (SPUBLISH). */
-  readonly sharded: boolean;
-  connect(): Promise<void>;
-  eval(script: string, keys: string[], args: string[]): Promise<unknown>;
-  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
-  unsubscribe(channel: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** The client options both kinds of backend give each connection. */
-function clientDefaults(settings: shared.LinkSettings, connected: () => boolean) {
-  const { timings } = settings;
-  return {
-    // While Redis is down, an append fails at once instead of waiting in memory.
-    disableOfflineQueue: true,
-    pingInterval: timings.pingIntervalMs,
-    socket: {
-      connectTimeout: timings.connectTimeoutMs,
-      socketTimeout: timings.pingTimeoutMs,
-      reconnectStrategy: (retries: number, cause: Error) =>
-        connected() ? shared.backoff(timings, retries) : cause,
-    },
-  };
-}
-
-function singleLink(
-  url: string,
-  settings: shared.LinkSettings,
-  listener: HistoryListener,
-): Backend {
-  let connected = false;
-  let failing = false;
-  const where = `Redis at ${shared.withoutPassword(url)}`;
-  const commands = createClient({ url, ...clientDefaults(settings, () => connected) });
-  const subscriber = commands.duplicate();
-  for (const client of [commands, subscriber]) {
-    client.on("error", (error: Error) => {
-      if (!connected || failing) return;
-      failing = true;
-      settings.onError(shared.outageError(where, error));
-    });
-  }
-  subscriber.on("ready", () => {
-    failing = false;
-    // node-redis subscribes again on its own; what was published meanwhile was missed.
-    if (connected) listener.gap();
-  });
-  return {
-    where,
-    sharded: false,
-    async connect() {
-      await Promise.all([commands.connect(), subscriber.connect()]);
-      connected = true;
-    },
-    eval: (script, keys, args) => commands.eval(script, { keys, arguments: args }),
-    subscribe: (channel, receive) => subscriber.subscribe(channel, receive),
-    unsubscribe: (channel) => subscriber.unsubscribe(channel),
-    async close() {
-      await shared.closeWithin(Promise.allSettled([commands.close(), subscriber.close()]));
-      for (const client of [commands, subscriber]) if (client.isOpen) client.destroy();
-    },
-  };
-}
-
-function clusterLink(
-  seeds: string[],
-  settings: shared.LinkSettings,
-  listener: HistoryListener,
-): Backend {
-  let connected = false;
-  let failing = false;
-  const urls = seeds.map((seed) => /^rediss?:\/\//.test(seed) ? seed : `redis://${seed}`);
-  const where = `the Redis Cluster at ${urls.map(shared.withoutPassword).join(",")}`;
-  const cluster = createCluster({
-    rootNodes: urls.map((url) => ({ url })),
-    defaults: clientDefaults(settings, () => connected),
-    topologyRefreshOnReconnectionAttemptStrategy: settings.timings.pingTimeoutMs,
-  });
-  const outage = (error: Error) => {
-    if (!connected || failing) return;
-    failing = true;
-    settings.onError(shared.outageError(`A shard of ${where}`, error));
-  };
-  cluster.on("error", outage);
-  cluster.on("node-error", outage);
-  cluster.on("node-ready", () => {
-    failing = false;
-    if (connected) listener.gap();
-  });
-  return {
-    where,
-    sharded: true,
-    async connect() {
-      await cluster.connect();
-      connected = true;
-    },
-    eval: (script, keys, args) => cluster.eval(script, { keys, arguments: args }),
-    subscribe: (channel, receive) => cluster.sSubscribe(channel, receive),
-    unsubscribe: (channel) => cluster.sUnsubscribe(channel),
-    async close() {
-      await shared.closeWithin(cluster.close().catch(() => {}));
-      if (cluster.isOpen) cluster.destroy();
-    },
-  };
 }
