@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { after, test } from "node:test";
-import type { Client } from "../mod.ts";
+import { type Client, Server } from "../mod.ts";
 import { RedisClusterBroker } from "../src/pubsub/redis.ts";
 import {
   message,
@@ -30,6 +30,14 @@ test(`[${runtime}] redis-server and redis-cli are installed where CI=true`, {
 const cluster = redisClusterMissing ? undefined : await RedisCluster.start();
 after(() => cluster?.stop());
 const other = otherRuntime();
+/** Timings short enough that a failover is found and healed in a few seconds. */
+const quick = {
+  connectTimeoutMs: 2000,
+  pingIntervalMs: 100,
+  pingTimeoutMs: 1000,
+  reconnectDelayMs: 20,
+  maxReconnectDelayMs: 200,
+};
 
 /** The next message `client` gets that matches `pattern`, skipping others. */
 async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise<string> {
@@ -153,6 +161,15 @@ test(`[${runtime}] RedisClusterBroker: a primary killed, its replica promoted, d
     await untilCrossing(clients.alice, clients.bob, "alice", 10_000);
     await untilCrossing(clients.carol, clients.dave, "carol", 10_000);
 
+    // In this process too, a server whose broker_up metric follows the outage.
+    const local = new Server("127.0.0.1", 0);
+    local.useBroker(new RedisClusterBroker({ seeds: cluster!.seeds.split(","), ...quick }));
+    local.useLogger({ error: () => {}, warn: () => {}, info: () => {} });
+    void local.start();
+    await local.listening;
+    const seen = new Set<number | undefined>();
+    const watching = setInterval(() => seen.add(local.metrics().broker_up), 10);
+
     await cluster!.kill(victim);
     assert.notEqual(
       cluster!.primaryOf(`coro-ws:#topic:room:${room}`),
@@ -165,6 +182,14 @@ test(`[${runtime}] RedisClusterBroker: a primary killed, its replica promoted, d
     assert.deepEqual(await exchange(clients.bob, "bob", clients.alice, 50), inOrder(50));
     // The other shard's room was never cut off.
     assert.deepEqual(await exchange(clients.carol, "carol", clients.dave, 50), inOrder(50));
+    const deadline = Date.now() + 30_000;
+    while (local.metrics().broker_up !== 1) {
+      assert.ok(Date.now() < deadline, "broker_up is back to 1 after the failover");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    clearInterval(watching);
+    assert.ok(seen.has(0), `broker_up was 0 during the outage: ${[...seen]}`);
+    await local.shutdown();
     for (const server of [a, b]) {
       const reports = server.output().match(/is unreachable/g) ?? [];
       assert.equal(reports.length, 1, `the outage, reported once:\n${server.output()}`);
