@@ -9,17 +9,25 @@ import { historySize, parsePosition } from "./history.ts";
 import * as shared from "./_redis_shared.ts";
 import { openBackend } from "./_redis_backend.ts";
 
+/** This Redis process's run id: a new one at each restart, and another on a promoted replica. */
+const RUN = `local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')`;
+
 /**
  * Appends to a topic's stream, capped, and publishes the entry on the topic's channel in the
  * same step, so every server gets the entries in the order of their ids. Ids are `N-0`, N
  * counting every entry ever appended, so a gap is told from none: trimming only drops the
- * oldest. The epoch and the count live in a hash beside the stream, the epoch made the first
- * time: when Redis loses them, positions from before no longer match and are not recovered.
+ * oldest. The epoch and the count live in a hash beside the stream, with the run id of the
+ * Redis that made the epoch: a restart or a failover may have lost the last appends (Redis
+ * replicates and persists asynchronously), after which an id could be given again to another
+ * message, so either starts a new epoch and positions from before are not recovered.
  * KEYS: stream, its hash. ARGV: size, a new epoch, data, PUBLISH or SPUBLISH, channel.
  */
-const APPEND = `
+const APPEND = `${RUN}
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then epoch = ARGV[2]; redis.call('HSET', KEYS[2], 'epoch', epoch) end
+if not epoch or redis.call('HGET', KEYS[2], 'run') ~= run then
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'run', run)
+end
 local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], n .. '-0', 'd', ARGV[3])
 local pos = epoch .. ':' .. id
@@ -28,11 +36,13 @@ return pos`;
 
 /**
  * The oldest id kept, the count of entries ever appended, and the entries after an id; nil when
- * the epoch is not the stream's.
+ * the epoch is not the stream's, or was made by another Redis process (see APPEND).
  * KEYS: stream, its hash. ARGV: epoch, id.
  */
-const AFTER = `
-if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return nil end
+const AFTER = `${RUN}
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] or redis.call('HGET', KEYS[2], 'run') ~= run then
+  return nil
+end
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
 local n = redis.call('HGET', KEYS[2], 'n')
 return {first and first[1] or '', n, redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+')}`;
