@@ -82,10 +82,10 @@ test(`[${runtime}] Presence: a killed ${other} server's entries expire, with lea
   const seeds = cluster!.seeds;
   const server = await startServer("fixtures/presence.ts", {
     REDIS_CLUSTER: seeds,
-    PRESENCE_TTL_MS: "2000",
+    PRESENCE_TTL_MS: "3000",
   }, other);
   const presence = new Presence(new RedisPresenceStore({ seeds: seeds.split(",") }), {
-    ttlMs: 2000,
+    ttlMs: 3000,
   });
   const topic = `room:crash-${run}`;
   try {
@@ -96,7 +96,7 @@ test(`[${runtime}] Presence: a killed ${other} server's entries expire, with lea
     assert.equal(await message(ghost), "joined");
     await until("ghost joined", () => events.some((e) => e.type === "join" && e.info === "ghost"));
     // Alive, the server renews its entry (every third of the TTL): it outlives the TTL.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, 3500));
     assert.deepEqual((await presence.list(topic)).map((m) => m.info).sort(), ["ghost", "here"]);
 
     server.kill(); // SIGKILL: no leave() runs.
