@@ -10,7 +10,12 @@ import process from "node:process";
 import { test } from "node:test";
 import { createClient } from "redis";
 import type { Client } from "../mod.ts";
-import { type HistoryStore, MemoryHistoryStore, TopicHistory } from "../src/pubsub/history.ts";
+import {
+  type HistoryOptions,
+  type HistoryStore,
+  MemoryHistoryStore,
+  TopicHistory,
+} from "../src/pubsub/history.ts";
 import { RedisHistoryStore } from "../src/pubsub/redis.ts";
 import { message, open, otherRuntime, runtime, startServer } from "./helpers.ts";
 import { redisPair } from "./fixtures/redis_pair.ts";
@@ -21,16 +26,16 @@ const other = otherRuntime();
 const run = `${runtime}-${process.pid}`;
 
 /** The stores under test, each made with `size`; the Redis ones skip without redis-server. */
-const stores: [string, (size: number) => HistoryStore, string | false][] = [
-  ["MemoryHistoryStore", (size) => new MemoryHistoryStore({ size }), false],
+const stores: [string, (options: HistoryOptions) => HistoryStore, string | false][] = [
+  ["MemoryHistoryStore", (options) => new MemoryHistoryStore(options), false],
   [
     "RedisHistoryStore on one Redis",
-    (size) => new RedisHistoryStore({ url: redis!.url, size }),
+    (options) => new RedisHistoryStore({ url: redis!.url, ...options }),
     skip,
   ],
   [
     "RedisHistoryStore on a cluster",
-    (size) => new RedisHistoryStore({ seeds: cluster!.seeds.split(","), size }),
+    (options) => new RedisHistoryStore({ seeds: cluster!.seeds.split(","), ...options }),
     skip,
   ],
 ];
@@ -63,7 +68,7 @@ for (const [name, make, skipped] of stores) {
   test(`[${runtime}] ${name}: since replays what was missed, in order and once, then live`, {
     skip: skipped,
   }, async () => {
-    const store = make(100);
+    const store = make({ size: 100 });
     const [a, b] = [new TopicHistory(store), new TopicHistory(store)]; // two servers
     const topic = `replay-${run}-${name.length}`;
     try {
@@ -98,7 +103,7 @@ for (const [name, make, skipped] of stores) {
   test(`[${runtime}] ${name}: recovered is false once the cap has dropped what was missed`, {
     skip: skipped,
   }, async () => {
-    const store = make(5);
+    const store = make({ size: 5 });
     const history = new TopicHistory(store);
     const topic = `cap-${run}-${name.length}`;
     try {
@@ -120,6 +125,33 @@ for (const [name, make, skipped] of stores) {
       assert.deepEqual(dataOf(gone.got), ["m11"]);
       assert.deepEqual(gone.got[0], "recovered false");
       for (const subscription of [refused, whole, foreign]) subscription.close();
+    } finally {
+      await history.close();
+    }
+  });
+}
+
+for (const [name, make, skipped] of stores) {
+  test(`[${runtime}] ${name}: recovered is false once maxAgeMs has dropped what was missed`, {
+    skip: skipped,
+  }, async () => {
+    const history = new TopicHistory(make({ size: 100, maxAgeMs: 1000 }));
+    const topic = `age-${run}-${name.length}`;
+    try {
+      const first = await history.publish(topic, "m1");
+      const second = await history.publish(topic, "m2");
+      // Older than maxAgeMs: gone, though well within the size.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const third = await history.publish(topic, "m3");
+      const gone = recorder();
+      const refused = await history.subscribe(gone.to, topic, { since: first, ...gone });
+      assert.equal(refused.recovered, false, "m2 has expired");
+      const kept = recorder();
+      const whole = await history.subscribe(kept.to, topic, { since: second, ...kept });
+      assert.equal(whole.recovered, true, "m3 has not");
+      assert.deepEqual(kept.got, ["recovered true", `${third} m3`]);
+      refused.close();
+      whole.close();
     } finally {
       await history.close();
     }

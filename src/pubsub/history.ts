@@ -341,19 +341,33 @@ function isAfter(a: string, b: string): boolean {
   return x.ms > y.ms || (x.ms === y.ms && x.seq > y.seq);
 }
 
-/** Options of {@link MemoryHistoryStore}. */
+/** How much of each topic a store keeps: the last `size` messages, none older than `maxAgeMs`. */
 export interface HistoryOptions {
   /** How many messages each topic keeps; default 100. */
   size?: number;
+  /**
+   * How long a message is kept, in ms; default: as long as it is among the last `size`. A client
+   * that missed one older than this is told `recovered: false`.
+   */
+  maxAgeMs?: number;
 }
 
-/** The history size `options` asks for. @throws {RangeError} unless a whole number from 1 */
-export function historySize(options: HistoryOptions, who: string): number {
+/** The limits `options` asks for, checked; `maxAgeMs` 0: no age limit. */
+export function historyLimits(
+  options: HistoryOptions,
+  who: string,
+): { size: number; maxAgeMs: number } {
   const size = options.size ?? 100;
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(`new ${who}(): "size" must be a whole number from 1, got ${size}`);
   }
-  return size;
+  const maxAgeMs = options.maxAgeMs ?? 0;
+  if (options.maxAgeMs !== undefined && (!Number.isInteger(maxAgeMs) || maxAgeMs < 1)) {
+    throw new RangeError(
+      `new ${who}(): "maxAgeMs" must be a whole number of ms from 1, got ${maxAgeMs}`,
+    );
+  }
+  return { size, maxAgeMs };
 }
 
 /**
@@ -369,24 +383,28 @@ export function historySize(options: HistoryOptions, who: string): number {
  */
 export class MemoryHistoryStore implements HistoryStore {
   readonly #size: number;
+  readonly #maxAgeMs: number;
   /** A new one per store: positions of another store or process are never recovered. */
   readonly #epoch = crypto.randomUUID().slice(0, 8);
-  readonly #topics = new Map<string, { entries: HistoryEntry[]; seq: number }>();
+  readonly #topics = new Map<string, Kept>();
   readonly #links = new Set<{ topics: Set<string>; listener: HistoryListener }>();
 
   /**
    * Makes an empty store.
    *
    * @param options how much each topic keeps
-   * @throws {RangeError} for a size that is not a whole number from 1
+   * @throws {RangeError} for a size or an age that is not a whole number from 1
    * @example
    * ```ts
    * import { MemoryHistoryStore } from "./history.ts";
-   * const store = new MemoryHistoryStore({ size: 10 });
+   * const store = new MemoryHistoryStore({ size: 10, maxAgeMs: 60_000 });
    * ```
    */
   constructor(options: HistoryOptions = {}) {
-    this.#size = historySize(options, "MemoryHistoryStore");
+    ({ size: this.#size, maxAgeMs: this.#maxAgeMs } = historyLimits(
+      options,
+      "MemoryHistoryStore",
+    ));
   }
 
   /** Joins a server to this store. */
@@ -410,10 +428,12 @@ export class MemoryHistoryStore implements HistoryStore {
 
   #append(topic: string, data: string): string {
     let history = this.#topics.get(topic);
-    if (!history) this.#topics.set(topic, history = { entries: [], seq: 0 });
+    if (!history) this.#topics.set(topic, history = { entries: [], times: [], seq: 0 });
     const entry = { pos: `${this.#epoch}:${++history.seq}-0`, data };
     history.entries.push(entry);
-    if (history.entries.length > this.#size) history.entries.shift();
+    history.times.push(Date.now());
+    if (history.entries.length > this.#size) this.#drop(history);
+    this.#expire(history);
     for (const { topics, listener } of this.#links) {
       if (topics.has(topic)) listener.entry(topic, entry);
     }
@@ -422,12 +442,32 @@ export class MemoryHistoryStore implements HistoryStore {
 
   #after(topic: string, since: string): HistoryEntry[] | undefined {
     const position = parsePosition(since);
-    const history = this.#topics.get(topic) ?? { entries: [], seq: 0 };
+    const history = this.#topics.get(topic) ?? { entries: [], times: [], seq: 0 };
     if (!position || position.epoch !== this.#epoch || position.seq !== 0n) return undefined;
+    this.#expire(history);
     const seq = Number(position.ms);
     if (seq > history.seq) return undefined; // Not a position this store gave.
     const first = history.seq - history.entries.length + 1; // The oldest kept.
     if (seq < first - 1) return undefined; // Some after it were dropped.
     return history.entries.slice(seq - first + 1);
   }
+
+  /** Drops the entries older than `maxAgeMs`, oldest first. */
+  #expire(history: Kept): void {
+    if (this.#maxAgeMs === 0) return;
+    const cutoff = Date.now() - this.#maxAgeMs;
+    while (history.times.length > 0 && history.times[0] < cutoff) this.#drop(history);
+  }
+
+  #drop(history: Kept): void {
+    history.entries.shift();
+    history.times.shift();
+  }
+}
+
+/** A topic's history in memory: its entries, when each was appended, and how many ever were. */
+interface Kept {
+  entries: HistoryEntry[];
+  times: number[];
+  seq: number;
 }

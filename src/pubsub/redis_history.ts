@@ -5,9 +5,30 @@
  */
 
 import type { HistoryEntry, HistoryLink, HistoryListener, HistoryStore } from "./history.ts";
-import { historySize, parsePosition } from "./history.ts";
+import { historyLimits, type HistoryOptions, parsePosition } from "./history.ts";
 import * as shared from "./_redis_shared.ts";
 import { openBackend } from "./_redis_backend.ts";
+
+/**
+ * Deletes the oldest entries appended before `now - ARGV[age]` (ms, Redis's clock; 0: no age
+ * limit). Each entry's fields are `d` (the data) and `t` (when it was appended).
+ */
+const TRIM = (age: number) => `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local maxAge = tonumber(ARGV[${age}])
+if maxAge > 0 then
+  local cutoff = now - maxAge
+  local done = false
+  while not done do
+    local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
+    done = #head < 100
+    for _, e in ipairs(head) do
+      if tonumber(e[2][4]) >= cutoff then done = true; break end
+      redis.call('XDEL', KEYS[1], e[1])
+    end
+  end
+end`;
 
 /** This Redis process's run id: a new one at each restart, and another on a promoted replica. */
 const RUN = `local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')`;
@@ -20,16 +41,16 @@ const RUN = `local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+
  * Redis that made the epoch: a restart or a failover may have lost the last appends (Redis
  * replicates and persists asynchronously), after which an id could be given again to another
  * message, so either starts a new epoch and positions from before are not recovered.
- * KEYS: stream, its hash. ARGV: size, a new epoch, data, PUBLISH or SPUBLISH, channel.
+ * KEYS: stream, its hash. ARGV: size, a new epoch, data, PUBLISH or SPUBLISH, channel, max age.
  */
-const APPEND = `${RUN}
+const APPEND = `${RUN}${TRIM(6)}
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch or redis.call('HGET', KEYS[2], 'run') ~= run then
   epoch = ARGV[2]
   redis.call('HSET', KEYS[2], 'epoch', epoch, 'run', run)
 end
 local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], n .. '-0', 'd', ARGV[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], n .. '-0', 'd', ARGV[3], 't', now)
 local pos = epoch .. ':' .. id
 redis.call(ARGV[4], ARGV[5], pos .. '\\n' .. ARGV[3])
 return pos`;
@@ -37,9 +58,9 @@ return pos`;
 /**
  * The oldest id kept, the count of entries ever appended, and the entries after an id; nil when
  * the epoch is not the stream's, or was made by another Redis process (see APPEND).
- * KEYS: stream, its hash. ARGV: epoch, id.
+ * KEYS: stream, its hash. ARGV: epoch, id, max age.
  */
-const AFTER = `${RUN}
+const AFTER = `${RUN}${TRIM(3)}
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] or redis.call('HGET', KEYS[2], 'run') ~= run then
   return nil
 end
@@ -58,13 +79,11 @@ return {first and first[1] or '', n, redis.call('XRANGE', KEYS[1], '(' .. ARGV[2
  * const onACluster: RedisHistoryStoreOptions = { seeds: ["127.0.0.1:7000"], size: 100 };
  * ```
  */
-export interface RedisHistoryStoreOptions extends shared.RedisTimingOptions {
+export interface RedisHistoryStoreOptions extends shared.RedisTimingOptions, HistoryOptions {
   /** One Redis, e.g. `redis://127.0.0.1:6379`; the default unless `seeds` is given. */
   url?: string;
   /** Some nodes of a Redis Cluster, as `host:port` or URLs: the histories are on the cluster. */
   seeds?: string[];
-  /** How many messages each topic keeps (an exact `MAXLEN`); default 100. */
-  size?: number;
   /** Prefix of every key and channel; default `coro-ws:`. */
   prefix?: string;
   /** Told about failures of the link that carries new entries; default `console.error`. */
@@ -88,6 +107,7 @@ export interface RedisHistoryStoreOptions extends shared.RedisTimingOptions {
 export class RedisHistoryStore implements HistoryStore {
   readonly #options: RedisHistoryStoreOptions;
   readonly #size: number;
+  readonly #maxAgeMs: number;
   readonly #settings: shared.BrokerSettings;
 
   /**
@@ -98,7 +118,7 @@ export class RedisHistoryStore implements HistoryStore {
    */
   constructor(options: RedisHistoryStoreOptions = {}) {
     this.#options = options;
-    this.#size = historySize(options, "RedisHistoryStore");
+    ({ size: this.#size, maxAgeMs: this.#maxAgeMs } = historyLimits(options, "RedisHistoryStore"));
     this.#settings = shared.brokerSettings(options, "RedisHistoryStore");
   }
 
@@ -132,6 +152,7 @@ export class RedisHistoryStore implements HistoryStore {
             data,
             publish,
             channel,
+            String(this.#maxAgeMs),
           ]),
         );
       },
@@ -139,7 +160,11 @@ export class RedisHistoryStore implements HistoryStore {
         const position = parsePosition(since);
         if (!position) return undefined;
         const { stream, epoch } = names(topic);
-        const reply = await link.eval(AFTER, [stream, epoch], [position.epoch, position.id]);
+        const reply = await link.eval(AFTER, [stream, epoch], [
+          position.epoch,
+          position.id,
+          String(this.#maxAgeMs),
+        ]);
         if (!Array.isArray(reply)) return undefined;
         const [first, count, entries] = reply as [string, string, [string, string[]][]];
         const appended = BigInt(count);
