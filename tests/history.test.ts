@@ -131,7 +131,8 @@ for (const [name, make, skipped] of stores) {
   });
 }
 
-for (const [name, make, skipped] of stores) {
+// The trimming is the same script on a cluster: one Redis and memory show it.
+for (const [name, make, skipped] of stores.slice(0, 2)) {
   test(`[${runtime}] ${name}: recovered is false once maxAgeMs has dropped what was missed`, {
     skip: skipped,
   }, async () => {
