@@ -1,18 +1,22 @@
 /**
  * A client-side load generator that runs on any runtime, for `scripts/bench/clients.ts`: N
  * connections each send a message and wait for the seed echo's two replies, over and over, with
- * coro-ws's `Client`, the runtime's own `WebSocket`, or a bare pull wrapper around it (a queue
- * and a promise, no limits: what the pull model itself costs). Prints one JSON line:
+ * coro-ws's `Client`, the runtime's own `WebSocket`, a bare pull wrapper around it (a queue
+ * and a promise, no limits: what the pull model itself costs), or a bare RFC 6455 codec over the
+ * runtime's `node:net` (`Frame.pack` and `decodeFrame`, callbacks, no checks: the most an engine
+ * of the project's own over TCP could reach before its limits, checks and the pull API). Prints one JSON line:
  * `{ "throughput": round trips per second }`. With `--mode handshake` each loop instead connects,
  * sends one message, waits for its two replies and closes, over and over (the harness's handshake
  * workload, from a second load generator), and throughput counts those cycles.
  *
- *   <runtime> scripts/bench/client_load.ts --library coro|raw|pull --url ws://HOST:PORT/websocket
+ *   <runtime> scripts/bench/client_load.ts --library coro|raw|pull|codec --url ws://HOST:PORT/websocket
  *     [--mode echo|handshake] [--connections 100] [--duration 3] [--warmup 1]
  */
 
+import { connect } from "node:net";
 import process from "node:process";
-import { Client } from "../../mod.ts";
+import { Client, FLAG, Frame, OPCODE } from "../../mod.ts";
+import { concatBytes, decodeFrame } from "../../src/core/frame.ts";
 import { arg } from "./processes.ts";
 
 const library = arg("library", "coro");
@@ -103,9 +107,55 @@ async function pullLoop(): Promise<void> {
   socket.close();
 }
 
-const LIBRARIES = { raw: rawLoop, pull: pullLoop, coro: coroLoop };
+/**
+ * One connection's loop with the bare codec over `node:net`: a fixed handshake (its answer is
+ * not checked), masked frames out, frames decoded from each read.
+ */
+function codecLoop(): Promise<void> {
+  const target = new URL(url);
+  const socket = connect(Number(target.port), target.hostname);
+  socket.setNoDelay(true);
+  const send = () => socket.write(Frame.pack("bench", OPCODE.TEXT, FLAG.FIN | FLAG.MASK));
+  let pending: Uint8Array = new Uint8Array(0);
+  let upgraded = false;
+  let replies = 0;
+  socket.on("connect", () => {
+    socket.write(
+      `GET ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    );
+  });
+  return new Promise((resolve, reject) => {
+    socket.on("error", reject);
+    socket.on("data", (chunk: Uint8Array) => {
+      let bytes = pending.length > 0 ? concatBytes([pending, chunk]) : chunk;
+      if (!upgraded) {
+        const end = new TextDecoder("latin1").decode(bytes).indexOf("\r\n\r\n");
+        if (end < 0) return void (pending = bytes);
+        upgraded = true;
+        bytes = bytes.subarray(end + 4);
+        send();
+      }
+      let offset = 0;
+      for (let decoded; (decoded = decodeFrame(bytes, offset)); offset += decoded.length) {
+        if (++replies < 2) continue;
+        replies = 0;
+        done();
+        if (running) send();
+        else {
+          socket.destroy();
+          resolve();
+        }
+      }
+      pending = bytes.slice(offset);
+    });
+  });
+}
+
+const LIBRARIES = { raw: rawLoop, pull: pullLoop, coro: coroLoop, codec: codecLoop };
 const loop = mode === "handshake" ? coroHandshakes : LIBRARIES[library as keyof typeof LIBRARIES];
-if (!loop) throw new Error(`--library: pass raw, pull or coro, got ${library}`);
+if (!loop) throw new Error(`--library: pass raw, pull, coro or codec, got ${library}`);
 const loops = Array.from({ length: connections }, loop);
 await new Promise((resolve) => setTimeout(resolve, warmup * 1000));
 measuring = true;

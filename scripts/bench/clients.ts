@@ -5,7 +5,9 @@
  * connections with one message in flight each. Prints round trips per second and the ratio of
  * coro-ws to the runtime's own client, per runtime; medians of `--rounds` (default 3). A bare
  * pull wrapper around the runtime's `WebSocket` (a queue and a promise) runs too: its ratio is
- * what the pull model itself costs, before anything coro-ws adds.
+ * what the pull model itself costs, before anything coro-ws adds. So does a bare RFC 6455 codec
+ * over the runtime's `node:net` (callbacks, no checks): its ratio is the most an engine of the
+ * project's own over TCP could reach on that runtime.
  *
  * Then it cross-checks `npm run bench`'s handshake workload with a second load generator: the
  * Client on Node, 50 loops that connect, echo once and close, against the raw and the coro-ws
@@ -61,19 +63,21 @@ const server = await startServer("bun", serverFile("raw_bun.ts"));
 console.log(`client benchmark: ${rounds} round(s) × ${duration} s, raw Bun echo server`);
 try {
   for (const runtime of RUNTIMES) {
-    const results: Record<string, number[]> = { raw: [], pull: [], coro: [] };
+    const results: Record<string, number[]> = { raw: [], pull: [], coro: [], codec: [] };
     for (let round = 0; round < rounds; round++) {
-      for (const library of ["raw", "pull", "coro"]) {
+      for (const library of ["raw", "pull", "coro", "codec"]) {
         results[library].push(await runClient(runtime, library, server.port));
       }
     }
     const ratios = results.coro.map((value, i) => value / results.raw[i]);
     const pullRatios = results.pull.map((value, i) => value / results.raw[i]);
+    const codecRatios = results.codec.map((value, i) => value / results.raw[i]);
     console.log(
       `  ${runtime.padEnd(5)} own WebSocket ${median(results.raw)} round trips/s, ` +
         `coro-ws Client ${median(results.coro)}: ${median(ratios).toFixed(2)} ` +
         `(per round: ${ratios.map((r) => r.toFixed(2)).join(" ")}); bare pull wrapper ` +
-        `${median(results.pull)}: ${median(pullRatios).toFixed(2)}`,
+        `${median(results.pull)}: ${median(pullRatios).toFixed(2)}; bare codec over node:net ` +
+        `${median(results.codec)}: ${median(codecRatios).toFixed(2)}`,
     );
   }
 } finally {
