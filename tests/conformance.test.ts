@@ -104,6 +104,17 @@ test(`[${runtime}] upgrade() sends the chosen subprotocol and extra headers in t
   offering.close();
 });
 
+test(`[${runtime}] upgrade() takes subprotocols offered without a space after the comma`, async () => {
+  // RFC 6455 §4.1 allows "a,b"; ws sends it so, and Deno's upgradeWebSocket splits on ", ".
+  const { client, answer } = await RawClient.upgrade(server.port, "/protocol?choose=b", {
+    "Sec-WebSocket-Protocol": "a,b",
+  });
+  assert.equal(answer.status, 101);
+  assert.equal(answer.headers["sec-websocket-protocol"], "b");
+  assert.equal((await client.nextFrame())?.data, "offered: a,b");
+  client.destroy();
+});
+
 test(`[${runtime}] upgrade() leaves out a subprotocol the client did not offer`, async () => {
   const { client, answer } = await RawClient.upgrade(server.port, "/protocol?choose=z", {
     "Sec-WebSocket-Protocol": "a",

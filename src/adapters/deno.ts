@@ -94,11 +94,14 @@ function exchange(
     try {
       // Deno pings a silent peer and drops it itself (0 turns that off, as our setting does).
       const idleTimeout = settings.websocket_idle_timeout;
-      upgraded = Deno.upgradeWebSocket(request, { protocol, idleTimeout });
+      // The core chose among the offered protocols itself: Deno's own check splits the offer on
+      // ", " only (2.9.6), and throws for "a,b", which RFC 6455 allows and ws sends.
+      upgraded = Deno.upgradeWebSocket(request, { idleTimeout });
     } catch {
       return false;
     }
     const { socket, response } = upgraded;
+    if (protocol !== undefined) response.headers.set("Sec-WebSocket-Protocol", protocol);
     for (const [name, value] of head.headers) response.headers.append(name, value);
     listen(socket, events);
     respond(response);
