@@ -160,3 +160,18 @@ for (const { host, runsOn } of HOSTS) {
     server.kill();
   });
 }
+
+test(`[${runtime}] mounted in a Bun.serve without coro-ws's websocket handlers: 400, not a hang`, {
+  skip: runtime === "bun" ? false : "Bun.serve runs on Bun only",
+}, async () => {
+  const own = await startServer("fixtures/mount/bun-no-websocket.ts");
+  try {
+    const { client, answer } = await RawClient.upgrade(own.port, "/websocket");
+    assert.equal(answer.status, 400);
+    assert.match(answer.body, /the runtime refused it/);
+    client.destroy();
+    await assertServerSettled(own, "after a refused upgrade");
+  } finally {
+    own.kill();
+  }
+});

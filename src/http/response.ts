@@ -515,6 +515,9 @@ export class Response extends WebSocketEndpoint {
     );
     const head = { status: 101, reason: "", headers: this.#headers };
     if (!exchange.upgrade(head, protocol, connection)) {
+      // Answered all the same: a request left unanswered holds its socket (on Deno, for good).
+      this.#ended = false;
+      void this.#refuseUpgrade(400, "Bad WebSocket upgrade: the runtime refused it");
       this.setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "Cannot upgrade: the runtime refused");
       return FALSE;
     }
