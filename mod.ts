@@ -45,10 +45,12 @@ export {
 export { MalformedBodyError, type UploadedFile } from "./src/http/multipart.ts";
 export { type CookieAttributes, Response } from "./src/http/response.ts";
 export type { PushData, RecvResult } from "./src/core/payload.ts";
+export type { ClosedBy } from "./src/core/connection.ts";
 export { CloseFrame, Frame, type FrameData } from "./src/core/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/core/constants.ts";
 export {
   ConcurrencyError,
+  ConnectionClosedError,
   lastError,
   LifecycleError,
   type LifecycleState,

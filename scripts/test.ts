@@ -42,9 +42,9 @@ const RUNTIMES = ["node", "deno", "bun", "deno-ws"] as const;
  * the protocol, hostile-peer, delivery, uploads and fuzz suites. compression.test.ts runs both Deno engines
  * itself.
  */
-const ENGINE_SUITE = ["conformance", "hostile", "delivery", "uploads", "fuzz"].map((name) =>
-  `tests/${name}.test.ts`
-);
+const ENGINE_SUITE = ["conformance", "hostile", "delivery", "uploads", "fuzz", "endings"].map((
+  name,
+) => `tests/${name}.test.ts`);
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
 type Step = StaticStep | Runtime;

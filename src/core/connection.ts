@@ -27,6 +27,20 @@ import {
 
 export type { PushData, RecvResult } from "./payload.ts";
 
+/**
+ * Who ended a connection: `"peer"` (its Close, or it dropped the connection), `"self"` (this
+ * side's `close()` or `disconnect()`, a handler that returned, a shutdown), `"rule"` (the peer
+ * broke a rule and was closed for it: 1009, 1008, 1007, 1002), `"timeout"` (silent past
+ * `websocket_idle_timeout`, or a handshake that never completed).
+ *
+ * @example
+ * ```ts
+ * import type { ClosedBy } from "../../mod.ts";
+ * const retry = (closedBy: ClosedBy | undefined) => closedBy === "peer" || closedBy === "timeout";
+ * ```
+ */
+export type ClosedBy = "peer" | "self" | "rule" | "timeout";
+
 type State = "connecting" | "open" | "closing" | "closed";
 
 /** What settles a waiting `recv()` or iterator `next()`. */
@@ -173,11 +187,18 @@ export class WebSocketConnection implements WebSocketEvents {
   readonly traffic: Traffic | undefined;
 
   /**
-   * How it closed: the peer's Close code, the server's, or 1006 when dropped without one; and
-   * whether the peer started it. Read once closed.
+   * How it closed: the peer's Close code, this side's, or 1006 when dropped without one; the
+   * reason with it; and who ended it (see {@link ClosedBy}). Read once closed.
    */
   closeCode: number = CLOSE.ABNORMAL;
-  closedByPeer = false;
+  closeReason = "";
+  closedBy: ClosedBy | undefined;
+  /** Whether the peer started the close: what the access log says. */
+  get closedByPeer(): boolean {
+    return this.closedBy === "peer";
+  }
+  /** When errCode was last set, to tell it from the endpoint's own (see `setLastError()`). */
+  errSequence = 0;
 
   #count(data: FrameData, fin: boolean): void {
     const observer = this.#observer;
@@ -210,6 +231,7 @@ export class WebSocketConnection implements WebSocketEvents {
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
       if (this.#state !== "connecting") return;
+      this.closedBy = "timeout";
       this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "The handshake did not complete in time");
       this.#finish();
     }, ms);
@@ -296,7 +318,10 @@ export class WebSocketConnection implements WebSocketEvents {
     const normalised = code >= 1000 ? code : CLOSE.ABNORMAL;
     if (fromPeer) {
       this.closeCode = normalised;
-      this.closedByPeer = true;
+      this.closeReason = reason;
+      this.closedBy = "peer";
+    } else {
+      this.closedBy ??= "peer"; // The handshake failed: the peer or the network ended it.
     }
     if (fromPeer && normalised !== CLOSE.ABNORMAL && this.#settings.open_websocket_close_frame) {
       const frame = new CloseFrame(normalised, reason, this.fd);
@@ -490,6 +515,7 @@ export class WebSocketConnection implements WebSocketEvents {
   close(): boolean {
     if (this.#state === "closed") return false;
     const link = this.#link;
+    this.closedBy ??= "self";
     this.#finish(); // First, so the close the runtime reports is ignored.
     if (link) {
       // Input left unread when the socket closes makes the kernel reset the connection, which
@@ -516,6 +542,8 @@ export class WebSocketConnection implements WebSocketEvents {
     if (this.#state === "closing") return this.#closedPromise!;
     this.#state = "closing";
     this.closeCode = code;
+    this.closeReason = reason;
+    this.closedBy ??= "self";
     this.#closedPromise = new Promise((resolve) => this.#resolveClosed = resolve);
     // Stop delivery now: a handler that closes is done reading.
     this.#settleWaiter("");
@@ -649,6 +677,7 @@ export class WebSocketConnection implements WebSocketEvents {
    * returns `""` as for any close, and the error tells it from the peer's own.
    */
   #setViolationError(code: number): void {
+    this.closedBy = "rule";
     if (code === CLOSE.MESSAGE_TOO_BIG) {
       this.#setError(
         ERROR.PACKAGE_LENGTH_TOO_LARGE,
@@ -765,6 +794,7 @@ export class WebSocketConnection implements WebSocketEvents {
       this.#pinged = true;
       this.#link!.ping(NO_BYTES);
     } else {
+      this.closedBy = "timeout";
       this.#setError(ERROR.TIMEOUT, `The peer sent nothing for ${seconds} s: dropped`);
       this.close();
     }
@@ -814,6 +844,6 @@ export class WebSocketConnection implements WebSocketEvents {
   #setError(code: number, message: string): void {
     this.errCode = code;
     this.errMsg = message;
-    setLastError(code);
+    this.errSequence = setLastError(code);
   }
 }

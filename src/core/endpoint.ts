@@ -8,9 +8,9 @@
 
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import { assertPushData, assertTimeout } from "./checks.ts";
-import type { WebSocketConnection } from "./connection.ts";
+import type { ClosedBy, WebSocketConnection } from "./connection.ts";
 import type { PushData, RecvResult } from "./payload.ts";
-import { setLastError } from "./errors.ts";
+import { ConnectionClosedError, setLastError } from "./errors.ts";
 import { type Frame, type FrameData, pushFlags } from "./frame.ts";
 
 const FALSE = Promise.resolve(false);
@@ -32,19 +32,96 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 export class WebSocketEndpoint {
   #errCode: number = ERROR.NONE;
   #errMsg = "";
+  #errSequence = 0;
   #connection: WebSocketConnection | undefined;
 
   /**
-   * The code of the last failure, one of `ERROR` (0: none). Swoole has only
-   * `swoole_last_error()` (here `lastError()`); this one is kept per end.
+   * The code of the last failure on this end, one of `ERROR` (0: none): whatever failed last,
+   * a call or the connection. Swoole has only `swoole_last_error()` (here `lastError()`); this
+   * one is kept per end.
    */
   get errCode(): number {
-    return this.#connection?.errCode || this.#errCode;
+    return this.#connectionErredLast() ? this.#connection!.errCode : this.#errCode;
   }
 
   /** A message for {@link WebSocketEndpoint.errCode}. */
   get errMsg(): string {
-    return this.#connection?.errCode ? this.#connection.errMsg : this.#errMsg;
+    return this.#connectionErredLast() ? this.#connection!.errMsg : this.#errMsg;
+  }
+
+  #connectionErredLast(): boolean {
+    const connection = this.#connection;
+    return connection !== undefined && connection.errSequence > this.#errSequence;
+  }
+
+  /**
+   * The Close code the connection ended with: the peer's, this side's, or 1006 when it was
+   * dropped without one; undefined while open (or never opened).
+   *
+   * @example How a handler's connection ended
+   * ```ts
+   * import type { Response } from "../../mod.ts";
+   * async function serve(ws: Response) {
+   *   for await (const frame of ws) await ws.push(frame.data);
+   *   console.log(`closed by ${ws.closedBy} with ${ws.closeCode} ${ws.closeReason}`);
+   * }
+   * ```
+   */
+  get closeCode(): number | undefined {
+    return this.#connection?.closedBy === undefined ? undefined : this.#connection.closeCode;
+  }
+
+  /** The reason sent with {@link WebSocketEndpoint.closeCode} ("" when none); undefined while open. */
+  get closeReason(): string | undefined {
+    return this.#connection?.closedBy === undefined ? undefined : this.#connection.closeReason;
+  }
+
+  /** Who ended the connection (see {@link ClosedBy}); undefined while open. */
+  get closedBy(): ClosedBy | undefined {
+    return this.#connection?.closedBy;
+  }
+
+  /**
+   * The messages until the connection closes, as `for await (const frame of ws)` gives them,
+   * except that a close that is not clean (this side's own close is; the peer's is at 1000 or
+   * 1001; a broken rule, a timeout, a dropped connection or another code is not) ends it with a
+   * {@link ConnectionClosedError} that says how. For code that fails loudly; the Swoole-style
+   * sentinels stay the default.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionClosedError, type Response } from "../../mod.ts";
+   * async function serve(ws: Response) {
+   *   try {
+   *     for await (const frame of ws.strict()) await ws.push(frame.data);
+   *   } catch (error) {
+   *     if (error instanceof ConnectionClosedError) console.log(error.code, error.closedBy);
+   *   }
+   * }
+   * ```
+   */
+  strict(): AsyncIterable<Frame> {
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          const result = await this[Symbol.asyncIterator]().next();
+          if (result.done) this.#throwUnlessClean();
+          return result;
+        },
+      }),
+    };
+  }
+
+  #throwUnlessClean(): void {
+    const connection = this.#connection;
+    const code = connection?.closeCode ?? CLOSE.ABNORMAL;
+    const closedBy = connection?.closedBy;
+    // This side's own close is what the program asked for; the peer's is clean at 1000 or 1001.
+    const clean = closedBy === "self" ||
+      (closedBy === "peer" && (code === CLOSE.NORMAL || code === CLOSE.GOING_AWAY));
+    if (!clean) {
+      throw new ConnectionClosedError(code, connection?.closeReason ?? "", closedBy, this.errMsg);
+    }
   }
 
   /**
@@ -206,6 +283,6 @@ export class WebSocketEndpoint {
   protected setError(code: number, message: string): void {
     this.#errCode = code;
     this.#errMsg = message;
-    setLastError(code);
+    this.#errSequence = setLastError(code);
   }
 }

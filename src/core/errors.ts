@@ -7,6 +7,8 @@
 import { ERROR } from "./constants.ts";
 
 let lastErrorCode: number = ERROR.NONE;
+/** Counts the failures recorded, so that an end can tell which of two errors came last. */
+let errorSequence = 0;
 
 /**
  * The code of the last failed operation on any connection (Swoole's `swoole_last_error()`):
@@ -24,9 +26,14 @@ export function lastError(): number {
   return lastErrorCode;
 }
 
-/** Records a failure for {@link lastError}. */
-export function setLastError(code: number): void {
+/**
+ * Records a failure for {@link lastError}.
+ *
+ * @returns its place in the order of all failures recorded
+ */
+export function setLastError(code: number): number {
   lastErrorCode = code;
+  return ++errorSequence;
 }
 
 /**
@@ -95,5 +102,43 @@ export class LifecycleError extends Error {
     super(message);
     this.name = "LifecycleError";
     this.state = state;
+  }
+}
+
+/**
+ * How a connection ended when it did not close cleanly: what `strict()` iteration ends with.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionClosedError } from "../../mod.ts";
+ * const error = new ConnectionClosedError(1009, "Message too big", "rule", "a message was too big");
+ * console.log(error.code, error.closedBy); // 1009 "rule"
+ * ```
+ */
+export class ConnectionClosedError extends Error {
+  /** The Close code (1006: dropped without one). */
+  readonly code: number;
+  /** The reason sent with it. */
+  readonly reason: string;
+  /** Who ended the connection: "peer", "self", "rule" or "timeout" (see `ClosedBy`). */
+  readonly closedBy: string | undefined;
+
+  /**
+   * Makes the error; `strict()` iteration throws it.
+   *
+   * @param code the Close code
+   * @param reason the reason sent with it
+   * @param closedBy who ended the connection
+   * @param detail what the end's `errMsg` said, if anything
+   */
+  constructor(code: number, reason: string, closedBy: string | undefined, detail = "") {
+    super(
+      `The connection closed with ${code}${reason ? ` (${reason})` : ""}` +
+        `${closedBy ? `, ended by ${closedBy}` : ""}${detail ? `: ${detail}` : ""}`,
+    );
+    this.name = "ConnectionClosedError";
+    this.code = code;
+    this.reason = reason;
+    this.closedBy = closedBy;
   }
 }
