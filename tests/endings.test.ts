@@ -75,6 +75,18 @@ for (const strict of [false, true]) {
     assert.deepEqual(seen.strict, strict ? { code: 1009, closedBy: "rule" } : "none");
   });
 
+  test(`[${engine}] ${mode}: a peer that drops the connection: 1006 and errCode 104`, async () => {
+    const id = `drop${next++}`;
+    const { client } = await RawClient.upgrade(server.port, query(id));
+    client.destroy();
+    const seen = await ending(server, id);
+    assert.deepEqual(
+      [seen.code, seen.closedBy, seen.errCode],
+      [CLOSE.ABNORMAL, "peer", ERROR.CONNECTION_RESET],
+    );
+    assert.deepEqual(seen.strict, strict ? { code: 1006, closedBy: "peer" } : "none");
+  });
+
   test(`[${engine}] ${mode}: the server's own disconnect(4002) is clean on its side`, async () => {
     const id = `self${next++}`;
     const client = await open(`${server.wsUrl}${query(id)}`);

@@ -34,7 +34,9 @@ const LIMIT = 64 * 1024;
 /** Deno answers most protocol errors by closing TCP, without a Close frame. */
 const PROTOCOL_ERROR_CLOSE = (code: number) => capabilities.runtime === "deno" ? undefined : code;
 /** The handler's errCode after a protocol error: Deno does not tell a drop from the peer's. */
-const PROTOCOL_ERROR = capabilities.runtime === "deno" ? ERROR.NONE : ERROR.PROTOCOL_ERROR;
+const PROTOCOL_ERROR = capabilities.runtime === "deno"
+  ? ERROR.CONNECTION_RESET
+  : ERROR.PROTOCOL_ERROR;
 
 interface Stats {
   connection_num: number;

@@ -216,7 +216,7 @@ export class Client extends WebSocketEndpoint {
       return false;
     }
     this.connection = connection;
-    this.setError(ERROR.NONE, "");
+    this.clearError();
     return true;
   }
 

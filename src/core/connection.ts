@@ -320,6 +320,9 @@ export class WebSocketConnection implements WebSocketEvents {
       this.closeCode = normalised;
       this.closeReason = reason;
       this.closedBy = "peer";
+      if (normalised === CLOSE.ABNORMAL) {
+        this.#setError(ERROR.CONNECTION_RESET, "The peer dropped the connection without a Close");
+      }
     } else {
       this.closedBy ??= "peer"; // The handshake failed: the peer or the network ended it.
     }

@@ -96,7 +96,7 @@ export const ERROR = {
   FILE_NOT_FOUND: 2,
   /** HTTP's 416: `sendfile()` was given an offset past the end of the file. */
   RANGE_NOT_SATISFIABLE: 416,
-  /** `ECONNRESET`: the connection is closing or closed. */
+  /** `ECONNRESET`: the peer dropped the connection without a Close frame (1006). */
   CONNECTION_RESET: 104,
   /** `ETIMEDOUT`: `recv()` timed out (the connection stays open), or a client's handshake did. */
   TIMEOUT: 110,

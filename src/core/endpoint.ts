@@ -279,6 +279,17 @@ export class WebSocketEndpoint {
     this.#connection = connection;
   }
 
+  /**
+   * Forgets this end's own last failure, for a fresh connection: what the connection reports,
+   * even before the caller sees it, is newer.
+   */
+  protected clearError(): void {
+    this.#errCode = ERROR.NONE;
+    this.#errMsg = "";
+    this.#errSequence = 0;
+    setLastError(ERROR.NONE);
+  }
+
   /** Records a failure for `errCode`, `errMsg` and `lastError()`. */
   protected setError(code: number, message: string): void {
     this.#errCode = code;
