@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import process from "node:process";
 import { runtime, testPath } from "./helpers.ts";
-import { redisMissing } from "./redis_server.ts";
+import { redisClusterMissing, redisMissing } from "./redis_server.ts";
 
 test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
   skip: runtime === "node"
@@ -37,8 +37,12 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     "coro-ws-ws/deno",
     // Mounted into each runtime's own server: the echo workloads only.
     ...["bun", "deno", "node"].map((name) => `coro-ws-mounted/${name}`),
+    // Cross-process through one Redis, a Redis Cluster, one Redis with history: "broker" only.
+    "broker-redis/node",
+    ...(redisClusterMissing ? [] : ["broker-cluster/node"]),
+    "broker-history/node",
   ];
-  if (redisMissing) console.log(redisMissing);
+  if (redisClusterMissing) console.log(redisClusterMissing);
   const workloads = [
     "echo-32",
     "broadcast",
@@ -46,12 +50,16 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
     "handshake",
     "idle",
     "json-4k-deflate",
-    ...(redisMissing ? [] : ["redis"]),
+    ...(redisMissing ? [] : ["redis", "broker"]),
   ];
-  /** Cross-process through Redis is coro-ws only; mounted servers run the echo only. */
+  /**
+   * Cross-process through Redis is coro-ws only; mounted servers run the echo only; the broker
+   * servers run the "broker" workload only, and it runs nothing else.
+   */
   const runs = (workload: string, server: string) =>
     (workload !== "redis" || server.startsWith("coro-ws")) &&
-    (!server.startsWith("coro-ws-mounted/") || workload === "echo-32");
+    (!server.startsWith("coro-ws-mounted/") || workload === "echo-32") &&
+    (workload === "broker") === server.startsWith("broker-");
   for (const workload of workloads) {
     for (const server of servers.filter((s) => runs(workload, s))) {
       const row = record.summaries.find((s: { workload: string; server: string }) =>
@@ -64,6 +72,10 @@ test(`[${runtime}] npm run bench -- --quick runs every server in every mode`, {
       assert.equal(row.errors, 0, `${workload} ${server}: errors`);
       if (workload === "redis") {
         assert.equal(row.ratio, null, `${server}: redis has no raw baseline`);
+      }
+      if (workload === "broker") {
+        assert.equal(row.baseline, "broker-redis/node", `${server}: compared with one Redis`);
+        assert.ok(row.ratio > 0, `${server}: no ratio to one Redis`);
       }
       if (server.startsWith("coro-ws-mounted/")) {
         const listening = server.replace("-mounted", "");

@@ -23,6 +23,15 @@
  * the client's sender connected to one process and its receivers to the other. It is left out,
  * loudly, where redis-server is not installed.
  *
+ * The "broker" workload runs coro-ws on Node through three ways across processes, on the same
+ * load: a sender on process A, 100 receivers on process B, each subscribed to one of six topics
+ * (two per shard of a 3-primary cluster), A publishing each message to all six, so each receiver
+ * gets it once. `broker-redis` goes through one Redis (RedisBroker), `broker-cluster` through a
+ * 3-primary Redis Cluster with a replica each (RedisClusterBroker, sharded pub/sub) and
+ * `broker-history` through one Redis with history on (TopicHistory on a RedisHistoryStore keeping
+ * 100 per topic); the ratios are to `broker-redis`. Every redis-server is pinned to CPU 0 with
+ * the servers. Left out loudly without redis-server; without redis-cli, the cluster is.
+ *
  *   npm run bench -- [--quick] [--rounds N] [--duration S] [--servers a,b] [--workloads a,b]
  */
 
@@ -31,7 +40,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import process from "node:process";
 import { connect } from "node:net";
-import { RedisServer, redisServerBinary } from "../../tests/redis_server.ts";
+import {
+  RedisCluster,
+  redisClusterMissing,
+  RedisServer,
+  redisServerBinary,
+} from "../../tests/redis_server.ts";
 import { renderChart } from "./chart.ts";
 import {
   BIN,
@@ -59,6 +73,8 @@ export interface ServerSpec {
   baseline?: string;
   /** Only these workloads run it (default: all its library runs). */
   workloads?: string[];
+  /** How its processes reach each other in the "broker" workload, which runs only these. */
+  broker?: "redis" | "cluster" | "history";
 }
 
 /** The server `spec`'s ratios are to. */
@@ -84,6 +100,11 @@ export interface Workload {
    * the first, the `connections` receivers to the second.
    */
   redis?: boolean;
+  /**
+   * With `redis`: the servers with a `broker` run it instead, each process subscribing its
+   * connections to these topics in turn and publishing every message to all of them.
+   */
+  topics?: string[];
   /** Idle mode: time echo round trips on one more connection while the others are held. */
   heldEcho?: boolean;
   /** Replies per message (the seed's echo sends 2). */
@@ -123,6 +144,12 @@ export interface RunResult extends ClientReport {
   failure?: string;
 }
 
+/**
+ * The "broker" workload's topics: their channels' slots (CRC16) put two on each primary of a
+ * 3-primary cluster made by `redis-cli --cluster create`; checked when the cluster starts.
+ */
+const SPREAD_TOPICS = ["spread:0", "spread:1", "spread:2", "spread:3", "spread:6", "spread:7"];
+
 const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
 const LIBRARIES: Library[] = ["raw", "coro-ws", "crossws"];
 const SERVERS: ServerSpec[] = [
@@ -147,6 +174,16 @@ const SERVERS: ServerSpec[] = [
       return [spec, mounted];
     })
   ),
+  // The "broker" workload's: one Redis, a Redis Cluster, one Redis with history on (issue 28).
+  ...(["redis", "cluster", "history"] as const).map((broker): ServerSpec => ({
+    name: `broker-${broker}/node`,
+    runtime: "node",
+    library: "coro-ws",
+    file: "broker.ts",
+    env: { BROKER: broker, HISTORY_SIZE: "100" },
+    baseline: "broker-redis/node",
+    broker,
+  })),
   // Deno's second engine: node:http and ws (`websocket_engine: "ws"`).
   {
     name: "coro-ws-ws/deno",
@@ -194,6 +231,19 @@ const FULL_WORKLOADS: Workload[] = [
     libraries: ["coro-ws"],
     redis: true,
   },
+  {
+    name: "broker",
+    label: "publish via one Redis, a 3-shard cluster, Redis + history: A → 100 clients on B, " +
+      "6 topics (16 in flight)",
+    mode: "broadcast",
+    path: "/spread",
+    connections: 100,
+    inflight: 16,
+    size: 32,
+    unit: "deliveries/s",
+    redis: true,
+    topics: SPREAD_TOPICS,
+  },
   json("json-4k", "echo of 4 KiB JSON, 100 conns, 4 in flight, uncompressed", false),
   json("json-4k-deflate", "echo of 4 KiB JSON, 100 conns, 4 in flight, permessage-deflate", true),
   {
@@ -237,6 +287,7 @@ const QUICK_WORKLOADS: Workload[] = [
   { ...full("broadcast"), label: "broadcast to 50 clients", connections: 50 },
   { ...full("publish"), label: "publish to 50 clients", connections: 50 },
   { ...full("redis"), label: "publish via Redis, A → 20 clients on B", connections: 20 },
+  { ...full("broker"), label: "publish via Redis, cluster, history: 6 topics", connections: 12 },
   { ...full("handshake"), label: "handshakes (10 at a time)", connections: 10 },
   {
     ...full("json-4k-deflate"),
@@ -335,15 +386,43 @@ function startSpec(spec: ServerSpec, env: Record<string, string> = {}): Promise<
  */
 async function startRedis(): Promise<RedisServer> {
   const redis = await RedisServer.start();
-  if (PIN) {
-    const info = await redisCommand(redis.port, "INFO server");
-    const pid = /process_id:(\d+)/.exec(info)?.[1];
-    if (!pid || spawnSync("taskset", ["-a", "-p", "-c", "0", pid]).status !== 0) {
-      await redis.kill();
-      throw new Error(`cannot pin redis-server (pid ${pid ?? "unknown"}) to CPU 0`);
-    }
+  try {
+    await pinRedis(redis.port);
+  } catch (error) {
+    await redis.kill();
+    throw error;
   }
   return redis;
+}
+
+/**
+ * The "broker" workload's 3-primary Redis Cluster (a replica each, as the tests make it), every
+ * node on CPU 0; rejects unless `topics` land on every primary.
+ */
+async function startCluster(topics: string[]): Promise<RedisCluster> {
+  const cluster = await RedisCluster.start(3);
+  try {
+    for (const port of cluster.ports) await pinRedis(port);
+    // RedisClusterBroker's channel for a topic (no `%` or `#` in these names).
+    const shards = topics.map((topic) => cluster.primaryOf(`coro-ws:#topic:${topic}`));
+    const used = new Set(shards);
+    console.log(`  [broker] cluster: ${topics.length} topics on ${used.size} of 3 primaries`);
+    if (used.size < 3) throw new Error(`topics on ${used.size} primaries only: ${shards}`);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
+
+/** Moves every thread of the redis-server on `port` to CPU 0 (its pid from `INFO server`). */
+async function pinRedis(port: number): Promise<void> {
+  if (!PIN) return;
+  const info = await redisCommand(port, "INFO server");
+  const pid = /process_id:(\d+)/.exec(info)?.[1];
+  if (!pid || spawnSync("taskset", ["-a", "-p", "-c", "0", pid]).status !== 0) {
+    throw new Error(`cannot pin redis-server (pid ${pid ?? "unknown"}) to CPU 0`);
+  }
 }
 
 /** Sends one inline command to Redis and resolves with the raw reply. */
@@ -469,6 +548,7 @@ async function runOnce(
   options: Options,
   round: number,
   redis?: RedisServer,
+  cluster?: RedisCluster,
 ): Promise<RunResult> {
   const base = { server: spec.name, workload: workload.name, round };
   let server: RunningServer | undefined;
@@ -476,9 +556,14 @@ async function runOnce(
   try {
     if (workload.redis) {
       if (!redis) throw new Error("no redis-server");
+      if (spec.broker === "cluster" && !cluster) throw new Error("no Redis Cluster");
+      const env: Record<string, string> = spec.broker === "cluster"
+        ? { REDIS_CLUSTER: cluster!.seeds }
+        : { REDIS_URL: redis.url };
+      if (workload.topics) env.TOPICS = workload.topics.join(",");
       // The sender's server, then the receivers' (`server`): both on CPU 0, like redis-server.
-      publisher = await startSpec(spec, { REDIS_URL: redis.url });
-      server = await startSpec(spec, { REDIS_URL: redis.url });
+      publisher = await startSpec(spec, env);
+      server = await startSpec(spec, env);
     } else {
       // coro.ts lifts coro-ws's max_connections (10,000 by default) for large idle runs.
       const env: Record<string, string> = workload.mode === "idle"
@@ -643,9 +728,11 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
     if (rows.length === 0) continue;
     const hasRaw = rows.some((row) => row.ratio !== null);
     const mounted = rows.some((row) => row.ratio !== null && !row.baseline.startsWith("raw/"));
-    const to = hasRaw
-      ? `; ratio to the runtime's raw API${mounted ? ", mounted: to coro-ws listening" : ""}`
-      : "";
+    const to = !hasRaw
+      ? ""
+      : workload.topics
+      ? "; ratio to one Redis, broker-redis"
+      : `; ratio to the runtime's raw API${mounted ? ", mounted: to coro-ws listening" : ""}`;
     console.log(`\n${workload.label} (${workload.unit}${to})`);
     console.log(
       `  ${"server".padEnd(20)} ${"median".padStart(9)} ${"ratio".padStart(6)} ` +
@@ -671,6 +758,7 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
 function serversOf(workload: Workload, options: Options): ServerSpec[] {
   return options.servers.filter((spec) =>
     (workload.libraries?.includes(spec.library) ?? true) &&
+    (spec.broker !== undefined) === (workload.topics !== undefined) &&
     (spec.workloads?.includes(workload.name) ?? true)
   );
 }
@@ -681,7 +769,8 @@ async function main(): Promise<number> {
     options.workloads = options.workloads.filter((workload) => !workload.redis);
     console.log([
       "#".repeat(72),
-      '### SKIPPED: redis-server is not installed, so the "redis" workload is left out.',
+      '### SKIPPED: redis-server is not installed, so the "redis" and "broker" workloads',
+      "### are left out.",
       "### Install it (Debian: apt-get install -y redis-server) for the full benchmark.",
       "#".repeat(72),
     ].join("\n"));
@@ -692,18 +781,31 @@ async function main(): Promise<number> {
   );
   const results: RunResult[] = [];
   for (const workload of options.workloads) {
-    const servers = serversOf(workload, options);
+    let servers = serversOf(workload, options);
     if (servers.length === 0) continue;
     let redis: RedisServer | undefined;
+    let cluster: RedisCluster | undefined;
     try {
       if (workload.redis) redis = await startRedis();
     } catch (error) {
       console.log(`  [${workload.name}] FAILED to start redis-server: ${error}`);
     }
+    if (redis && workload.topics && servers.some((spec) => spec.broker === "cluster")) {
+      if (redisClusterMissing) {
+        console.log(redisClusterMissing.replace("is untested here", "is left out"));
+        servers = servers.filter((spec) => spec.broker !== "cluster");
+      } else {
+        try {
+          cluster = await startCluster(workload.topics);
+        } catch (error) {
+          console.log(`  [${workload.name}] FAILED to start the Redis Cluster: ${error}`);
+        }
+      }
+    }
     try {
       for (let round = 1; round <= options.rounds; round++) {
         for (const spec of servers) {
-          const result = await runOnce(spec, workload, options, round, redis);
+          const result = await runOnce(spec, workload, options, round, redis, cluster);
           results.push(result);
           const held = result.held === undefined || !workload.heldEcho ? "" : `, ${result.held} ` +
             `held, opened in ${result.open_s!.toFixed(1)} s, echo p50 ${result.p50_ms} ms`;
@@ -717,7 +819,7 @@ async function main(): Promise<number> {
         }
       }
     } finally {
-      await redis?.kill();
+      await Promise.all([redis?.kill(), cluster?.stop()]);
     }
   }
   const summaries = summarise(results, options.servers, options.workloads);
