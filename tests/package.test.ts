@@ -273,15 +273,15 @@ test(`[${runtime}] Bun runs the echo example from the installed package (TypeScr
   assert.match(output, /one Frame class for coro-ws and coro-ws\/client: true/);
 });
 
-/** The README's quick-start server, on `port`. */
-function quickStart(port: number): string {
+/** The README's quick-start server, as written (it reads its port from PORT). */
+function quickStart(): string {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
     .map((match) => match[1])
     .find((code) => code.includes('from "coro-ws";'));
   assert.ok(block, "the README has no quick start importing coro-ws");
-  assert.match(block, /9502/);
-  return block.replace("9502", String(port));
+  assert.match(block, /process\.env\.PORT/);
+  return block;
 }
 
 /** A port free right now on 127.0.0.1. */
@@ -297,7 +297,7 @@ function freePort(): Promise<number> {
 /** The quick start's command for `file` on each runtime. */
 const QUICK_START_COMMANDS: [string, (file: string) => [string, string[]]][] = [
   ["node", (file) => [BIN("node"), [file]]],
-  ["deno", (file) => [BIN("deno"), ["run", "--allow-net", file]]],
+  ["deno", (file) => [BIN("deno"), ["run", "--allow-net", "--allow-env=PORT", file]]],
   ["bun", (file) => [BIN("bun"), [file]]],
 ];
 
@@ -309,9 +309,13 @@ for (const [name, command] of QUICK_START_COMMANDS) {
     const { dir } = await installed();
     const port = await freePort();
     const file = `quick_start_${name}.ts`;
-    writeFileSync(join(dir, file), quickStart(port));
+    writeFileSync(join(dir, file), quickStart());
     const [program, args] = command(file);
-    const child = spawn(program, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(program, args, {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PORT: String(port) },
+    });
     let output = "";
     for (const stream of [child.stdout, child.stderr]) {
       stream.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
@@ -331,6 +335,8 @@ for (const [name, command] of QUICK_START_COMMANDS) {
       child.kill("SIGINT");
       assert.equal((await closeOf(client)).code, 1001);
       assert.equal(await within(exited, 5000, "exit"), 0, output);
+      assert.match(output, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}\\n`));
+      assert.match(output, /\nstopped\n/, "the code after start() ran");
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
