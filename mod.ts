@@ -42,7 +42,7 @@ export {
   MemoryBroker,
   type PubSubBroker,
 } from "./src/pubsub/broker.ts";
-export { MalformedBodyError, type UploadedFile } from "./src/http/multipart.ts";
+export type { UploadedFile } from "./src/http/multipart.ts";
 export { type CookieAttributes, Response } from "./src/http/response.ts";
 export type { PushData, RecvResult } from "./src/core/payload.ts";
 export type { ClosedBy } from "./src/core/connection.ts";

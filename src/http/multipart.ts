@@ -34,14 +34,8 @@ export interface UploadedFile {
 }
 
 /**
- * A body that claims to be multipart but is not well formed; the server answers it 400.
- *
- * @example
- * ```ts
- * import { MalformedBodyError } from "../../mod.ts";
- * const error = new MalformedBodyError("multipart body without a boundary");
- * console.log(error.name); // "MalformedBodyError"
- * ```
+ * A body that claims to be multipart but is not well formed: the server answers it 400 before
+ * any handler runs, so it never reaches user code.
  */
 export class MalformedBodyError extends Error {
   /** "MalformedBodyError" */
