@@ -5,7 +5,7 @@
  *   npm test                                  # everything
  *   npm test -- --only=node                   # only the Node test run (comma separated list of
  *                                             #   steps: tsc, lint, fmt, docs, doclint,
- *                                             #   exports, publish, static (all seven), node,
+ *                                             #   exports, errors, publish, static (all eight), node,
  *                                             #   deno, bun, deno-ws)
  *   npm test -- tests/foo.test.ts             # only these test files (static checks still run)
  *   npm test -- --only=deno,bun tests/foo.test.ts
@@ -18,7 +18,8 @@
  * Steps: tsc --noEmit, deno lint, deno fmt --check, deno check --doc-only (every code
  * example in README.md, the porting guide and the JSDoc), deno doc --lint (JSDoc on every
  * public symbol), scripts/check_exports.ts (package.json and deno.json
- * export the same entry points), deno publish --dry-run (what JSR would get, slow types
+ * export the same entry points), scripts/error_table.ts --check (docs/errors.md matches the
+ * error codes and every code is set somewhere), deno publish --dry-run (what JSR would get, slow types
  * included), then the same test files under
  * `node --test`, `deno test` and `bun test`, and the engine suite once more on Deno with
  * `websocket_engine: "ws"` (deno-ws). The test runs happen even if a static check fails;
@@ -34,7 +35,16 @@ import { stripVTControlCharacters } from "node:util";
 import { DENO_TYPES_FILE, writeDenoTypes } from "./deno_types.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const STATIC_STEPS = ["tsc", "lint", "fmt", "docs", "doclint", "exports", "publish"] as const;
+const STATIC_STEPS = [
+  "tsc",
+  "lint",
+  "fmt",
+  "docs",
+  "doclint",
+  "exports",
+  "errors",
+  "publish",
+] as const;
 /** `deno-ws`: Deno again, serving through `websocket_engine: "ws"`, on {@link ENGINE_SUITE}. */
 const RUNTIMES = ["node", "deno", "bun", "deno-ws"] as const;
 /**
@@ -92,6 +102,11 @@ const STATIC_COMMANDS: Record<
     },
   },
   exports: { tool: "node", args: ["scripts/check_exports.ts"], label: "check_exports" },
+  errors: {
+    tool: "node",
+    args: ["scripts/error_table.ts", "--check"],
+    label: "error_table --check",
+  },
   publish: {
     tool: "deno",
     args: ["publish", "--dry-run", "--allow-dirty"],
