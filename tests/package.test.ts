@@ -344,3 +344,47 @@ for (const [name, command] of QUICK_START_COMMANDS) {
 }
 
 if (skip) console.log(`tests/package.test.ts skipped under ${runtime}: ${skip}`);
+
+test(`[${runtime}] the README's install steps work as written in an empty folder`, {
+  skip,
+  timeout: 240_000,
+}, async () => {
+  await installed();
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((match) => match[1])
+    .find((code) => code.includes("npm pack"));
+  assert.ok(block, "the README has no install steps");
+  const lines = block.split("\n");
+  const steps = lines.slice(lines.findIndex((line) => line.startsWith("# in your project")) + 1)
+    .map((line) => line.replace(/\s+#.*$/, "").trim())
+    .filter((line) => line !== "");
+  assert.ok(steps.some((step) => step.startsWith("npm install")), block);
+  const tarball = join(tempDir!, "pack", readdirSync(join(tempDir!, "pack"))[0]);
+  const empty = join(tempDir!, "empty");
+  mkdirSync(empty);
+  for (const step of steps) {
+    // The one liberty taken: the tarball's path here instead of ../coro-ws/.
+    await run("sh", ["-c", step.replace(/\S*coro-ws-[\d.]+\.tgz/, tarball)], empty, 120_000);
+  }
+  const manifest = JSON.parse(readFileSync(join(empty, "package.json"), "utf8"));
+  assert.equal(manifest.type, "module");
+  assert.ok(manifest.dependencies?.["coro-ws"], JSON.stringify(manifest));
+  writeFileSync(join(empty, "server.ts"), quickStart());
+  const port = await freePort();
+  const child = spawn(BIN("node"), ["server.ts"], {
+    cwd: empty,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PORT: String(port) },
+  });
+  try {
+    let page = "";
+    for (const deadline = Date.now() + 30_000; page !== "hello" && Date.now() < deadline;) {
+      page = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
+      if (page !== "hello") await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(page, "hello", "the quick start serves from the folder the steps made");
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
