@@ -329,3 +329,35 @@ export function skipWithoutService(missing: string | undefined, reason: string):
   }
   return reason;
 }
+
+/** The next message `client` gets that matches `pattern`, skipping others. */
+export async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise<string> {
+  const deadline = Date.now() + ms;
+  while (true) {
+    const data = String(await message(client, Math.max(1, deadline - Date.now()) / 1000));
+    if (pattern.test(data)) return data;
+  }
+}
+
+/**
+ * Sends probes from `sender` until `receiver` gets one "NAME: probe N" through a broker: the
+ * receiving server's subscription has reached it, or it is back after an outage.
+ */
+export async function untilCrossing(
+  sender: Client,
+  receiver: Client,
+  name: string,
+  ms: number,
+): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (let probe = 0;; probe++) {
+    await sender.push(`probe ${probe}`);
+    try {
+      return await nextMatching(receiver, new RegExp(`^${name}: probe`), 200);
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`nothing crossed within ${ms} ms`, { cause: error });
+      }
+    }
+  }
+}

@@ -13,12 +13,14 @@ import { RedisBroker } from "../src/pubsub/redis.ts";
 import {
   assertQuiet,
   message,
+  nextMatching,
   open,
   otherRuntime,
   runtime,
   type ServerProcess,
   skipWithoutService,
   startServer,
+  untilCrossing,
   within,
 } from "./helpers.ts";
 import { redisMissing, RedisServer, TcpProxy } from "./redis_server.ts";
@@ -49,33 +51,6 @@ async function chatPair(): Promise<[ServerProcess, ServerProcess]> {
 
 function join(server: ServerProcess, name: string, room = "r"): Promise<Client> {
   return open(`${server.wsUrl}/chat?room=${room}&name=${name}`);
-}
-
-/** The next message `client` gets that matches `pattern`, skipping others. */
-async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise<string> {
-  const deadline = Date.now() + ms;
-  while (true) {
-    const data = String(await message(client, Math.max(1, deadline - Date.now()) / 1000));
-    if (pattern.test(data)) return data;
-  }
-}
-
-/**
- * Sends probes from `sender` until `receiver` gets one through Redis: the receiving server's
- * subscription has reached Redis, or Redis is back after an outage.
- */
-async function untilCrossing(sender: Client, receiver: Client, name: string, ms: number) {
-  const deadline = Date.now() + ms;
-  for (let probe = 0;; probe++) {
-    await sender.push(`probe ${probe}`);
-    try {
-      return await nextMatching(receiver, new RegExp(`^${name}: probe`), 200);
-    } catch (error) {
-      if (Date.now() > deadline) {
-        throw new Error(`nothing crossed within ${ms} ms`, { cause: error });
-      }
-    }
-  }
 }
 
 /** `count` numbered messages from each sender, interleaved, then what `receiver` got of them. */

@@ -11,11 +11,13 @@ import { type Client, Server } from "../mod.ts";
 import { RedisClusterBroker } from "../src/pubsub/redis.ts";
 import {
   message,
+  nextMatching,
   open,
   otherRuntime,
   runtime,
   type ServerProcess,
   startServer,
+  untilCrossing,
 } from "./helpers.ts";
 import { RedisCluster, redisClusterMissing } from "./redis_server.ts";
 
@@ -38,30 +40,6 @@ const quick = {
   reconnectDelayMs: 20,
   maxReconnectDelayMs: 200,
 };
-
-/** The next message `client` gets that matches `pattern`, skipping others. */
-async function nextMatching(client: Client, pattern: RegExp, ms = 5000): Promise<string> {
-  const deadline = Date.now() + ms;
-  while (true) {
-    const data = String(await message(client, Math.max(1, deadline - Date.now()) / 1000));
-    if (pattern.test(data)) return data;
-  }
-}
-
-/** Sends probes from `sender` until `receiver` gets one through the cluster. */
-async function untilCrossing(sender: Client, receiver: Client, name: string, ms: number) {
-  const deadline = Date.now() + ms;
-  for (let probe = 0;; probe++) {
-    await sender.push(`probe ${probe}`);
-    try {
-      return await nextMatching(receiver, new RegExp(`^${name}: probe`), 200);
-    } catch (error) {
-      if (Date.now() > deadline) {
-        throw new Error(`nothing crossed within ${ms} ms`, { cause: error });
-      }
-    }
-  }
-}
 
 /** `count` numbered messages from `sender`, and the numbers `receiver` got, in arrival order. */
 async function exchange(sender: Client, name: string, receiver: Client, count: number) {
