@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { test } from "node:test";
 import { CLOSE, ConnectionClosedError, ERROR, FLAG, Frame, OPCODE } from "../mod.ts";
-import { closeOf, message, open, runtime, startServer, within } from "./helpers.ts";
+import {
+  assertServerSettled,
+  closeOf,
+  message,
+  open,
+  runtime,
+  startServer,
+  within,
+} from "./helpers.ts";
 import { RawClient } from "./raw_client.ts";
 
 const engine = process.env.TEST_ENGINE ? `${runtime}-${process.env.TEST_ENGINE}` : runtime;
@@ -127,6 +135,10 @@ test(`[${engine}] the Client's errCode is its newest error: a failed upgrade aft
     (error) => error instanceof ConnectionClosedError && error.code === 4002,
   );
   assert.deepEqual([client.closeCode, client.closedBy], [4002, "peer"]);
+});
+
+test(`[${engine}] afterwards the server is alive and holds no handler or connection`, async () => {
+  await assertServerSettled(server, "after every ending", 15_000);
 });
 
 test(`[${engine}] a shutdown closes with 1001, by the server, and clean for strict()`, async () => {

@@ -101,15 +101,13 @@ export class WebSocketEndpoint {
    * ```
    */
   strict(): AsyncIterable<Frame> {
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async () => {
-          const result = await this[Symbol.asyncIterator]().next();
-          if (result.done) this.#throwUnlessClean();
-          return result;
-        },
-      }),
+    const frames = this[Symbol.asyncIterator]();
+    const next = async () => {
+      const result = await frames.next();
+      if (result.done) this.#throwUnlessClean();
+      return result;
     };
+    return { [Symbol.asyncIterator]: () => ({ next }) };
   }
 
   #throwUnlessClean(): void {
