@@ -872,7 +872,22 @@ test("WebSocketConnection.receiveMessage() queues one message of package_max_len
 });
 
 test("utf8Length() counts the UTF-8 bytes of a string", () => {
-  for (const text of ["", "abc", "é", "€", "😀", "a\u{7ff}\u{800}\u{ffff}", "x😀é€"]) {
+  const long = "x".repeat(70) + "😀\ud800é"; // Measured natively; a lone surrogate is U+FFFD.
+  const huge = "é€😀".repeat(30_000); // Past the native encoder's scratch buffer.
+  for (
+    const text of [
+      "",
+      "abc",
+      "é",
+      "€",
+      "😀",
+      "a\u{7ff}\u{800}\u{ffff}",
+      "x😀é€",
+      "a\ud800b",
+      long,
+      huge,
+    ]
+  ) {
     assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
   }
 });
