@@ -7,11 +7,11 @@
  *                                             #   steps: tsc, lint, fmt, docs, doclint,
  *                                             #   exports, errors, publish, static (all eight), node,
  *                                             #   deno, bun, deno-ws)
- *   npm test -- tests/foo.test.ts             # only these test files (static checks still run)
+ *   npm test -- tests/core tests/http/http.test.ts  # only these test files and folders
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
  * Environment:
- *   TEST_DIR=dir             where to look for *.test.ts files (default "tests")
+ *   TEST_DIR=dir             where to look for *.test.ts files, in subfolders too (default "tests")
  *   TEST_STEP_TIMEOUT=secs   overall time limit per step (default 240); the step is killed and
  *                            counted as failed when it is exceeded
  *
@@ -52,9 +52,14 @@ const RUNTIMES = ["node", "deno", "bun", "deno-ws"] as const;
  * the protocol, hostile-peer, delivery, uploads and fuzz suites. compression.test.ts runs both Deno engines
  * itself.
  */
-const ENGINE_SUITE = ["conformance", "hostile", "delivery", "uploads", "fuzz", "endings"].map((
-  name,
-) => `tests/${name}.test.ts`);
+const ENGINE_SUITE = [
+  "conformance/conformance",
+  "conformance/delivery",
+  "conformance/endings",
+  "robustness/hostile",
+  "robustness/uploads",
+  "robustness/fuzz",
+].map((name) => `tests/${name}.test.ts`);
 type StaticStep = (typeof STATIC_STEPS)[number];
 type Runtime = (typeof RUNTIMES)[number];
 type Step = StaticStep | Runtime;
@@ -180,15 +185,19 @@ function parseArgs(argv: string[]): { steps: Set<Step>; files: string[] } {
 function testFiles(requested: string[]): string[] {
   const base = process.env.INIT_CWD ?? process.cwd(); // npm runs scripts from the package root
   if (requested.length > 0) {
-    return requested.map((f) => {
+    return requested.flatMap((f) => {
       const abs = isAbsolute(f) ? f : resolve(base, f);
-      if (!existsSync(abs) || !statSync(abs).isFile()) usage(`no such test file: ${f}`);
-      return toRel(abs);
+      if (!existsSync(abs)) usage(`no such test file or folder: ${f}`);
+      return statSync(abs).isDirectory() ? testFilesIn(abs) : [toRel(abs)];
     }).sort();
   }
   const dir = resolve(ROOT, process.env.TEST_DIR ?? "tests");
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
+  return existsSync(dir) ? testFilesIn(dir) : [];
+}
+
+/** The *.test.ts files in `dir` and its subfolders, root-relative. */
+function testFilesIn(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
     .filter((name) => name.endsWith(".test.ts"))
     .map((name) => toRel(join(dir, name)))
     .sort();
