@@ -2,7 +2,7 @@
  * The browser build of an entry point (for `coro-ws/client`): one ESM file for browsers, with
  * the client's adapter choice replaced by the browser's (src/client/adapter_browser.ts), so no
  * Node code is in it. esbuild refuses a `node:` import for the browser: a core change that
- * brought one in fails the build. scripts/build.ts writes it to dist/; tests/browser.test.ts
+ * brought one in fails the build. scripts/build.ts writes it to dist/; tests/release/browser.test.ts
  * runs it in Chromium.
  *
  * @module
