@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
- * Writes docs/errors.md, the table of every `errCode` (the `ERROR` constants) with what it means
+ * Writes docs/reference/errors.md, the table of every `errCode` (the `ERROR` constants) with what it means
  * and the modules that set it, from the source itself, so the table cannot drift from the code.
  *
- *   node scripts/error_table.ts           # write docs/errors.md
- *   node scripts/error_table.ts --check   # fail if docs/errors.md is stale or a code is unset
+ *   node scripts/error_table.ts           # write docs/reference/errors.md
+ *   node scripts/error_table.ts --check   # fail if docs/reference/errors.md is stale or a code is unset
  */
 
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,7 +15,7 @@ import { ERROR } from "../src/core/constants.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const CONSTANTS = join(ROOT, "src/core/constants.ts");
-const OUTPUT = join(ROOT, "docs/errors.md");
+const OUTPUT = join(ROOT, "docs/reference/errors.md");
 
 /** Every .ts file under `dir`, recursively. */
 function sources(dir: string): string[] {
@@ -108,7 +108,9 @@ if (process.argv.includes("--check")) {
   } catch {
     // Missing: stale.
   }
-  if (current !== text) problems.push("docs/errors.md is stale: run node scripts/error_table.ts");
+  if (current !== text) {
+    problems.push("docs/reference/errors.md is stale: run node scripts/error_table.ts");
+  }
   if (unset.length > 0) problems.push(`documented codes that nothing sets: ${unset.join(", ")}`);
   for (const problem of problems) console.error(`error_table: ${problem}`);
   if (problems.length === 0) console.log("error_table: ok");

@@ -93,7 +93,14 @@ const STATIC_COMMANDS: Record<
   fmt: { tool: "deno", args: ["fmt", "--check"], label: "deno fmt --check" },
   docs: {
     tool: "deno",
-    args: ["check", "--doc-only", "README.md", ...markdownIn("docs"), "mod.ts", "src/"],
+    args: [
+      "check",
+      "--doc-only",
+      "README.md",
+      ...["docs/howto", "docs/reference", "docs/topics"].flatMap(markdownIn),
+      "mod.ts",
+      "src/",
+    ],
     label: "deno check --doc-only",
   },
   doclint: {

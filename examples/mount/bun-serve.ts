@@ -42,7 +42,7 @@ const server = Bun.serve({
   port,
   fetch: (request, server) => coro.fetch(request, server) ?? app(request),
   // ...and Bun runs the upgraded sockets' events here. To serve another library's WebSockets
-  // too, call both libraries' handlers from each of these (see docs/mounting.md).
+  // too, call both libraries' handlers from each of these (see docs/howto/mounting.md).
   websocket: coro.websocket,
 });
 // Ctrl-C or SIGTERM: coro-ws's clients get 1001, its handlers finish, the process exits 0.

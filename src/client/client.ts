@@ -68,7 +68,7 @@ const CLIENT_DEFAULTS: ResolvedSettings = { ...DEFAULT_SETTINGS, websocket_idle_
  * A WebSocket client with the server side's `recv()` / `push()` API, on Deno, Bun, Node and in
  * browsers (`coro-ws/client`). Node, Deno and Bun run `ws`'s client, so each pauses reading,
  * pings, sends fragments and shows a refused handshake's status and headers; a browser's own
- * `WebSocket` can do none of that (docs/runtimes.md).
+ * `WebSocket` can do none of that (docs/reference/runtimes.md).
  *
  * @example Swoole's client example
  * ```ts

@@ -207,7 +207,7 @@ export class WebSocketEndpoint {
 
   /**
    * Drops the connection without a Close frame, as Swoole does, after what `push()` accepted
-   * (where the runtime cannot drop one it sends Close 1000; see docs/runtimes.md). `recv()`
+   * (where the runtime cannot drop one it sends Close 1000; see docs/reference/runtimes.md). `recv()`
    * then returns `""`.
    *
    * @returns false when there was no open connection

@@ -6,7 +6,7 @@
  * @module
  */
 
-/** What the runtime's WebSocket server can do; docs/runtimes.md mirrors it. */
+/** What the runtime's WebSocket server can do; docs/reference/runtimes.md mirrors it. */
 export interface RuntimeCapabilities {
   /** `"deno"`, `"bun"` or `"node"`. */
   readonly runtime: string;

@@ -5,7 +5,7 @@
  */
 
 /**
- * What `server.set()` accepts. Every limit is on by default; docs/settings.md gives
+ * What `server.set()` accepts. Every limit is on by default; docs/reference/settings.md gives
  * each default's reason.
  *
  * @example
@@ -66,7 +66,7 @@ export interface Settings {
   /**
    * Offer permessage-deflate (RFC 7692) to WebSocket clients; a message is compressed when
    * pushed with `FLAG.COMPRESS`, as in Swoole. No context takeover either way, so a connection
-   * keeps no compression state between messages (docs/compression.md has the
+   * keeps no compression state between messages (docs/topics/compression.md has the
    * measurements). Deno's own WebSocket server cannot negotiate it (see the runtime table).
    */
   websocket_compression?: boolean;
@@ -74,7 +74,7 @@ export interface Settings {
    * Which WebSocket server to run on: `"native"`, the runtime's own (`Deno.serve`, `Bun.serve`,
    * `node:http` with `ws`), or `"ws"`: `node:http` with `ws` on Deno too, which brings
    * compression, pause, ping/pong, a message limit enforced before buffering and a Close frame
-   * on protocol errors to Deno (docs/runtimes.md). Not on Bun.
+   * on protocol errors to Deno (docs/reference/runtimes.md). Not on Bun.
    */
   websocket_engine?: "native" | "ws";
   /**
@@ -99,7 +99,7 @@ export interface Settings {
 /** Settings with every default filled in. */
 export type ResolvedSettings = Required<Settings>;
 
-/** The defaults; each one's reason is in docs/settings.md. */
+/** The defaults; each one's reason is in docs/reference/settings.md. */
 export const DEFAULT_SETTINGS: ResolvedSettings = {
   package_max_length: 2 * 1024 * 1024,
   socket_read_timeout: -1,
@@ -155,7 +155,7 @@ const RANGES: Record<string, readonly [number, number, boolean]> = {
 
 /**
  * Merges `update` into `current`, refusing unknown keys, values of the wrong type and values
- * out of range (docs/settings.md gives each range), so a mistake in a setting
+ * out of range (docs/reference/settings.md gives each range), so a mistake in a setting
  * fails loudly at `set()` instead of later, or on one runtime only.
  *
  * `method` names the caller in messages; `known` is the keys it takes (default: all).
