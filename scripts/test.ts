@@ -43,6 +43,8 @@ const STATIC_STEPS = [
   "doclint",
   "exports",
   "errors",
+  "reference",
+  "doctest",
   "publish",
 ] as const;
 /** `deno-ws`: Deno again, serving through `websocket_engine: "ws"`, on {@link ENGINE_SUITE}. */
@@ -119,6 +121,12 @@ const STATIC_COMMANDS: Record<
     args: ["scripts/error_table.ts", "--check"],
     label: "error_table --check",
   },
+  reference: {
+    tool: "node",
+    args: ["scripts/reference.ts", "--check"],
+    label: "reference --check",
+  },
+  doctest: { tool: "node", args: ["scripts/doc_examples.ts"], label: "doc examples" },
   publish: {
     tool: "deno",
     args: ["publish", "--dry-run", "--allow-dirty"],
