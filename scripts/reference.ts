@@ -400,7 +400,13 @@ function render(): string {
       }
     }
   }
-  return out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
+  // As deno fmt writes Markdown, so formatting the docs leaves the page fresh.
+  return execFileSync(deno(), ["fmt", "--ext=md", "-"], {
+    cwd: ROOT,
+    input: out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n",
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
 }
 
 const text = render();

@@ -99,7 +99,7 @@ const STATIC_COMMANDS: Record<
       "check",
       "--doc-only",
       "README.md",
-      ...["docs/howto", "docs/reference", "docs/topics"].flatMap(markdownIn),
+      ...["docs/tutorial", "docs/howto", "docs/reference", "docs/topics"].flatMap(markdownIn),
       "mod.ts",
       "src/",
     ],
