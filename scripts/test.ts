@@ -3,36 +3,47 @@
  * Project test runner (Node 24, no dependencies).
  *
  *   npm test                                  # everything
- *   npm test -- --only=node                   # only the Node test run (comma separated list of
- *                                             #   steps: tsc, lint, fmt, docs, doclint,
- *                                             #   exports, errors, publish, static (all eight), node,
- *                                             #   deno, bun, deno-ws)
+ *   npm test -- --only=node                   # only the Node test runs (comma separated list of
+ *                                             #   steps: tsc, lint, fmt, docs, doclint, exports,
+ *                                             #   errors, reference, doctest, publish, static
+ *                                             #   (all ten), node, deno, bun, deno-ws)
  *   npm test -- tests/core tests/http/http.test.ts  # only these test files and folders
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
  * Environment:
  *   TEST_DIR=dir             where to look for *.test.ts files, in subfolders too (default "tests")
- *   TEST_STEP_TIMEOUT=secs   overall time limit per step (default 240); the step is killed and
- *                            counted as failed when it is exceeded
+ *   TEST_JOBS=n              how many runs go at once (default: two per CPU core); 1 runs one
+ *                            after another
+ *   TEST_STEP_TIMEOUT=secs   time limit of one run, a static check or one test file on one
+ *                            runtime (default 240); the run is killed and counted as failed
+ *                            when it is exceeded
  *
  * Steps: tsc --noEmit, deno lint, deno fmt --check, deno check --doc-only (every code
- * example in README.md, the porting guide and the JSDoc), deno doc --lint (JSDoc on every
+ * example in README.md, the docs and the JSDoc), deno doc --lint (JSDoc on every
  * public symbol), scripts/check_exports.ts (package.json and deno.json
  * export the same entry points), scripts/error_table.ts --check (docs/errors.md matches the
- * error codes and every code is set somewhere), deno publish --dry-run (what JSR would get, slow types
- * included), then the same test files under
- * `node --test`, `deno test` and `bun test`, and the engine suite once more on Deno with
- * `websocket_engine: "ws"` (deno-ws). The test runs happen even if a static check fails;
- * the exit code reflects every failure. The last line printed is
- * `N passed, N failed` summed over the three runtimes (+1 failed per failed check).
+ * error codes and every code is set somewhere), scripts/reference.ts --check (the API
+ * reference is not stale), scripts/doc_examples.ts (every JSDoc example runs), deno publish
+ * --dry-run (what JSR would get, slow types included), and each test file under `node --test`,
+ * `deno test` and `bun test`, and the engine suite once more on Deno with
+ * `websocket_engine: "ws"` (deno-ws).
+ *
+ * Each step and each test file on each runtime is one run, in its own process; up to TEST_JOBS
+ * of them go at once, since most test files spend their time waiting on sockets and timers.
+ * A run's output is printed whole when it ends, between `=== NAME: command` and
+ * `--- NAME: how it ended`. Test results are read from each run's JUnit report: a run that writes
+ * none, or exits non-zero with no failed test, counts as 1 failed. Every run happens even if
+ * another failed; the summary names the failed runs and tests, and the last line printed is
+ * `N passed, N failed` summed over the runtimes (+1 failed per failed check).
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
-import { DENO_TYPES_FILE, writeDenoTypes } from "./deno_types.ts";
+import { writeDenoTypes } from "./deno_types.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const STATIC_STEPS = [
@@ -74,6 +85,29 @@ function markdownIn(dir: string): string[] {
 }
 
 const TIMEOUT_MS = Number(process.env.TEST_STEP_TIMEOUT ?? "240") * 1000;
+/** Runs at once: two per core keeps the CPU busy while most runs wait on I/O. */
+const JOBS = Number(process.env.TEST_JOBS ?? availableParallelism() * 2);
+if (!Number.isInteger(JOBS) || JOBS < 1) usage(`TEST_JOBS must be a whole number from 1 up`);
+/**
+ * The test files that take longest, longest first (JUnit times on 2 cores, December 2026:
+ * release/bench about 50 s on Node, the others 7 to 17 s on each runtime). They start first,
+ * so that the last runs to end are short ones.
+ */
+const LONG_FIRST = [
+  "release/bench",
+  "release/package",
+  "pubsub/redis",
+  "conformance/delivery",
+  "robustness/hostile",
+  "robustness/uploads",
+  "release/browser",
+  "pubsub/presence",
+  "robustness/fuzz",
+  "client/client",
+  "pubsub/history",
+  "pubsub/redis_cluster",
+  "robustness/hardening",
+];
 /** Per-test time limit given to node and bun (bun's default of 5 s is too short for I/O tests). */
 const PER_TEST_TIMEOUT_MS = 60_000;
 /**
@@ -138,9 +172,10 @@ interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  /** stdout and stderr as they came, interleaved. */
   output: string;
-  /** Lines held back by the `hide` option. */
-  hidden: number;
+  stdout: string;
+  seconds: number;
   error?: string;
 }
 
@@ -150,9 +185,12 @@ interface Counts {
   skipped: number;
 }
 
-interface RuntimeReport extends Counts {
+/** One test file's run on one runtime. */
+interface FileReport extends Counts {
   runtime: Runtime;
-  ran: boolean;
+  file: string;
+  /** The failed tests' names, from the JUnit report. */
+  failures: string[];
   note: string;
 }
 
@@ -163,7 +201,7 @@ function usage(message: string): never {
   console.error(`scripts/test.ts: ${message}`);
   console.error(
     `usage: node scripts/test.ts [--only=${[...STATIC_STEPS, "static", ...RUNTIMES].join("|")}` +
-      `[,...]] [test files...]`,
+      `[,...]] [test files and folders...]`,
   );
   process.exit(2);
 }
@@ -241,11 +279,11 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-let current: ReturnType<typeof spawn> | undefined;
+/** The runs going now, each its own process group, all killed if the runner is. */
+const running = new Set<ReturnType<typeof spawn>>();
 
-function killTree(signal: NodeJS.Signals): void {
-  const child = current;
-  if (!child || child.pid === undefined || child.exitCode !== null) return;
+function killGroup(child: ReturnType<typeof spawn>, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal); // whole process group (spawned with detached: true)
   } catch {
@@ -257,80 +295,52 @@ function killTree(signal: NodeJS.Signals): void {
 
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
-    killTree("SIGKILL");
+    for (const child of running) killGroup(child, "SIGKILL");
     process.exit(130);
   });
 }
 
-/** Runs a command, streaming its output live while also collecting it. */
-function run(
-  cmd: string,
-  args: string[],
-  options: { capture?: "stdout"; env?: Record<string, string>; hide?: RegExp } = {},
-): Promise<RunResult> {
+/**
+ * Runs a command to its end and resolves with everything it printed: runs go side by side, so
+ * each one's output is printed whole by its caller, never mixed with another's.
+ */
+function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolvePromise) => {
+    const started = performance.now();
     let output = "";
-    let hidden = 0;
+    let stdout = "";
     let timedOut = false;
     let killTimer: ReturnType<typeof setTimeout> | undefined;
     const child = spawn(cmd, args, {
       cwd: ROOT,
-      env: { ...childEnv(), ...options.env },
+      env: { ...childEnv(), ...env },
       stdio: ["ignore", "pipe", "pipe"],
       detached: process.platform !== "win32",
     });
-    current = child;
+    running.add(child);
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString("utf8");
-      if (options.capture !== "stdout") process.stdout.write(chunk);
+      stdout += chunk.toString("utf8");
     });
-    // With `hide`, stderr goes out line by line, less the matching lines and their "at" lines.
-    let pendingLine = "";
-    let hiding = false;
-    const writeShown = (text: string) => {
-      for (const line of text.split("\n")) {
-        const plain = stripVTControlCharacters(line);
-        if (options.hide!.test(plain)) {
-          hidden++;
-          hiding = true;
-        } else if (!(hiding && /^\s+at /.test(plain))) {
-          hiding = false;
-          process.stderr.write(`${line}\n`);
-        }
-      }
-    };
-    child.stderr.on("data", (chunk: Buffer) => {
-      if (options.capture !== "stdout") output += chunk.toString("utf8");
-      if (!options.hide) {
-        process.stderr.write(chunk);
-        return;
-      }
-      const lines = (pendingLine + chunk.toString("utf8")).split("\n");
-      pendingLine = lines.pop()!;
-      if (lines.length > 0) writeShown(lines.join("\n"));
-    });
-    child.stderr.on("end", () => {
-      if (options.hide && pendingLine) writeShown(pendingLine);
-    });
+    child.stderr.on("data", (chunk: Buffer) => output += chunk.toString("utf8"));
     const timer = setTimeout(() => {
       timedOut = true;
-      console.error(`\n!!! ${cmd} timed out after ${TIMEOUT_MS / 1000} s, killing it`);
-      killTree("SIGTERM");
-      killTimer = setTimeout(() => killTree("SIGKILL"), 5000);
+      output += `\n!!! timed out after ${TIMEOUT_MS / 1000} s, killed\n`;
+      killGroup(child, "SIGTERM");
+      killTimer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
     }, TIMEOUT_MS);
     let settled = false;
-    const finish = (result: Omit<RunResult, "output" | "timedOut" | "hidden">) => {
+    const finish = (result: Pick<RunResult, "code" | "signal" | "error">) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       // Whatever the tests left running in the group goes too: Deno's test runner emits no
       // process "exit", where the helpers kill the servers they started.
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-      } catch { /* nothing left */ }
-      current = undefined;
-      resolvePromise({ ...result, output, timedOut, hidden });
+      killGroup(child, "SIGKILL");
+      running.delete(child);
+      const seconds = (performance.now() - started) / 1000;
+      resolvePromise({ ...result, output, stdout, timedOut, seconds });
     };
     child.on("error", (err) => finish({ code: null, signal: null, error: String(err) }));
     child.on("close", (code, signal) => finish({ code, signal }));
@@ -344,9 +354,26 @@ function describeExit(r: RunResult): string {
   return `exit code ${r.code}`;
 }
 
-function banner(title: string, cmd: string, args: string[]): void {
-  const shown = [cmd.startsWith(ROOT) ? relative(ROOT, cmd) : cmd, ...args].join(" ");
-  console.log(`\n=== ${title}: ${shown}`);
+/** Prints a finished run whole: what ran, what it printed, and how it ended. */
+function printRun(title: string, cmd: string, args: string[], output: string, end: string): void {
+  const shown = [cmd.startsWith(ROOT) ? relative(ROOT, cmd) : cmd, ...args]
+    .map((arg) => arg.startsWith(ROOT) ? relative(ROOT, arg) : arg).join(" ");
+  const text = output.endsWith("\n") || output === "" ? output : `${output}\n`;
+  process.stdout.write(`\n=== ${title}: ${shown}\n${text}--- ${title}: ${end}\n`);
+}
+
+/** Runs `tasks` with at most `limit` at a time, in the order given. */
+async function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const index = next++;
+      results[index] = await tasks[index]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,201 +381,255 @@ function banner(title: string, cmd: string, args: string[]): void {
 
 /** Writes node_modules/.cache/deno.d.ts (see scripts/deno_types.ts) from `deno types`. */
 async function generateDenoTypes(): Promise<string | undefined> {
-  const r = await run(bin("deno"), ["types"], { capture: "stdout" });
-  if (r.code !== 0) return `deno types failed (${describeExit(r)})`;
-  return writeDenoTypes(r.output);
+  const r = await run(bin("deno"), ["types"]);
+  if (r.code !== 0) return `deno types failed (${describeExit(r)})\n${r.output}`;
+  return writeDenoTypes(r.stdout);
 }
 
 async function runStatic(step: StaticStep): Promise<{ ok: boolean; note: string }> {
   if (step === "tsc") {
-    console.log(`\n=== deno types -> ${relative(ROOT, DENO_TYPES_FILE)}`);
     const problem = await generateDenoTypes();
-    if (problem) {
-      console.error(`!!! ${problem}`);
-      return { ok: false, note: problem };
-    }
     const args = ["--noEmit", "-p", "."];
-    banner("tsc", bin("tsc"), args);
+    if (problem) {
+      printRun("tsc --noEmit", bin("tsc"), args, problem, "FAILED, not run");
+      return { ok: false, note: "deno types failed" };
+    }
     const r = await run(bin("tsc"), args);
     const errors = r.output.match(/error TS\d+/g)?.length ?? 0;
-    return {
-      ok: r.code === 0,
-      note: r.code === 0 ? "" : errors > 0 ? `${errors} type errors` : describeExit(r),
-    };
+    const note = r.code === 0 ? "" : errors > 0 ? `${errors} type errors` : describeExit(r);
+    printRun("tsc --noEmit", bin("tsc"), args, r.output, ended(r.code === 0, note, r.seconds));
+    return { ok: r.code === 0, note };
   }
   const { tool, args, label, hide } = STATIC_COMMANDS[step];
-  banner(label, bin(tool), args);
-  const r = await run(bin(tool), args, hide ? { hide: hide.pattern } : {});
-  if (hide && r.hidden > 0) {
-    console.log(`(${r.hidden} warnings hidden: ${hide.why})`);
+  const r = await run(bin(tool), args);
+  let output = r.output;
+  if (hide) {
+    // Each hidden warning goes with its "at" lines.
+    let hidden = 0;
+    let hiding = false;
+    output = output.split("\n").filter((line) => {
+      const plain = stripVTControlCharacters(line);
+      if (hide.pattern.test(plain)) {
+        hidden++;
+        return !(hiding = true);
+      }
+      if (hiding && /^\s+at /.test(plain)) return false;
+      hiding = false;
+      return true;
+    }).join("\n");
+    if (hidden > 0) output += `\n(${hidden} warnings hidden: ${hide.why})\n`;
   }
-  return { ok: r.code === 0, note: r.code === 0 ? "" : describeExit(r) };
+  const note = r.code === 0 ? "" : describeExit(r);
+  printRun(label, bin(tool), args, output, ended(r.code === 0, note, r.seconds));
+  return { ok: r.code === 0, note };
+}
+
+function ended(ok: boolean, note: string, seconds: number): string {
+  return `${ok ? "ok" : "FAILED"}${note ? ` (${note})` : ""} in ${seconds.toFixed(1)} s`;
 }
 
 // ---------------------------------------------------------------------------------------------
-// test runs and summary parsing
+// test runs, read from their JUnit reports
 
-function lastNumber(text: string, re: RegExp): number | undefined {
-  let value: number | undefined;
-  for (const m of text.matchAll(re)) value = Number(m[1]);
-  return value;
+/**
+ * Counts the `<testcase>` elements of a JUnit report (node, deno and bun all write one per
+ * test): a failure or error inside fails it, `<skipped>` skips it, else it passed. Attribute
+ * values are matched quote to quote, as node's reporter leaves ">" unescaped in them.
+ */
+function parseJUnit(xml: string): Counts & { failures: string[] } {
+  const counts = { passed: 0, failed: 0, skipped: 0, failures: [] as string[] };
+  const testcase = /<testcase((?:\s+[\w:.-]+="[^"]*")*)\s*(?:\/>|>([\s\S]*?)<\/testcase>)/g;
+  for (const [, attributes, body = ""] of xml.matchAll(testcase)) {
+    if (/<(failure|error)\b/.test(body)) {
+      counts.failed++;
+      counts.failures.push(unescapeXml(/\bname="([^"]*)"/.exec(attributes)?.[1] ?? "?"));
+    } else if (/<skipped\b/.test(body)) {
+      counts.skipped++;
+    } else {
+      counts.passed++;
+    }
+  }
+  return counts;
 }
 
-/** node --test, spec reporter: "ℹ pass 3", "ℹ fail 1", "ℹ skipped 2", ... */
-function parseNode(text: string): Counts | undefined {
-  const n = (key: string) => lastNumber(text, new RegExp(`^\\s*ℹ ${key} (\\d+)\\s*$`, "gm"));
-  const pass = n("pass");
-  const fail = n("fail");
-  if (pass === undefined || fail === undefined) return undefined;
-  return {
-    passed: pass,
-    failed: fail + (n("cancelled") ?? 0),
-    skipped: (n("skipped") ?? 0) + (n("todo") ?? 0),
-  };
+function unescapeXml(text: string): string {
+  return text.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 }
 
-/** deno test: "ok | 3 passed | 0 failed | 1 ignored (12ms)" or "FAILED | ..." */
-function parseDeno(text: string): Counts | undefined {
-  const lines = text.split("\n").filter((l) => /^\s*(ok|FAILED) \| \d+ passed/.test(l));
-  const line = lines.at(-1);
-  if (!line) return undefined;
-  const n = (key: string) => Number(line.match(new RegExp(`(\\d+) ${key}`))?.[1] ?? 0);
-  return { passed: n("passed"), failed: n("failed"), skipped: n("ignored") };
-}
-
-/** bun test: " 3 pass", " 1 skip", " 1 todo", " 1 fail", " 1 error", "Ran 6 tests across ..." */
-function parseBun(text: string): Counts | undefined {
-  const n = (key: string) => lastNumber(text, new RegExp(`^\\s*(\\d+) ${key}\\s*$`, "gm"));
-  const pass = n("pass");
-  if (pass === undefined || !/^\s*Ran \d+ tests? across/m.test(text)) return undefined;
-  return {
-    passed: pass,
-    failed: (n("fail") ?? 0) + (n("errors?") ?? 0),
-    skipped: (n("skip") ?? 0) + (n("todo") ?? 0),
-  };
-}
-
-function runtimeCommand(runtime: Runtime, files: string[]): [string, string[]] {
+/** The command that runs one test file on `runtime`, writing its JUnit report to `report`. */
+function runtimeCommand(runtime: Runtime, file: string, report: string): [string, string[]] {
   switch (runtime) {
     case "node":
       return [bin("node"), [
         "--test",
         "--test-reporter=spec",
-        "--test-concurrency=1",
+        "--test-reporter-destination=stdout",
+        "--test-reporter=junit",
+        `--test-reporter-destination=${report}`,
         `--test-timeout=${PER_TEST_TIMEOUT_MS}`,
-        ...files,
+        file,
       ]];
     case "deno":
     case "deno-ws":
       // tsc already type-checks everything (including the Deno adapter), so skip deno's check.
-      return [bin("deno"), ["test", "-A", "--no-check", ...files]];
+      return [bin("deno"), ["test", "-A", "--no-check", `--junit-path=${report}`, file]];
     case "bun":
-      // bun treats arguments without a leading "./" (or "/") as name filters, not paths.
       return [bin("bun"), [
         "test",
         `--timeout=${PER_TEST_TIMEOUT_MS}`,
-        ...files.map((f) => (isAbsolute(f) || f.startsWith("./") ? f : `./${f}`)),
+        "--reporter=junit",
+        `--reporter-outfile=${report}`,
+        // bun treats arguments without a leading "./" (or "/") as name filters, not paths.
+        isAbsolute(file) || file.startsWith("./") ? file : `./${file}`,
       ]];
   }
 }
 
-async function runRuntime(runtime: Runtime, files: string[]): Promise<RuntimeReport> {
-  const [cmd, args] = runtimeCommand(runtime, files);
-  banner(`${runtime} tests`, cmd, args);
-  const r = await run(cmd, args, runtime === "deno-ws" ? { env: { TEST_ENGINE: "ws" } } : {});
-  const text = stripVTControlCharacters(r.output).replace(/\r/g, "");
-  const parser = runtime === "node" ? parseNode : runtime === "bun" ? parseBun : parseDeno;
-  const counts = r.timedOut ? undefined : parser(text);
-  if (!counts) {
-    const why = r.timedOut ? describeExit(r) : `no test summary found (${describeExit(r)})`;
-    return {
+async function runFile(runtime: Runtime, file: string, reports: string): Promise<FileReport> {
+  const report = join(reports, `${runtime}-${file.replace(/[/\\]/g, "_")}.xml`);
+  const [cmd, args] = runtimeCommand(runtime, file, report);
+  const r = await run(cmd, args, runtime === "deno-ws" ? { TEST_ENGINE: "ws" } : {});
+  const xml = existsSync(report) ? readFileSync(report, "utf8") : undefined;
+  const result: FileReport = xml === undefined || r.timedOut
+    ? {
       runtime,
-      ran: true,
+      file,
       passed: 0,
       failed: 1,
       skipped: 0,
-      note: `${why}: counted as 1 failed`,
-    };
+      failures: [],
+      note: `${r.timedOut ? "" : "no JUnit report, "}${describeExit(r)}: counted as 1 failed`,
+    }
+    : { runtime, file, ...parseJUnit(xml), note: "" };
+  if (r.code !== 0 && result.failed === 0) {
+    result.failed = 1;
+    result.note = `${describeExit(r)} although no test failed: counted as 1 failed`;
   }
-  const report: RuntimeReport = { runtime, ran: true, ...counts, note: "" };
-  if (r.code !== 0 && counts.failed === 0) {
-    report.failed = 1;
-    report.note = `${describeExit(r)} although no test failed: counted as 1 failed`;
-  }
-  return report;
+  const end = `${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped` +
+    `${result.note ? ` (${result.note})` : ""} in ${r.seconds.toFixed(1)} s`;
+  printRun(`${runtime} ${file}`, cmd, args, r.output, end);
+  return result;
+}
+
+/**
+ * Every run to do, longest first, so that the last to end are short ones rather than one long
+ * run with the other slots idle.
+ */
+function schedule(steps: Set<Step>, files: string[]): { step: Step; file?: string }[] {
+  const rank = (file: string) => {
+    const index = LONG_FIRST.findIndex((name) => file === `tests/${name}.test.ts`);
+    return index === -1 ? LONG_FIRST.length : index;
+  };
+  const byLength = [...files].sort((a, b) => rank(a) - rank(b));
+  const long = byLength.filter((file) => rank(file) < LONG_FIRST.length);
+  const rest = byLength.filter((file) => rank(file) === LONG_FIRST.length);
+  const testRuns = (list: string[]) =>
+    list.flatMap((file) =>
+      RUNTIMES.filter((runtime) =>
+        steps.has(runtime) && (runtime !== "deno-ws" || ENGINE_SUITE.includes(file))
+      ).map((runtime) => ({ step: runtime, file }))
+    );
+  return [
+    ...testRuns(long),
+    ...STATIC_STEPS.filter((step) => steps.has(step)).map((step) => ({ step })),
+    ...testRuns(rest),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
 // main
 
 async function main(): Promise<number> {
-  const { steps, files: requested } = parseArgs(process.argv.slice(2));
-  const files = testFiles(requested);
-  const staticResults: { step: StaticStep; ok: boolean; note: string }[] = [];
-  const reports: RuntimeReport[] = [];
-
-  for (const step of STATIC_STEPS) {
-    if (steps.has(step)) staticResults.push({ step, ...(await runStatic(step)) });
-  }
-
+  const { steps, files } = parseArgs(process.argv.slice(2));
+  const testFilesFound = testFiles(files);
   const runtimes = RUNTIMES.filter((r) => steps.has(r));
-  if (runtimes.length > 0 && files.length === 0) {
+  if (runtimes.length > 0 && testFilesFound.length === 0) {
     console.error(`\n!!! no *.test.ts files found in ${process.env.TEST_DIR ?? "tests"}/`);
   }
-  for (const runtime of runtimes) {
-    if (files.length === 0) {
-      reports.push({
-        runtime,
-        ran: false,
-        passed: 0,
-        failed: 1,
-        skipped: 0,
-        note: "no test files: counted as 1 failed",
-      });
-    } else {
-      const engineFiles = files.filter((file) => ENGINE_SUITE.includes(file));
-      if (runtime !== "deno-ws") reports.push(await runRuntime(runtime, files));
-      else if (engineFiles.length > 0) reports.push(await runRuntime(runtime, engineFiles));
-    }
+  const reports = mkdtempSync(join(tmpdir(), "coro-ws-junit-"));
+  const started = performance.now();
+  const staticResults: { step: StaticStep; ok: boolean; note: string }[] = [];
+  const fileReports: FileReport[] = [];
+  try {
+    await pool(
+      schedule(steps, testFilesFound).map(({ step, file }) => async () => {
+        if (file === undefined) {
+          staticResults.push({
+            step: step as StaticStep,
+            ...(await runStatic(step as StaticStep)),
+          });
+        } else fileReports.push(await runFile(step as Runtime, file, reports));
+      }),
+      JOBS,
+    );
+  } finally {
+    rmSync(reports, { recursive: true, force: true });
   }
 
   // summary
-  console.log("\n=== Summary");
+  console.log(
+    `\n=== Summary (${((performance.now() - started) / 1000).toFixed(0)} s, ${JOBS} at a time)`,
+  );
   if (staticResults.length > 0) {
     console.log("static checks:");
-    for (const s of staticResults) {
-      const label = s.step === "tsc" ? "tsc --noEmit" : STATIC_COMMANDS[s.step].label;
+    for (const step of STATIC_STEPS) {
+      const s = staticResults.find((result) => result.step === step);
+      if (!s) continue;
+      const label = step === "tsc" ? "tsc --noEmit" : STATIC_COMMANDS[step].label;
       console.log(
         `  ${label.padEnd(23)} ${s.ok ? "ok" : "FAILED"}${s.note ? `  (${s.note})` : ""}`,
       );
     }
   }
-  if (reports.length > 0) {
-    console.log(`tests (${files.length} file${files.length === 1 ? "" : "s"}):`);
+  const totals = runtimes.map((runtime) => {
+    const mine = fileReports.filter((r) => r.runtime === runtime);
+    const ran = mine.length > 0;
+    return {
+      runtime,
+      ran,
+      passed: mine.reduce((n, r) => n + r.passed, 0),
+      // A runtime with no test files to run counts as failed: nothing was tested.
+      failed: ran ? mine.reduce((n, r) => n + r.failed, 0) : testFilesFound.length === 0 ? 1 : 0,
+      skipped: mine.reduce((n, r) => n + r.skipped, 0),
+      notes: ran ? [] : testFilesFound.length === 0 ? ["no test files: counted as 1 failed"] : [],
+    };
+  }).filter((t) => t.ran || t.notes.length > 0);
+  if (totals.length > 0) {
+    console.log(
+      `tests (${testFilesFound.length} file${testFilesFound.length === 1 ? "" : "s"}):`,
+    );
     console.log(
       `  ${"runtime".padEnd(8)} ${"passed".padStart(7)} ${"failed".padStart(7)} ${
         "skipped".padStart(8)
       }`,
     );
-    for (const r of reports) {
+    for (const t of totals) {
       console.log(
-        `  ${r.runtime.padEnd(8)} ${String(r.passed).padStart(7)} ${
-          String(r.failed).padStart(7)
-        } ` +
-          `${String(r.skipped).padStart(8)}${r.note ? `  (${r.note})` : ""}`,
+        `  ${t.runtime.padEnd(8)} ${String(t.passed).padStart(7)} ${String(t.failed).padStart(7)} ${
+          String(t.skipped).padStart(8)
+        }${t.notes.length > 0 ? `  (${t.notes.join("; ")})` : ""}`,
       );
     }
   }
-  const total = reports.reduce(
-    (acc, r) => ({
-      passed: acc.passed + r.passed,
-      failed: acc.failed + r.failed,
-      skipped: acc.skipped + r.skipped,
+  const failedRuns = fileReports.filter((r) => r.failed > 0);
+  if (failedRuns.length > 0) {
+    console.log("failed (each run's output is above, under === RUNTIME FILE):");
+    for (const r of failedRuns) {
+      console.log(`  ${r.runtime} ${r.file}${r.note ? `: ${r.note}` : ""}`);
+      for (const name of r.failures) console.log(`    ${name}`);
+    }
+  }
+  const total = totals.reduce(
+    (acc, t) => ({
+      passed: acc.passed + t.passed,
+      failed: acc.failed + t.failed,
+      skipped: acc.skipped + t.skipped,
     }),
     { passed: 0, failed: staticResults.filter((s) => !s.ok).length, skipped: 0 },
   );
   // CI reads the last line, which must be exactly `N passed, N failed`.
-  console.log(`${total.skipped} skipped (each with its reason in the runtime's output above)`);
+  console.log(`${total.skipped} skipped (each with its reason in its run's output above)`);
   console.log(`${total.passed} passed, ${total.failed} failed`);
   return total.failed > 0 ? 1 : 0;
 }
