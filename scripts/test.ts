@@ -133,6 +133,7 @@ const STATIC_COMMANDS: Record<
       "check",
       "--doc-only",
       "README.md",
+      "CONTRIBUTING.md",
       ...["docs/tutorial", "docs/howto", "docs/reference", "docs/topics"].flatMap(markdownIn),
       "mod.ts",
       "src/",
