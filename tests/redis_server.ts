@@ -24,17 +24,17 @@ export const redisMissing: string | undefined = redisServerBinary ? undefined : 
 /** A running redis-server that can be killed and started again on the same port. */
 export class RedisServer {
   readonly port: number;
-  #child: ChildProcess | undefined;
+  #child: ChildProcess;
 
-  private constructor(port: number) {
+  private constructor(port: number, child: ChildProcess) {
     this.port = port;
+    this.#child = child;
   }
 
   /** Starts redis-server on a free loopback port. */
   static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
-    await server.restart();
-    return server;
+    const { port, child } = await startOnFreePort(() => [], { bus: false });
+    return new RedisServer(port, child);
   }
 
   /** `redis://127.0.0.1:PORT` */
@@ -44,21 +44,16 @@ export class RedisServer {
 
   /** Starts it again on its port after `kill()`; resolves once it accepts connections. */
   async restart(): Promise<void> {
-    const child = spawn(redisServerBinary!, serverArgs(this.port), { stdio: "ignore" });
-    child.unref();
-    process.on("exit", () => child.kill("SIGKILL"));
-    this.#child = child;
-    const deadline = Date.now() + 10_000;
-    while (!await accepts(this.port)) {
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    this.#child = spawnRedis(this.port, []);
+    if (!await serving(this.port, this.#child)) {
+      throw new Error(`redis-server did not start again on ${this.port}`);
     }
   }
 
   /** Kills it at once (SIGKILL), as a crash would; resolves once it has exited. */
   async kill(): Promise<void> {
     const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     // Unref'd so that it never keeps a process alive, it must be ref'd while awaited: with
     // nothing else pending, the event loop would end before its exit (Node: exit code 13).
@@ -168,26 +163,90 @@ function serverArgs(port: number): string[] {
   return ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Where redis-server ports are drawn from: below Linux's ephemeral range (32768 and up), where
+ * every server that listens on port 0 lands and every outgoing connection's port comes from.
+ * Test files run side by side, so a port found free could otherwise be taken by one of their
+ * servers before redis-server binds it, or while a test has killed it to start it again on the
+ * same port. A cluster node also listens on its port + 10000, below that range too.
+ */
+const PORT_RANGE = { from: 10_000, to: 22_767 };
+
+/** A random port in {@link PORT_RANGE} free right now on 127.0.0.1 (and its bus port, `bus`). */
+async function freePort(bus: boolean): Promise<number> {
+  for (;;) {
+    const port = PORT_RANGE.from +
+      Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from + 1));
+    if (await canListen(port) && (!bus || await canListen(port + 10_000))) return port;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
   });
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Starts redis-server on `port`, killed with this process. */
+function spawnRedis(port: number, extraArgs: string[]): ChildProcess {
+  const child = spawn(redisServerBinary!, [...serverArgs(port), ...extraArgs], {
+    stdio: "ignore",
+  });
+  child.unref();
+  process.on("exit", () => child.kill("SIGKILL"));
+  return child;
+}
+
+/**
+ * Starts redis-server on a free port, and on another if another redis-server of a test file
+ * running beside this one took the same port first.
+ */
+async function startOnFreePort(
+  extraArgs: (port: number) => string[],
+  { bus }: { bus: boolean },
+): Promise<{ port: number; child: ChildProcess }> {
+  for (let attempt = 1;; attempt++) {
+    const port = await freePort(bus);
+    const child = spawnRedis(port, extraArgs(port));
+    if (await serving(port, child)) return { port, child };
+    child.kill("SIGKILL");
+    if (attempt === 10) throw new Error(`redis-server did not start (10 ports tried)`);
+  }
+}
+
+/**
+ * Whether `child` serves on `port` within 10 s: the redis-server answering there says it is
+ * that process, so a port taken by another server is found, not talked to.
+ */
+async function serving(port: number, child: ChildProcess): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
+    if (await processOn(port) === child.pid) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** The process id the redis-server on `port` reports (INFO server), if one answers. */
+function processOn(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = new Socket();
-    socket.once("connect", () => {
+    let reply = "";
+    const done = (pid: number | undefined) => {
       socket.destroy();
-      resolve(true);
+      resolve(pid);
+    };
+    socket.setTimeout(1000, () => done(undefined));
+    socket.once("error", () => done(undefined));
+    socket.on("data", (chunk) => {
+      reply += chunk.toString("latin1");
+      const match = /process_id:(\d+)\r\n/.exec(reply);
+      if (match) done(Number(match[1]));
     });
-    socket.once("error", () => resolve(false));
-    socket.connect(port, "127.0.0.1");
+    socket.on("end", () => done(undefined));
+    socket.connect(port, "127.0.0.1", () => socket.write("INFO server\r\n"));
   });
 }
 
@@ -232,39 +291,29 @@ export class RedisCluster {
     const { mkdtempSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
     const dir = mkdtempSync(`${tmpdir()}/coro-ws-cluster-`);
-    const ports: number[] = [];
-    for (let i = 0; i < primaries * 2; i++) ports.push(await freePort());
-    const nodes = new Map<number, ChildProcess>();
-    for (const port of ports) {
-      const child = spawn(redisServerBinary!, [
-        ...serverArgs(port),
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        `nodes-${port}.conf`,
-        "--cluster-node-timeout",
-        "1000",
-        // A replica takes over however long ago it last heard from its primary, and its first
-        // sync starts at once (the default waits 5 s for more replicas to share it).
-        "--cluster-replica-validity-factor",
-        "0",
-        "--repl-diskless-sync-delay",
-        "0",
-        "--dir",
-        dir,
-      ], { stdio: "ignore" });
-      child.unref();
-      process.on("exit", () => child.kill("SIGKILL"));
-      nodes.set(port, child);
-    }
+    const started = await Promise.all(
+      Array.from({ length: primaries * 2 }, () =>
+        startOnFreePort((port) => [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          `nodes-${port}.conf`,
+          "--cluster-node-timeout",
+          "1000",
+          // A replica takes over however long ago it last heard from its primary, and its
+          // first sync starts at once (the default waits 5 s for more replicas to share it).
+          "--cluster-replica-validity-factor",
+          "0",
+          "--repl-diskless-sync-delay",
+          "0",
+          "--dir",
+          dir,
+        ], { bus: true })),
+    );
+    const ports = started.map(({ port }) => port);
+    const nodes = new Map(started.map(({ port, child }) => [port, child]));
     const cluster = new RedisCluster(nodes, dir);
     const deadline = Date.now() + 20_000;
-    for (const port of ports) {
-      while (!await accepts(port)) {
-        if (Date.now() > deadline) throw new Error(`redis-server did not start on ${port}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
     const created = spawnSync(redisCliBinary!, [
       "--cluster",
       "create",
