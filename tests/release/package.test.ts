@@ -10,9 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -284,14 +283,20 @@ function quickStart(): string {
   return block;
 }
 
-/** A port free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+/**
+ * The port the quick start says it listens on, started with PORT=0: the system picks a free
+ * one, where a port picked beforehand could be taken by a test file running beside this one.
+ */
+async function listeningPort(child: ChildProcess, output: () => string): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = /listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(output());
+    if (match) return Number(match[1]);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      assert.fail(`the quick start did not say where it listens:\n${output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** The quick start's command for `file` on each runtime. */
@@ -307,14 +312,13 @@ for (const [name, command] of QUICK_START_COMMANDS) {
     timeout: 240_000,
   }, async () => {
     const { dir } = await installed();
-    const port = await freePort();
     const file = `quick_start_${name}.ts`;
     writeFileSync(join(dir, file), quickStart());
     const [program, args] = command(file);
     const child = spawn(program, args, {
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PORT: String(port) },
+      env: { ...process.env, PORT: "0" },
     });
     let output = "";
     for (const stream of [child.stdout, child.stderr]) {
@@ -322,12 +326,8 @@ for (const [name, command] of QUICK_START_COMMANDS) {
     }
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     try {
-      let page = "";
-      for (const deadline = Date.now() + 30_000; page !== "hello" && Date.now() < deadline;) {
-        page = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
-        if (page !== "hello") await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      assert.equal(page, "hello", output);
+      const port = await listeningPort(child, () => output);
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "hello", output);
       const client = await open(`ws://127.0.0.1:${port}/ws`);
       await client.push("hi");
       assert.equal(await message(client), "echo: hi");
@@ -335,7 +335,6 @@ for (const [name, command] of QUICK_START_COMMANDS) {
       child.kill("SIGINT");
       assert.equal((await closeOf(client)).code, 1001);
       assert.equal(await within(exited, 5000, "exit"), 0, output);
-      assert.match(output, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}\\n`));
       assert.match(output, /\nstopped\n/, "the code after start() ran");
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
@@ -371,18 +370,18 @@ test(`[${runtime}] the README's install steps work as written in an empty folder
   assert.equal(manifest.type, "module");
   assert.ok(manifest.dependencies?.["coro-ws"], JSON.stringify(manifest));
   writeFileSync(join(empty, "server.ts"), quickStart());
-  const port = await freePort();
   const child = spawn(BIN("node"), ["server.ts"], {
     cwd: empty,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, PORT: "0" },
   });
+  let output = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+  }
   try {
-    let page = "";
-    for (const deadline = Date.now() + 30_000; page !== "hello" && Date.now() < deadline;) {
-      page = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
-      if (page !== "hello") await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const port = await listeningPort(child, () => output);
+    const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
     assert.equal(page, "hello", "the quick start serves from the folder the steps made");
   } finally {
     child.kill("SIGKILL");
