@@ -173,25 +173,6 @@ function isAcceptableOffer(offer: string): boolean {
   });
 }
 
-/** Sockets corked in this event-loop turn, uncorked together at its end. */
-const corked: Socket[] = [];
-
-function corkUntilTurnEnds(socket: Socket): void {
-  socket.cork();
-  if (corked.push(socket) === 1) setImmediate(uncorkAll);
-}
-
-/** Bytes a corked socket gathers before it is written at once. */
-const CORKED_BYTES = 64 * 1024;
-
-function uncorkAll(): void {
-  for (const socket of corked.splice(0)) uncork(socket);
-}
-
-function uncork(socket: Socket): void {
-  while (socket.writableCorked > 0) socket.uncork();
-}
-
 /** ws compresses whatever it may unless told not to. */
 const PLAIN = { compress: false };
 const COMPRESSED = { compress: true };
@@ -522,15 +503,18 @@ export class NodeLink implements WebSocketLink {
   }
 
   send(data: string | Uint8Array, fin: boolean, compress: boolean): void {
-    // Sends wait, corked, for the end of this event-loop turn: a turn's replies to a whole read
-    // of pipelined messages go out in one write instead of one per frame.
-    const socket = this.#socket;
-    if (!socket.writableCorked) corkUntilTurnEnds(socket);
     if (fin) this.#ws.send(data, compress ? COMPRESSED : PLAIN);
     else this.#ws.send(data, { fin, binary: typeof data !== "string", compress });
-    // A batch completes only once all of it is written: past this size, write now, so that a
-    // slow peer's buffer is seen shrinking (see the core's close bound) and memory stays small.
-    if (socket.writableLength >= CORKED_BYTES) uncork(socket);
+  }
+
+  cork(): void {
+    this.#socket.cork();
+  }
+
+  flush(): void {
+    // ws corks and uncorks around some writes itself, always in pairs: what is left is ours.
+    const socket = this.#socket;
+    while (socket.writableCorked > 0) socket.uncork();
   }
 
   ping(data: Uint8Array): void {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { CLOSE } from "../core/constants.ts";
 import type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "./types.ts";
 
 /** How often to look at `bufferedAmount` while a push waits: the API has no drain event. */
@@ -63,7 +64,9 @@ function onMessage(this: WebSocket, event: MessageEvent): void {
 }
 
 function onClose(this: WebSocket, event: CloseEvent): void {
-  (this as EventedSocket)[EVENTS].receiveClose(event.code, event.reason);
+  // Deno reports a connection dropped without a Close as code 0, where the standard says 1006.
+  const code = event.code >= 1000 ? event.code : CLOSE.ABNORMAL;
+  (this as EventedSocket)[EVENTS].receiveClose(code, event.reason);
 }
 
 function ignore(): void {}
@@ -82,6 +85,11 @@ class StandardLink implements WebSocketLink {
   send(data: string | Uint8Array): void {
     this.#socket.send(data);
   }
+
+  // The API writes each send as it comes, and has no way to hold them.
+  cork(): void {}
+
+  flush(): void {}
 
   ping(): void {} // The API cannot; capabilities.controlFrames says so.
 

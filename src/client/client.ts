@@ -8,6 +8,7 @@
 import { clientAdapter } from "./adapter.ts";
 import { ERROR } from "../core/constants.ts";
 import { WebSocketConnection } from "../core/connection.ts";
+import { connectionContext } from "../core/context.ts";
 import { WebSocketEndpoint } from "../core/endpoint.ts";
 import { DEFAULT_SETTINGS, mergeSettings, type ResolvedSettings } from "../core/settings.ts";
 
@@ -197,7 +198,11 @@ export class Client extends WebSocketEndpoint {
     }
     this.connection = undefined;
     const adapter = await clientAdapter();
-    const connection = new WebSocketConnection(0, adapter.capabilities, this.#settings, ignore);
+    const connection = new WebSocketConnection(
+      0,
+      connectionContext(adapter.capabilities, this.#settings),
+      ignore,
+    );
     const host = this.host.includes(":") ? `[${this.host}]` : this.host;
     const handshake = await adapter.connect({
       url: `${this.ssl ? "wss" : "ws"}://${host}:${this.port}${path}`,

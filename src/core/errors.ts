@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ERROR } from "./constants.ts";
+import { CLOSE, ERROR } from "./constants.ts";
 
 let lastErrorCode: number = ERROR.NONE;
 /** Counts the failures recorded, so that an end can tell which of two errors came last. */
@@ -141,4 +141,18 @@ export class ConnectionClosedError extends Error {
     this.reason = reason;
     this.closedBy = closedBy;
   }
+}
+
+/** The error (code and message) for a connection closed with `code` because the peer broke a rule. */
+export function violationError(code: number): [code: number, message: string] {
+  if (code === CLOSE.MESSAGE_TOO_BIG) {
+    return [
+      ERROR.PACKAGE_LENGTH_TOO_LARGE,
+      "Closed with 1009: a message was over package_max_length",
+    ];
+  }
+  if (code === CLOSE.POLICY_ERROR) {
+    return [ERROR.QUEUE_FULL, "Closed with 1008: the peer sent more than recv() took"];
+  }
+  return [ERROR.PROTOCOL_ERROR, `Closed with ${code}: the peer broke the protocol`];
 }

@@ -39,6 +39,11 @@ export function currentTurn(): number {
   return turn;
 }
 
+/** Runs `callback` once this event-loop turn is over, after its I/O callbacks and microtasks. */
+export function atTurnEnd(callback: () => void): void {
+  schedule(callback);
+}
+
 /** Resolves with `value` on the next turn of the event loop. */
 export function nextTurn<T>(value: T): Promise<T> {
   currentTurn(); // Makes sure the turn advances.
@@ -50,4 +55,23 @@ export function trueNextTurn(): Promise<true> {
   currentTurn(); // Makes sure the turn advances.
   nextTurnTrue ??= new Promise((resolve) => schedule(() => resolve(true)));
   return nextTurnTrue;
+}
+
+/**
+ * One connection's immediate completions in this event-loop turn: past {@link TURN_BUDGET},
+ * the next call waits for the next turn.
+ */
+export class TurnBudget {
+  #turn = -1;
+  #completions = 0;
+
+  /** Counts one immediate completion; false once this turn's budget is spent. */
+  take(): boolean {
+    const now = currentTurn();
+    if (now !== this.#turn) {
+      this.#turn = now;
+      this.#completions = 0;
+    }
+    return ++this.#completions <= TURN_BUDGET;
+  }
 }

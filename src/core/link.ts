@@ -42,6 +42,14 @@ export interface WebSocketLink {
    * sends the frame as it is); of a fragmented message, the first frame's decides.
    */
   send(data: string | Uint8Array, fin: boolean, compress: boolean): void;
+  /**
+   * Holds what `send()` takes from now on until `flush()`, to write it in one go: the core
+   * corks at a turn's first send and flushes at the turn's end, before a control frame or the
+   * end of the stream, and every 64 KiB. Where the runtime cannot hold writes, a no-op.
+   */
+  cork(): void;
+  /** Writes what was held since `cork()`. */
+  flush(): void;
   /** Sends a ping (only when `capabilities.controlFrames`). */
   ping(data: Uint8Array): void;
   /** Sends a pong (only when `capabilities.controlFrames`). */
@@ -68,8 +76,8 @@ export interface WebSocketLink {
 }
 
 /**
- * The events an adapter feeds into a connection. The adapter passes the runtime's close code
- * as it is (Deno reports 0 for an abnormal close); the core normalises it.
+ * The events an adapter feeds into a connection. A close without a Close frame is reported
+ * with code 1006, whatever the runtime says for it.
  */
 export interface WebSocketEvents {
   receiveOpen(link: WebSocketLink): void;

@@ -154,6 +154,26 @@ export class Observer {
   #skippedUnreported = 0;
   #lastSkipWarning = -Infinity;
 
+  /** Counts a data message of `bytes` received, in the totals and in `traffic`. */
+  received(bytes: number, traffic: Traffic | undefined): void {
+    this.messagesIn++;
+    this.bytesIn += bytes;
+    if (traffic) {
+      traffic.messagesIn++;
+      traffic.bytesIn += bytes;
+    }
+  }
+
+  /** Counts a frame of `bytes` sent, and a message when it is the last (`fin`). */
+  sent(bytes: number, fin: boolean, traffic: Traffic | undefined): void {
+    if (fin) this.messagesOut++;
+    this.bytesOut += bytes;
+    if (traffic) {
+      if (fin) traffic.messagesOut++;
+      traffic.bytesOut += bytes;
+    }
+  }
+
   error(message: string): void {
     this.logger.error(`coro-ws: ${message}`);
   }

@@ -12,6 +12,7 @@ import type { RuntimeCapabilities } from "../core/link.ts";
 import { CLOSE, ERROR } from "../core/constants.ts";
 import { describe } from "../core/checks.ts";
 import { WebSocketConnection } from "../core/connection.ts";
+import type { ConnectionContext } from "../core/context.ts";
 import { type FrameData, toBytes } from "../core/frame.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 import { targetPath } from "./request.ts";
@@ -26,10 +27,7 @@ const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** What a response needs from its server. */
-export interface ResponseContext {
-  readonly capabilities: RuntimeCapabilities;
-  readonly settings: ResolvedSettings;
-  readonly observer: Observer;
+export interface ResponseContext extends ConnectionContext {
   /** Called when a connection starts its handshake, and when it has closed. */
   track(connection: WebSocketConnection, open: boolean): void;
   /** Called when an upgraded connection is open, and when it has closed. */
@@ -496,8 +494,7 @@ export class Response extends WebSocketEndpoint {
     const path = targetPath(exchange.target);
     const connection = new WebSocketConnection(
       this.fd,
-      this.#context.capabilities,
-      this.#context.settings,
+      this.#context,
       (closed) => {
         this.#context.track(closed, false);
         this.#context.register(this, false);
@@ -511,7 +508,6 @@ export class Response extends WebSocketEndpoint {
           closed.traffic,
         );
       },
-      observer,
     );
     const head = { status: 101, reason: "", headers: this.#headers };
     if (!exchange.upgrade(head, protocol, connection)) {

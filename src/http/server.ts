@@ -29,6 +29,7 @@ import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.t
 import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
 import { LifecycleError } from "../core/errors.ts";
 import type { WebSocketConnection } from "../core/connection.ts";
+import { connectionContext } from "../core/context.ts";
 import { asPayload } from "../core/payload.ts";
 import { type FrameData, pushFlags } from "../core/frame.ts";
 import { Request, targetPath } from "./request.ts";
@@ -805,9 +806,7 @@ export class Server {
       );
     }
     return {
-      capabilities,
-      settings: this.#settings,
-      observer,
+      ...connectionContext(capabilities, this.#settings, observer),
       track: (connection, open) => {
         if (open) this.#connections.add(connection);
         else this.#connections.delete(connection);

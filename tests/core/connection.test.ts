@@ -68,12 +68,12 @@ test("WebSocketConnection.recv() waits, then resolves when a message arrives", a
 });
 
 test("WebSocketConnection.recv() times out with ERROR.TIMEOUT and loses no message", async () => {
-  const { connection } = createConnection();
+  const { connection, clock } = createConnection();
   setLastError(ERROR.NONE);
   const timingOut = connection.recv(0.05);
-  // Still waiting when a timer of half the timeout, set after it, has fired: timers fire in
-  // order, however late a loaded machine runs them.
-  assert.equal(await peek(timingOut, 25), PENDING);
+  clock.advance(49);
+  assert.equal(await peek(timingOut), PENDING);
+  clock.advance(1);
   assert.equal(await timingOut, false);
   assert.equal(connection.errCode, ERROR.TIMEOUT);
   assert.equal(connection.errCode, 110);
@@ -84,6 +84,7 @@ test("WebSocketConnection.recv() times out with ERROR.TIMEOUT and loses no messa
   connection.receiveMessage("kept");
   const frame = asFrame(await connection.recv(0.05));
   assert.equal(frame.data, "kept");
+  assert.equal(clock.pending, 0, "no timer for a recv() a queued message answered");
   // And a new recv() after a timeout may wait again (no leftover waiter).
   const next = connection.recv(-1);
   connection.receiveMessage("next");
@@ -92,25 +93,31 @@ test("WebSocketConnection.recv() times out with ERROR.TIMEOUT and loses no messa
 });
 
 test("WebSocketConnection.recv() with timeout 0 uses the socket_read_timeout setting", async () => {
-  const { connection } = createConnection({ settings: { socket_read_timeout: 0.05 } });
+  const { connection, clock } = createConnection({ settings: { socket_read_timeout: 0.05 } });
   setLastError(ERROR.NONE);
   const timingOut = connection.recv(0);
-  assert.equal(await peek(timingOut, 25), PENDING, "recv(0) waits socket_read_timeout");
+  clock.advance(49);
+  assert.equal(await peek(timingOut), PENDING, "recv(0) waits socket_read_timeout");
+  clock.advance(1);
   assert.equal(await timingOut, false);
   assert.equal(connection.errCode, ERROR.TIMEOUT);
   assert.equal(lastError(), ERROR.TIMEOUT);
   // A negative timeout still waits forever.
   const forever = connection.recv(-1);
-  assert.equal(await peek(forever, 80), PENDING);
+  assert.equal(clock.pending, 0);
+  clock.advance(3_600_000);
+  assert.equal(await peek(forever), PENDING);
   connection.receiveMessage("x");
   assert.equal(asFrame(await forever).data, "x");
   connection.close();
 });
 
 test("WebSocketConnection.recv() with timeout 0 and the default setting waits forever", async () => {
-  const { connection } = createConnection();
+  const { connection, clock } = createConnection();
   const pending = connection.recv(0);
-  assert.equal(await peek(pending, 80), PENDING);
+  assert.equal(clock.pending, 0, "no timer");
+  clock.advance(3_600_000);
+  assert.equal(await peek(pending), PENDING);
   connection.receiveMessage("finally");
   assert.equal(asFrame(await pending).data, "finally");
   connection.close();
@@ -131,10 +138,11 @@ test("WebSocketConnection.recv() rejects with ConcurrencyError while another rec
 });
 
 test("WebSocketConnection.recv() waits forever for Infinity or a timeout past the longest timer", async () => {
-  const { connection } = createConnection();
+  const { connection, clock } = createConnection();
   for (const timeout of [Infinity, 2 ** 31, 1e12]) {
     const waiting = connection.recv(timeout);
-    assert.equal(await peek(waiting, 20), PENDING, `recv(${timeout})`);
+    assert.equal(clock.pending, 0, `no timer for recv(${timeout})`);
+    assert.equal(await peek(waiting), PENDING, `recv(${timeout})`);
     connection.receiveMessage("late");
     assert.equal(asFrame(await waiting).data, "late");
   }
@@ -192,17 +200,15 @@ test("WebSocketConnection.recv() gives a waiting recv() the CloseFrame with open
   assert.equal(await connection.recv(-1), "");
 });
 
-test("WebSocketConnection.receiveClose() treats code 0 as 1006 and yields no CloseFrame", async () => {
+test("WebSocketConnection.receiveClose() of a drop (1006) yields no CloseFrame and sets CONNECTION_RESET", async () => {
   const { connection, closed } = createConnection({
     settings: { open_websocket_close_frame: true },
   });
-  connection.receiveClose(0, "");
+  connection.receiveClose(CLOSE.ABNORMAL, "");
   assert.equal(await connection.recv(-1), "");
   assert.equal(closed.length, 1);
-
-  const second = createConnection({ settings: { open_websocket_close_frame: true } });
-  second.connection.receiveClose(CLOSE.ABNORMAL, "");
-  assert.equal(await second.connection.recv(-1), "");
+  assert.equal(connection.errCode, ERROR.CONNECTION_RESET);
+  assert.equal(connection.closedBy, "peer");
 
   // A Close frame without a status (1005) is a clean close and is delivered.
   const third = createConnection({ settings: { open_websocket_close_frame: true } });
@@ -570,32 +576,40 @@ test("WebSocketConnection.close() ends the link once, reading, then returns fals
 });
 
 test("WebSocketConnection.close() waits for a peer that keeps reading, drops one that stopped", async () => {
-  const { connection, link } = createConnection({ settings: { websocket_close_timeout: 0.05 } });
+  const { connection, link, clock } = createConnection({
+    settings: { websocket_close_timeout: 0.05 },
+  });
   link.bufferedAmount = 3000;
   connection.close();
   for (const left of [2000, 1000, 0]) {
-    await sleep(40);
+    clock.advance(40);
     link.bufferedAmount = left; // The peer took some within each timeout.
   }
-  await sleep(40);
+  clock.advance(49); // A whole timeout since the buffer last shrank, less 1 ms.
   assert.equal(link.count("terminate"), 0, "dropped while the peer still read");
   // Empty, and nothing reported the close for a whole timeout: the peer is done or gone.
-  await sleep(80);
+  clock.advance(50);
   assert.equal(link.count("terminate"), 1);
 
   const stalled = createConnection({ settings: { websocket_close_timeout: 0.05 } });
   stalled.link.bufferedAmount = 3000;
   stalled.connection.close();
-  await sleep(80);
+  stalled.clock.advance(49);
+  assert.deepEqual(stalled.link.types, ["resume", "end"]);
+  stalled.clock.advance(1);
   assert.deepEqual(stalled.link.types, ["resume", "end", "terminate"]);
 });
 
 test("WebSocketConnection gives up on a handshake the runtime never opens", async () => {
-  const { connection, link, closed } = createConnection({
+  const { connection, link, closed, clock } = createConnection({
     open: false,
     settings: { websocket_close_timeout: 0.02 },
   });
-  assert.equal(await connection.whenOpen(), false);
+  const opening = connection.whenOpen();
+  clock.advance(19);
+  assert.equal(await peek(opening), PENDING);
+  clock.advance(1);
+  assert.equal(await opening, false);
   assert.equal(connection.errCode, ERROR.WEBSOCKET_HANDSHAKE_FAILED);
   assert.deepEqual(closed, [connection]);
   connection.receiveOpen(link); // Too late: dropped.
@@ -605,18 +619,22 @@ test("WebSocketConnection gives up on a handshake the runtime never opens", asyn
   const open = opened.connection.whenOpen();
   opened.connection.receiveOpen(opened.link);
   assert.equal(await open, true);
-  await sleep(40);
-  assert.equal(opened.connection.isOpen, true, "the timer stops at open");
+  assert.equal(opened.clock.pending, 0, "the timer stops at open");
+  opened.clock.advance(40);
+  assert.equal(opened.connection.isOpen, true);
   opened.connection.close();
   opened.connection.receiveClose(CLOSE.ABNORMAL, "");
 });
 
 test("WebSocketConnection.close() needs no timer once the runtime reports the close", async () => {
-  const { connection, link } = createConnection({ settings: { websocket_close_timeout: 0.02 } });
+  const { connection, link, clock } = createConnection({
+    settings: { websocket_close_timeout: 0.02 },
+  });
   link.bufferedAmount = 100;
   connection.close();
   connection.receiveClose(CLOSE.ABNORMAL, "");
-  await sleep(60);
+  assert.equal(clock.pending, 0);
+  clock.advance(60);
   assert.equal(link.count("terminate"), 0);
 });
 
@@ -651,13 +669,14 @@ test("WebSocketConnection.disconnect() sends a Close and resolves true when the 
 });
 
 test("WebSocketConnection.disconnect() terminates after websocket_close_timeout", async () => {
-  const { connection, link, closed } = createConnection({
+  const { connection, link, closed, clock } = createConnection({
     settings: { websocket_close_timeout: 0.05 },
   });
   const closing = connection.disconnect(CLOSE.GOING_AWAY, "");
-  // Not terminated before a timer of half the close timeout, set after it, has fired.
-  assert.equal(await peek(closing, 25), PENDING);
+  clock.advance(49);
+  assert.equal(await peek(closing), PENDING);
   assert.equal(link.count("terminate"), 0);
+  clock.advance(1);
   assert.equal(await closing, false, "false: the peer never answered");
   assert.deepEqual(link.types, ["resume", "close", "terminate"]);
   assert.deepEqual(link.closes, [[1001, ""]]);
@@ -905,11 +924,17 @@ test("FakeLink records calls in order", () => {
 // ---- websocket_idle_timeout ----
 
 test('WebSocketConnection pings a silent peer, then drops it: recv() returns ""', async () => {
-  const { connection, link, closed } = createConnection({
+  const { connection, link, closed, clock } = createConnection({
     settings: { websocket_idle_timeout: 0.04 }, // checks every 20 ms
   });
+  const receiving = connection.recv(-1);
   // Checks: the first sees the open, the second pings, the third drops.
-  assert.equal(await connection.recv(-1), "");
+  clock.advance(20);
+  assert.deepEqual(link.types, []);
+  clock.advance(20);
+  assert.deepEqual(link.types, ["ping"]);
+  clock.advance(20);
+  assert.equal(await receiving, "");
   assert.deepEqual(link.types, ["ping", "resume", "end"]);
   assert.equal(connection.errCode, ERROR.TIMEOUT);
   assert.deepEqual(closed, [connection]);
@@ -917,14 +942,14 @@ test('WebSocketConnection pings a silent peer, then drops it: recv() returns ""'
 });
 
 test("WebSocketConnection does not count a paused connection as silent", async () => {
-  const { connection, link } = createConnection({
+  const { connection, link, clock } = createConnection({
     settings: { websocket_idle_timeout: 0.04, websocket_max_queue: 2 },
   });
   // The handler does not read: the queue fills and reading pauses, so the runtime hears nothing.
   connection.receiveMessage("a");
   connection.receiveMessage("b");
   assert.equal(link.count("pause"), 1);
-  await sleep(100);
+  clock.advance(1000);
   assert.equal(connection.isOpen, true);
   assert.ok(!link.types.includes("ping"), link.types.join());
   connection.close();
@@ -932,9 +957,11 @@ test("WebSocketConnection does not count a paused connection as silent", async (
 });
 
 test("WebSocketConnection keeps a peer that answers, and leaves idleness to capable runtimes", async () => {
-  const { connection, link } = createConnection({ settings: { websocket_idle_timeout: 0.2 } });
+  const { connection, link, clock } = createConnection({
+    settings: { websocket_idle_timeout: 0.2 },
+  });
   for (let i = 0; i < 15; i++) {
-    await sleep(20);
+    clock.advance(100);
     connection.receivePong(new Uint8Array(0));
   }
   assert.equal(connection.isOpen, true);
@@ -945,7 +972,8 @@ test("WebSocketConnection keeps a peer that answers, and leaves idleness to capa
     capabilities: BUN_LIKE,
     settings: { websocket_idle_timeout: 0.02 },
   });
-  await sleep(60);
+  assert.equal(native.clock.pending, 0);
+  native.clock.advance(60);
   assert.deepEqual(native.link.types, [], "Bun's own idle timeout does the work");
   native.connection.close();
 });

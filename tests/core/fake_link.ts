@@ -10,7 +10,10 @@ import { bunAdapter } from "../../src/adapters/bun.ts";
 import { denoAdapter } from "../../src/adapters/deno.ts";
 import { nodeAdapter } from "../../src/adapters/node.ts";
 import { WebSocketConnection } from "../../src/core/connection.ts";
-import type { RuntimeCapabilities, WebSocketLink } from "../../src/adapters/types.ts";
+import type { Clock, TimerHandle } from "../../src/core/clock.ts";
+import { type ConnectionContext, connectionContext } from "../../src/core/context.ts";
+import type { RuntimeCapabilities, WebSocketLink } from "../../src/core/link.ts";
+import { Observer } from "../../src/core/observer.ts";
 import { DEFAULT_SETTINGS, mergeSettings, type Settings } from "../../src/core/settings.ts";
 
 /** One call the core made on the link, in the order it made them. */
@@ -69,6 +72,18 @@ export class FakeLink implements WebSocketLink {
     this.calls.push({ type: "requestDrain" });
   }
 
+  /** How many times the core corked the link, and flushed it (not in {@link calls}). */
+  corks = 0;
+  flushes = 0;
+
+  cork(): void {
+    this.corks++;
+  }
+
+  flush(): void {
+    this.flushes++;
+  }
+
   pause(): void {
     this.calls.push({ type: "pause" });
   }
@@ -107,10 +122,68 @@ export const NODE_LIKE: RuntimeCapabilities = nodeAdapter.capabilities;
 export const DENO_LIKE: RuntimeCapabilities = denoAdapter.capabilities;
 export const BUN_LIKE: RuntimeCapabilities = bunAdapter.capabilities;
 
+/**
+ * Timers that fire only when a test moves time on with {@link FakeClock.advance}: close and
+ * idle timeouts pass at once, and a test says exactly how much time has gone by.
+ */
+export class FakeClock implements Clock {
+  /** Milliseconds since the clock was made. */
+  now = 0;
+  #nextId = 1;
+  readonly #timers = new Map<number, { at: number; every: number; callback: () => void }>();
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    return this.#add(callback, ms, 0);
+  }
+
+  setInterval(callback: () => void, ms: number): TimerHandle {
+    return this.#add(callback, ms, ms);
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.#timers.delete(handle as number);
+  }
+
+  clearInterval(handle: TimerHandle): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** How many timers are armed. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /** Moves time on by `ms`, firing every timer that falls due, in the order they fall due. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      let due: [number, { at: number; every: number; callback: () => void }] | undefined;
+      for (const entry of this.#timers) {
+        if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
+      }
+      if (!due) break;
+      const [id, timer] = due;
+      this.now = timer.at;
+      if (timer.every > 0) timer.at += timer.every;
+      else this.#timers.delete(id);
+      timer.callback();
+    }
+    this.now = end;
+  }
+
+  #add(callback: () => void, ms: number, every: number): number {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.now + Math.max(ms, 1), every, callback });
+    return id;
+  }
+}
+
 /** What {@link createConnection} builds. */
 export interface Harness {
   connection: WebSocketConnection;
   link: FakeLink;
+  /** The connection's clock: nothing times out until a test advances it. */
+  clock: FakeClock;
   /** Every `onClosed` call's argument, in order. */
   closed: WebSocketConnection[];
 }
@@ -125,21 +198,37 @@ export interface HarnessOptions {
   fd?: number;
   /** Whether to call `receiveOpen(link)` (default true). */
   open?: boolean;
+  /** Shared by connections made for one test (default a new one). */
+  context?: ConnectionContext;
+}
+
+/** A context over a {@link FakeClock}, for connections that share one. */
+export function fakeContext(
+  capabilities: RuntimeCapabilities = NODE_LIKE,
+  settings: Settings = {},
+): ConnectionContext & { clock: FakeClock } {
+  const clock = new FakeClock();
+  const merged = mergeSettings(DEFAULT_SETTINGS, settings);
+  return { ...connectionContext(capabilities, merged, new Observer(), clock), clock };
 }
 
 /** A connection over a {@link FakeLink}, open unless `options.open` is false. */
 export function createConnection(options: HarnessOptions = {}): Harness {
   const closed: WebSocketConnection[] = [];
+  const context = options.context ??
+    // No idle checks unless a test asks for them: they would fire as a test advances the clock.
+    fakeContext(options.capabilities ?? NODE_LIKE, {
+      websocket_idle_timeout: 0,
+      ...options.settings,
+    });
   const connection = new WebSocketConnection(
     options.fd ?? 7,
-    options.capabilities ?? NODE_LIKE,
-    // No idle timer unless a test asks for one: it would outlive tests that never close.
-    mergeSettings(DEFAULT_SETTINGS, { websocket_idle_timeout: 0, ...options.settings }),
+    context,
     (closedConnection) => closed.push(closedConnection),
   );
   const link = new FakeLink();
   if (options.open ?? true) connection.receiveOpen(link);
-  return { connection, link, closed };
+  return { connection, link, clock: context.clock as FakeClock, closed };
 }
 
 /** What {@link peek} returns for a promise that has not settled. */

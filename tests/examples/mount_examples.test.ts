@@ -1,5 +1,5 @@
 /**
- * The examples in examples/mount/ are docs/mounting.md's promise: each one runs on the runtimes
+ * The examples in examples/mount/ are docs/howto/mounting.md's promise: each one runs on the runtimes
  * its header's `Runs on:` line names, its host answers `/health`, the coro-ws server mounted in
  * it serves the echo on `/websocket`, and SIGTERM stops it cleanly.
  */
