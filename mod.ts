@@ -45,7 +45,7 @@ export {
 export type { UploadedFile } from "./src/http/multipart.ts";
 export { type CookieAttributes, Response } from "./src/http/response.ts";
 export type { PushData, RecvResult } from "./src/core/payload.ts";
-export type { ClosedBy } from "./src/core/connection.ts";
+export type { ClosedBy } from "./src/core/errors.ts";
 export { CloseFrame, Frame, type FrameData } from "./src/core/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./src/core/constants.ts";
 export {

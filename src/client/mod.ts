@@ -21,7 +21,7 @@
 export { Client, type ClientSettings } from "./client.ts";
 export { WebSocketEndpoint } from "../core/endpoint.ts";
 export type { PushData, RecvResult } from "../core/payload.ts";
-export type { ClosedBy } from "../core/connection.ts";
+export type { ClosedBy } from "../core/errors.ts";
 export { CloseFrame, Frame, type FrameData } from "../core/frame.ts";
 export { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
 export { ConcurrencyError, ConnectionClosedError, lastError } from "../core/errors.ts";

@@ -9,34 +9,18 @@
  */
 
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
-import type { ConnectionContext } from "./context.ts";
+import type { ConnectionContext, ConnectionOwner } from "./context.ts";
 import { Deadline } from "./deadline.ts";
-import { setLastError, violationError } from "./errors.ts";
+import { type ClosedBy, setLastError, violationError } from "./errors.ts";
 import { nextTurn, TurnBudget } from "./fairness.ts";
-import { CloseFrame, encodeClosePayload, Frame, type FrameData, toBytes } from "./frame.ts";
+import { CloseFrame, encodeClosePayload, Frame, type FrameData } from "./frame.ts";
 import type { IdleWatched } from "./idle.ts";
-import { InboundQueue, type WaitOwner } from "./inbound.ts";
+import { InboundQueue } from "./inbound.ts";
 import type { WebSocketEvents, WebSocketLink } from "./link.ts";
 import type { Traffic } from "./observer.ts";
-import { Outbound, type OutboundOwner } from "./outbound.ts";
+import { Outbound } from "./outbound.ts";
 import type { PushData, RecvResult } from "./payload.ts";
 import { MAX_TIMER_SECONDS } from "./settings.ts";
-
-export type { PushData, RecvResult } from "./payload.ts";
-
-/**
- * Who ended a connection: `"peer"` (its Close, or it dropped the connection), `"self"` (this
- * side's `close()` or `disconnect()`, a handler that returned, a shutdown), `"rule"` (the peer
- * broke a rule and was closed for it: 1009, 1008, 1007, 1002), `"timeout"` (silent past
- * `websocket_idle_timeout`, or a handshake that never completed).
- *
- * @example
- * ```ts
- * import type { ClosedBy } from "../../mod.ts";
- * const retry = (closedBy: ClosedBy | undefined) => closedBy === "peer" || closedBy === "timeout";
- * ```
- */
-export type ClosedBy = "peer" | "self" | "rule" | "timeout";
 
 type State = "connecting" | "open" | "closing" | "closed";
 
@@ -52,7 +36,7 @@ const ABANDONED_HANDSHAKE_MS = 2000;
 /**
  * One upgraded connection, as seen by the core.
  */
-export class WebSocketConnection implements WebSocketEvents, IdleWatched, WaitOwner, OutboundOwner {
+export class WebSocketConnection implements WebSocketEvents, IdleWatched, ConnectionOwner {
   /** The connection number, copied into every frame's `fd`. */
   readonly fd: number;
   /** The code of this connection's last failure (one of `ERROR`). */
@@ -354,11 +338,6 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, WaitOw
 
   // ---- what the inbound queue, the outbound side and the idle watch report ----
 
-  /** @internal The waiting `recv()` timed out. */
-  recvTimedOut(seconds: number): void {
-    this.#setError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
-  }
-
   /** @internal Half an idle timeout has passed: pings a silent peer, then drops it. */
   checkIdle(seconds: number): void {
     if (this.#state !== "open") return;
@@ -397,23 +376,7 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, WaitOw
 
   /** Sends a ping or a pong after what was pushed before it, where the runtime can. */
   #control(kind: "ping" | "pong", data: FrameData): boolean {
-    const capabilities = this.#context.capabilities;
-    if (this.#state !== "open") {
-      this.#setError(
-        ERROR.WEBSOCKET_UNCONNECTED,
-        `Cannot ${kind}: the connection is ${this.#state}`,
-      );
-    } else if (!capabilities.controlFrames) {
-      this.#setError(
-        ERROR.WEBSOCKET_BAD_OPCODE,
-        `Cannot ${kind}: ${capabilities.runtime} cannot send ${kind}s`,
-      );
-    } else {
-      this.#outbound.flush();
-      this.#link![kind](toBytes(data));
-      return true;
-    }
-    return false;
+    return this.#state === "open" ? this.#outbound.control(kind, data) : this.#notOpen(kind);
   }
 
   #deliver(frame: Frame, size: number): void {
@@ -462,11 +425,21 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, WaitOw
   }
 
   #closedFailure(action: string): Promise<boolean> {
+    return this.#settled(this.#notOpen(action));
+  }
+
+  /** Records that `action` failed because the connection is not open; false. */
+  #notOpen(action: string): false {
     this.#setError(
       ERROR.WEBSOCKET_UNCONNECTED,
       `Cannot ${action}: the connection is ${this.#state}`,
     );
-    return this.#settled(false);
+    return false;
+  }
+
+  /** @internal Records a failure of the inbound queue or the outbound side. */
+  recordError(code: number, message: string): void {
+    this.#setError(code, message);
   }
 
   #setError(code: number, message: string): void {

@@ -10,7 +10,16 @@ import { type Clock, SYSTEM_CLOCK } from "./clock.ts";
 import { IdleWatch } from "./idle.ts";
 import type { RuntimeCapabilities } from "./link.ts";
 import { Observer } from "./observer.ts";
+import type { Traffic } from "./observer.ts";
 import type { ResolvedSettings } from "./settings.ts";
+
+/** The connection, as its inbound queue and outbound side see it. */
+export interface ConnectionOwner {
+  /** Counted for the access log, if it is on. */
+  readonly traffic: Traffic | undefined;
+  /** Records a failure in the connection's `errCode` and `errMsg`. */
+  recordError(code: number, message: string): void;
+}
 
 /** What every connection of one server or client reads; made once by {@link connectionContext}. */
 export interface ConnectionContext {

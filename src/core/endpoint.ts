@@ -8,7 +8,8 @@
 
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import { assertPushData, assertTimeout } from "./checks.ts";
-import type { ClosedBy, WebSocketConnection } from "./connection.ts";
+import type { WebSocketConnection } from "./connection.ts";
+import type { ClosedBy } from "./errors.ts";
 import type { PushData, RecvResult } from "./payload.ts";
 import { ConnectionClosedError, setLastError } from "./errors.ts";
 import { type Frame, type FrameData, pushFlags } from "./frame.ts";

@@ -27,6 +27,20 @@ export function lastError(): number {
 }
 
 /**
+ * Who ended a connection: `"peer"` (its Close, or it dropped the connection), `"self"` (this
+ * side's `close()` or `disconnect()`, a handler that returned, a shutdown), `"rule"` (the peer
+ * broke a rule and was closed for it: 1009, 1008, 1007, 1002), `"timeout"` (silent past
+ * `websocket_idle_timeout`, or a handshake that never completed).
+ *
+ * @example
+ * ```ts
+ * import type { ClosedBy } from "../../mod.ts";
+ * const retry = (closedBy: ClosedBy | undefined) => closedBy === "peer" || closedBy === "timeout";
+ * ```
+ */
+export type ClosedBy = "peer" | "self" | "rule" | "timeout";
+
+/**
  * Records a failure for {@link lastError}.
  *
  * @returns its place in the order of all failures recorded
@@ -120,8 +134,8 @@ export class ConnectionClosedError extends Error {
   readonly code: number;
   /** The reason sent with it. */
   readonly reason: string;
-  /** Who ended the connection: "peer", "self", "rule" or "timeout" (see `ClosedBy`). */
-  readonly closedBy: string | undefined;
+  /** Who ended the connection (see {@link ClosedBy}). */
+  readonly closedBy: ClosedBy | undefined;
 
   /**
    * Makes the error; `strict()` iteration throws it.
@@ -131,7 +145,7 @@ export class ConnectionClosedError extends Error {
    * @param closedBy who ended the connection
    * @param detail what the end's `errMsg` said, if anything
    */
-  constructor(code: number, reason: string, closedBy: string | undefined, detail = "") {
+  constructor(code: number, reason: string, closedBy: ClosedBy | undefined, detail = "") {
     super(
       `The connection closed with ${code}${reason ? ` (${reason})` : ""}` +
         `${closedBy ? `, ended by ${closedBy}` : ""}${detail ? `: ${detail}` : ""}`,

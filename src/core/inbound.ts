@@ -7,10 +7,10 @@
  */
 
 import type { TimerHandle } from "./clock.ts";
-import type { ConnectionContext } from "./context.ts";
+import type { ConnectionContext, ConnectionOwner } from "./context.ts";
 import { ConcurrencyError } from "./errors.ts";
 import { nextTurn, trueNextTurn, type TurnBudget } from "./fairness.ts";
-import { CLOSE, FLAG, OPCODE } from "./constants.ts";
+import { CLOSE, ERROR, FLAG, OPCODE } from "./constants.ts";
 import { Frame } from "./frame.ts";
 import type { Traffic } from "./observer.ts";
 import { approximateSize, type RecvResult, utf8Length } from "./payload.ts";
@@ -22,11 +22,6 @@ type Waiter = (result: RecvResult | IteratorResult<Frame>) => void;
 export interface Flow {
   pause(): void;
   resume(): void;
-}
-
-/** The connection, which records why a `recv()` timed out. */
-export interface WaitOwner {
-  recvTimedOut(seconds: number): void;
 }
 
 /** A second waiter is a bug in the handler: it gets a rejected promise, so `.catch()` sees it. */
@@ -58,7 +53,7 @@ export class InboundQueue {
   /** Stops and starts the runtime's reading; unset until the socket is open. */
   flow: Flow | undefined;
   readonly #context: ConnectionContext;
-  readonly #owner: WaitOwner;
+  readonly #owner: ConnectionOwner;
   #frames: Frame[] = NONE;
   #cost = 0;
   #paused = false;
@@ -69,7 +64,7 @@ export class InboundQueue {
 
   readonly #budget: TurnBudget;
 
-  constructor(context: ConnectionContext, owner: WaitOwner, budget: TurnBudget) {
+  constructor(context: ConnectionContext, owner: ConnectionOwner, budget: TurnBudget) {
     this.#context = context;
     this.#owner = owner;
     this.#budget = budget;
@@ -216,7 +211,7 @@ export class InboundQueue {
     if (seconds !== undefined) {
       this.#waiterTimer = this.#context.clock.setTimeout(() => {
         this.#waiterTimer = undefined;
-        this.#owner.recvTimedOut(seconds);
+        this.#owner.recordError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
         this.settle(false);
       }, seconds * 1000);
     }

@@ -8,19 +8,12 @@
  */
 
 import { BATCH_BYTES, type Batched } from "./batch.ts";
-import { FLAG, OPCODE, type Opcode } from "./constants.ts";
-import type { ConnectionContext } from "./context.ts";
+import { ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
+import type { ConnectionContext, ConnectionOwner } from "./context.ts";
 import { trueNextTurn, type TurnBudget } from "./fairness.ts";
-import type { Frame, FrameData } from "./frame.ts";
+import { type Frame, type FrameData, toBytes } from "./frame.ts";
 import type { WebSocketLink } from "./link.ts";
-import type { Traffic } from "./observer.ts";
 import { approximateSize, asPayload, byteLength, joinPayloads, type PushData } from "./payload.ts";
-
-/** Who the outbound side reports to: the connection. */
-export interface OutboundOwner {
-  /** Counted for the access log, if it is on. */
-  readonly traffic: Traffic | undefined;
-}
 
 /** A data frame waiting for the socket's buffer to drain. */
 interface Queued {
@@ -57,7 +50,7 @@ export class Outbound implements Batched {
   /** The socket; unset until it is open, and again once it is gone. */
   link: WebSocketLink | undefined;
   readonly #context: ConnectionContext;
-  readonly #owner: OutboundOwner;
+  readonly #owner: ConnectionOwner;
   // Queues that most connections never use share one empty array until their first push.
   #queued: Queued[] = NONE;
   /** Pushes made while a fragmented message is open; they follow its last fragment. */
@@ -75,7 +68,7 @@ export class Outbound implements Batched {
 
   readonly #budget: TurnBudget;
 
-  constructor(context: ConnectionContext, owner: OutboundOwner, budget: TurnBudget) {
+  constructor(context: ConnectionContext, owner: ConnectionOwner, budget: TurnBudget) {
     this.#context = context;
     this.#owner = owner;
     this.#budget = budget;
@@ -134,6 +127,19 @@ export class Outbound implements Batched {
     }
     this.#write(data, true, compress && worthCompressing(data));
     this.#context.observer.sent(byteLength(data), true, this.#owner.traffic);
+    return true;
+  }
+
+  /** Sends a ping or a pong after what was pushed before it; false where the runtime cannot. */
+  control(kind: "ping" | "pong", data: FrameData): boolean {
+    const capabilities = this.#context.capabilities;
+    if (!capabilities.controlFrames) {
+      const message = `Cannot ${kind}: ${capabilities.runtime} cannot send ${kind}s`;
+      this.#owner.recordError(ERROR.WEBSOCKET_BAD_OPCODE, message);
+      return false;
+    }
+    this.flush();
+    this.link![kind](toBytes(data));
     return true;
   }
 
