@@ -13,12 +13,14 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:net";
@@ -111,13 +113,33 @@ process.on("exit", () => {
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
 });
 
-/** `npm pack`, once: the path of the tarball. */
+/**
+ * What `npm pack` reads and builds from. It packs a copy, because its build starts by deleting
+ * dist/, which another test file packing at the same time (package.test.ts) may be reading.
+ */
+const PACKED_FROM = [
+  "package.json",
+  "deno.json",
+  "mod.ts",
+  "src",
+  "scripts",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "README.md",
+  "LICENSE",
+  "CHANGELOG.md",
+];
+
+/** `npm pack`, once, of a copy of the package: the path of the tarball. */
 function packed(): Promise<string> {
   tarball ??= (async () => {
     tempDir = mkdtempSync(join(tmpdir(), "coro-ws-tutorial-"));
+    const copy = join(tempDir, "package");
+    for (const name of PACKED_FROM) cpSync(join(ROOT, name), join(copy, name), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
     const packDir = join(tempDir, "pack");
     mkdirSync(packDir);
-    await run("npm", ["pack", "--pack-destination", packDir], ROOT, 120_000);
+    await run("npm", ["pack", "--pack-destination", packDir], copy, 120_000);
     return join(packDir, readdirSync(packDir).find((f) => f.endsWith(".tgz"))!);
   })();
   return tarball;
