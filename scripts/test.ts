@@ -4,9 +4,9 @@
  *
  *   npm test                                  # everything
  *   npm test -- --only=node                   # only the Node test runs (comma separated list of
- *                                             #   steps: tsc, lint, fmt, docs, doclint, exports,
- *                                             #   errors, reference, doctest, publish, static
- *                                             #   (all ten), node, deno, bun, deno-ws)
+ *                                             #   steps: tsc, core, lint, fmt, docs, doclint,
+ *                                             #   exports, errors, reference, doctest, publish,
+ *                                             #   static (all eleven), node, deno, bun, deno-ws)
  *   npm test -- tests/core tests/http/http.test.ts  # only these test files and folders
  *   npm test -- --only=deno,bun tests/foo.test.ts
  *
@@ -18,7 +18,7 @@
  *                            runtime (default 240); the run is killed and counted as failed
  *                            when it is exceeded
  *
- * Steps: tsc --noEmit, deno lint, deno fmt --check, deno check --doc-only (every code
+ * Steps: tsc --noEmit, tsc -p tsconfig.core.json (src/core with no Node, Deno or Bun types), deno lint, deno fmt --check, deno check --doc-only (every code
  * example in README.md, the docs and the JSDoc), deno doc --lint (JSDoc on every
  * public symbol), scripts/check_exports.ts (package.json and deno.json
  * export the same entry points), scripts/error_table.ts --check (docs/errors.md matches the
@@ -48,6 +48,7 @@ import { writeDenoTypes } from "./deno_types.ts";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const STATIC_STEPS = [
   "tsc",
+  "core",
   "lint",
   "fmt",
   "docs",
@@ -118,13 +119,18 @@ const PER_TEST_TIMEOUT_MS = 60_000;
 const STATIC_COMMANDS: Record<
   Exclude<StaticStep, "tsc">,
   {
-    tool: "deno" | "node";
+    tool: "deno" | "node" | "tsc";
     args: string[];
     label: string;
     /** Warnings held back (each with its "at" line), counted in one line instead. */
     hide?: { pattern: RegExp; why: string };
   }
 > = {
+  core: {
+    tool: "tsc",
+    args: ["-p", "tsconfig.core.json"],
+    label: "tsc src/core alone",
+  },
   lint: { tool: "deno", args: ["lint"], label: "deno lint" },
   fmt: { tool: "deno", args: ["fmt", "--check"], label: "deno fmt --check" },
   docs: {

@@ -8,15 +8,13 @@ import { deflateSync, gzipSync } from "node:zlib";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { BodyWriter, HttpExchange, ResponseHead } from "./exchange.ts";
-import type { RuntimeCapabilities } from "../core/link.ts";
 import { CLOSE, ERROR } from "../core/constants.ts";
 import { describe } from "../core/checks.ts";
 import { WebSocketConnection } from "../core/connection.ts";
 import type { ConnectionContext } from "../core/context.ts";
 import { type FrameData, toBytes } from "../core/frame.ts";
-import type { ResolvedSettings } from "../core/settings.ts";
 import { targetPath } from "./request.ts";
-import { escapeForLog, now, type Observer } from "../core/observer.ts";
+import { escapeForLog, now } from "../core/observer.ts";
 import { WebSocketEndpoint } from "../core/endpoint.ts";
 
 const FALSE = Promise.resolve(false);

@@ -575,7 +575,7 @@ test("WebSocketConnection.close() ends the link once, reading, then returns fals
   assert.equal(closed.length, 1);
 });
 
-test("WebSocketConnection.close() waits for a peer that keeps reading, drops one that stopped", async () => {
+test("WebSocketConnection.close() waits for a peer that keeps reading, drops one that stopped", () => {
   const { connection, link, clock } = createConnection({
     settings: { websocket_close_timeout: 0.05 },
   });
@@ -626,7 +626,7 @@ test("WebSocketConnection gives up on a handshake the runtime never opens", asyn
   opened.connection.receiveClose(CLOSE.ABNORMAL, "");
 });
 
-test("WebSocketConnection.close() needs no timer once the runtime reports the close", async () => {
+test("WebSocketConnection.close() needs no timer once the runtime reports the close", () => {
   const { connection, link, clock } = createConnection({
     settings: { websocket_close_timeout: 0.02 },
   });
@@ -941,7 +941,7 @@ test('WebSocketConnection pings a silent peer, then drops it: recv() returns ""'
   connection.receiveClose(CLOSE.ABNORMAL, "");
 });
 
-test("WebSocketConnection does not count a paused connection as silent", async () => {
+test("WebSocketConnection does not count a paused connection as silent", () => {
   const { connection, link, clock } = createConnection({
     settings: { websocket_idle_timeout: 0.04, websocket_max_queue: 2 },
   });
@@ -956,7 +956,7 @@ test("WebSocketConnection does not count a paused connection as silent", async (
   connection.receiveClose(CLOSE.ABNORMAL, "");
 });
 
-test("WebSocketConnection keeps a peer that answers, and leaves idleness to capable runtimes", async () => {
+test("WebSocketConnection keeps a peer that answers, and leaves idleness to capable runtimes", () => {
   const { connection, link, clock } = createConnection({
     settings: { websocket_idle_timeout: 0.2 },
   });
