@@ -959,7 +959,9 @@ export class Server {
   ): Promise<void> {
     const settings = this.#settings;
     if (this.#bodyBytes + reserved > settings.http_body_memory_limit) {
-      void exchange.readBody(0, this.#stopping.signal); // Throws the body away as it comes.
+      // Throws the body away as it comes; a client that leaves meanwhile fails the read, which
+      // nothing waits on (unhandled, it ended the process on Deno).
+      exchange.readBody(0, this.#stopping.signal).catch(() => {});
       this.#refuse(exchange, 503, "Too many request bodies at once: try again later");
       return;
     }

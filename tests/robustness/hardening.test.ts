@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { test } from "node:test";
 import { assertServerSettled, runtime, startServer, within } from "../helpers.ts";
 import { RawClient } from "../raw_client.ts";
@@ -220,6 +221,36 @@ test(`[${runtime}] hardening: request bodies past http_body_memory_limit get 503
     const third = await fetch(`${bounded.url}/stats`, { method: "POST", body: "z".repeat(60_000) });
     assert.equal(third.status, 200, `[${runtime}] the first body's room is free again`);
     await third.body?.cancel();
+  } finally {
+    bounded.kill();
+  }
+});
+
+test(`[${runtime}] hardening: a chunked body refused with 503 whose client then leaves does not stop the server`, async () => {
+  // A body of unknown length reserves more than this limit, so each one is refused at once.
+  const bounded = await startServer("fixtures/hostile.ts", {
+    SETTINGS: JSON.stringify({ http_body_memory_limit: 1000 }),
+  });
+  try {
+    const head = "POST /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        new Promise<string>((resolve) => {
+          const client = connect(bounded.port, "127.0.0.1");
+          let received = "";
+          const timer = setTimeout(() => client.destroy(), 5000);
+          client.on("error", () => {});
+          client.on("data", (chunk) => received += chunk.toString("latin1"));
+          client.on("close", () => {
+            clearTimeout(timer);
+            resolve(received);
+          });
+          // Leaves with the body half sent.
+          client.write(`${head}5\r\nhello\r\n`, () => client.end());
+        })),
+    );
+    for (const answer of answers) assert.match(answer, /^HTTP\/1\.1 503 /, `[${runtime}]`);
+    await assertServerSettled(bounded, "after refused bodies whose clients left");
   } finally {
     bounded.kill();
   }
