@@ -165,7 +165,8 @@ function param(p: Param): string {
     case "identifier":
       return `${p.name}${p.optional ? "?" : ""}${p.tsType ? `: ${type(p.tsType)}` : ""}`;
     case "assign":
-      return `${param(p.left!)} = ${p.right}`;
+      // deno doc gives an empty string's default as "".
+      return `${param(p.left!)} = ${p.right || '""'}`;
     case "rest":
       return `...${param(p.arg!)}${p.tsType ? `: ${type(p.tsType)}` : ""}`;
     default:
@@ -214,27 +215,35 @@ function example(code: string, from: string): string {
   );
 }
 
+/** JSDoc text as Markdown: `{@link X}` and `{@link X | label}` become code spans. */
+function text(doc: string): string {
+  return doc.replace(
+    /\{@link(?:code|plain)?\s+([^}|\s]+)\s*(?:\|\s*([^}]+?))?\s*\}/g,
+    (_, target: string, label?: string) => `\`${label ?? target}\``,
+  );
+}
+
 /** A JSDoc block as Markdown: the text, then parameters, returns, throws and examples. */
 function jsDoc(doc: JsDoc | undefined, from: string, headingLevel: number): string[] {
   if (!doc) return [];
   const out: string[] = [];
-  if (doc.doc?.trim()) out.push(doc.doc.trim(), "");
+  if (doc.doc?.trim()) out.push(text(doc.doc.trim()), "");
   const tags = doc.tags ?? [];
   const items = tags.flatMap((tag) => {
-    const text = (tag.doc ?? "").trim().replace(/\n/g, "\n  ");
-    if (tag.kind === "param") return [`- \`${tag.name}\`: ${text}`];
-    if (tag.kind === "return") return [`- returns: ${text}`];
-    if (tag.kind === "throws") return [`- throws${tag.type ? ` \`${tag.type}\`` : ""}: ${text}`];
-    if (tag.kind === "deprecated") return [`- deprecated: ${text}`];
+    const doc = text((tag.doc ?? "").trim()).replace(/\n/g, "\n  ");
+    if (tag.kind === "param") return [`- \`${tag.name}\`: ${doc}`];
+    if (tag.kind === "return") return [`- returns: ${doc}`];
+    if (tag.kind === "throws") return [`- throws${tag.type ? ` \`${tag.type}\`` : ""}: ${doc}`];
+    if (tag.kind === "deprecated") return [`- deprecated: ${doc}`];
     return [];
   });
   if (items.length) out.push(...items, "");
   for (const tag of tags.filter((tag) => tag.kind === "example")) {
-    const text = example((tag.doc ?? "").trim(), from);
-    const fence = text.indexOf("```");
-    const title = (fence === -1 ? "" : text.slice(0, fence)).trim();
+    const code = example((tag.doc ?? "").trim(), from);
+    const fence = code.indexOf("```");
+    const title = (fence === -1 ? "" : code.slice(0, fence)).trim();
     out.push(`${"#".repeat(headingLevel)} Example${title ? `: ${title}` : ""}`, "");
-    out.push(fence === -1 ? text : text.slice(fence), "");
+    out.push(fence === -1 ? code : code.slice(fence), "");
   }
   return out;
 }
@@ -362,7 +371,7 @@ function render(): string {
     if (!module) throw new Error(`deno doc gave nothing for ${entry.file}`);
     out.push(`## ${entry.specifier}`, "");
     const moduleDoc = module.module_doc;
-    if (moduleDoc?.doc?.trim()) out.push(moduleDoc.doc.trim(), "");
+    if (moduleDoc?.doc?.trim()) out.push(text(moduleDoc.doc.trim()), "");
     const again = module.symbols.filter((s) => seen.has(s.name));
     const own = module.symbols.filter((s) => !seen.has(s.name));
     if (again.length) {
@@ -393,7 +402,7 @@ function render(): string {
         }
         if (d.kind === "variable" && d.def?.tsType?.kind === "typeLiteral") {
           for (const p of d.def.tsType.value.properties ?? []) {
-            out.push(`- \`${p.name}\`: ${(p.jsDoc?.doc ?? "").trim().replace(/\n/g, " ")}`);
+            out.push(`- \`${p.name}\`: ${text((p.jsDoc?.doc ?? "").trim()).replace(/\n/g, " ")}`);
           }
           out.push("");
         }
@@ -409,10 +418,10 @@ function render(): string {
   });
 }
 
-const text = render();
+const page = render();
 if (process.argv.includes("--check")) {
   const current = existsSync(OUTPUT) ? readFileSync(OUTPUT, "utf8") : "";
-  if (current !== text) {
+  if (current !== page) {
     console.error(
       "reference: docs/reference/api.md is stale (an export or its JSDoc changed): " +
         "run node scripts/reference.ts",
@@ -422,6 +431,6 @@ if (process.argv.includes("--check")) {
     console.log("reference: ok");
   }
 } else {
-  writeFileSync(OUTPUT, text);
+  writeFileSync(OUTPUT, page);
   console.log(`reference: wrote ${relative(ROOT, OUTPUT)}`);
 }
