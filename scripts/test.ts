@@ -90,22 +90,27 @@ const TIMEOUT_MS = Number(process.env.TEST_STEP_TIMEOUT ?? "240") * 1000;
 const JOBS = Number(process.env.TEST_JOBS ?? availableParallelism() * 2);
 if (!Number.isInteger(JOBS) || JOBS < 1) usage(`TEST_JOBS must be a whole number from 1 up`);
 /**
- * The test files that take longest, longest first (JUnit times on 2 cores, December 2026:
- * release/bench about 50 s on Node, the others 7 to 17 s on each runtime). They start first,
- * so that the last runs to end are short ones.
+ * The runs that take longest, longest first: test files (on each runtime) and static steps, as
+ * a full run on 2 cores under other load took them in December 2026 (release/bench 111 s on
+ * Node, doctest 37 s, the others 12 to 28 s). They start first, so that the last runs to end
+ * are short ones; the rest go static steps first, then test files in name order.
  */
 const LONG_FIRST = [
   "release/bench",
-  "release/package",
+  "doctest",
+  "release/tutorial",
   "pubsub/redis",
-  "conformance/delivery",
-  "robustness/hostile",
-  "robustness/uploads",
   "release/browser",
+  "conformance/delivery",
+  "release/package",
+  "robustness/hostile",
+  "docs",
+  "publish",
+  "robustness/uploads",
   "pubsub/presence",
+  "pubsub/history",
   "robustness/fuzz",
   "client/client",
-  "pubsub/history",
   "pubsub/redis_cluster",
   "robustness/hardening",
 ];
@@ -519,29 +524,22 @@ async function runFile(runtime: Runtime, file: string, reports: string): Promise
   return result;
 }
 
-/**
- * Every run to do, longest first, so that the last to end are short ones rather than one long
- * run with the other slots idle.
- */
+/** Every run to do, in the order of {@link LONG_FIRST}. */
 function schedule(steps: Set<Step>, files: string[]): { step: Step; file?: string }[] {
-  const rank = (file: string) => {
-    const index = LONG_FIRST.findIndex((name) => file === `tests/${name}.test.ts`);
-    return index === -1 ? LONG_FIRST.length : index;
-  };
-  const byLength = [...files].sort((a, b) => rank(a) - rank(b));
-  const long = byLength.filter((file) => rank(file) < LONG_FIRST.length);
-  const rest = byLength.filter((file) => rank(file) === LONG_FIRST.length);
-  const testRuns = (list: string[]) =>
-    list.flatMap((file) =>
+  const runs: { step: Step; file?: string }[] = [
+    ...STATIC_STEPS.filter((step) => steps.has(step)).map((step) => ({ step })),
+    ...files.flatMap((file) =>
       RUNTIMES.filter((runtime) =>
         steps.has(runtime) && (runtime !== "deno-ws" || ENGINE_SUITE.includes(file))
       ).map((runtime) => ({ step: runtime, file }))
-    );
-  return [
-    ...testRuns(long),
-    ...STATIC_STEPS.filter((step) => steps.has(step)).map((step) => ({ step })),
-    ...testRuns(rest),
+    ),
   ];
+  const rank = ({ step, file }: { step: Step; file?: string }) => {
+    const name = file === undefined ? step : file.replace(/^tests\/(.*)\.test\.ts$/, "$1");
+    const index = LONG_FIRST.indexOf(name);
+    return index === -1 ? LONG_FIRST.length : index;
+  };
+  return runs.sort((a, b) => rank(a) - rank(b)); // Stable: the rest keep their order.
 }
 
 // ---------------------------------------------------------------------------------------------
