@@ -11,13 +11,10 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocket } from "ws";
 import { ERROR } from "../core/constants.ts";
+import { concatBytes } from "../core/frame.ts";
+import { BODY_LIMIT, BODY_WAIT_MS, type ClientAnswer } from "./client_engine.ts";
 import { nodeAdapter, NodeLink } from "./node.ts";
-import type {
-  ClientAdapter,
-  ClientConnectOptions,
-  ClientHandshake,
-  WebSocketEvents,
-} from "./types.ts";
+import type { ClientAdapter, ClientConnectOptions, WebSocketEvents } from "./types.ts";
 
 /** The client side of the server's permessage-deflate parameters (src/adapters/node.ts). */
 const PER_MESSAGE_DEFLATE = {
@@ -51,10 +48,11 @@ function connect(
   Client: typeof WebSocket,
   options: ClientConnectOptions,
   events: WebSocketEvents,
-): Promise<ClientHandshake> {
+): Promise<ClientAnswer> {
   return new Promise((resolve) => {
     let socket: Socket | undefined;
     let headers: Record<string, string> = {};
+    let body: Uint8Array | undefined;
     const ws = new Client(options.url, options.protocols, {
       headers: options.headers,
       perMessageDeflate: options.compression && PER_MESSAGE_DEFLATE,
@@ -70,11 +68,12 @@ function connect(
       fail(0, ERROR.TIMEOUT, `no handshake within ${options.timeoutMs} ms`);
       ws.terminate();
     }, options.timeoutMs);
-    const fail = (status: number, code: number, message: string) => {
+    let fail = (status: number, code: number, message: string) => {
       clearTimeout(deadline);
       ws.off("error", onError);
       ws.on("error", ignore); // ws may report the same failure again.
-      resolve({ status, headers, protocol: "", error: { code, message } });
+      fail = ignore; // Once.
+      resolve({ status, headers, body, protocol: "", error: { code, message } });
     };
     const onError = (error: Error & { code?: string }) => {
       const code = error.code === "ECONNREFUSED"
@@ -91,12 +90,34 @@ function connect(
     });
     ws.once("unexpected-response", (request, response: IncomingMessage) => {
       headers = answerHeaders(response);
-      request.destroy();
-      fail(
-        response.statusCode ?? 0,
-        ERROR.WEBSOCKET_HANDSHAKE_FAILED,
-        `the server answered ${response.statusCode} instead of 101`,
-      );
+      // The body says why (a 401's or 503's text): kept up to BODY_LIMIT, waited for a moment.
+      const parts: Uint8Array[] = [];
+      let kept = 0;
+      // Once the body has ended the socket is no longer the request's to destroy.
+      const answerSocket = response.socket;
+      const finish = () => {
+        clearTimeout(wait);
+        response.off("data", onData);
+        request.destroy();
+        answerSocket?.destroy();
+        body = concatBytes(parts);
+        fail(
+          response.statusCode ?? 0,
+          ERROR.WEBSOCKET_HANDSHAKE_FAILED,
+          `the server answered ${response.statusCode} instead of 101`,
+        );
+      };
+      const onData = (chunk: Uint8Array) => {
+        const part = chunk.subarray(0, BODY_LIMIT - kept);
+        parts.push(part);
+        kept += part.length;
+        if (kept >= BODY_LIMIT) finish();
+      };
+      const wait = setTimeout(finish, BODY_WAIT_MS);
+      response.on("data", onData);
+      response.once("end", finish);
+      response.once("error", finish);
+      response.once("close", finish);
     });
     ws.once("open", () => {
       clearTimeout(deadline);

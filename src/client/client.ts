@@ -10,6 +10,7 @@ import { ERROR } from "../core/constants.ts";
 import { WebSocketConnection } from "../core/connection.ts";
 import { connectionContext } from "../core/context.ts";
 import { WebSocketEndpoint } from "../core/endpoint.ts";
+import type { ClientAnswer } from "../adapters/client_engine.ts";
 import { DEFAULT_SETTINGS, mergeSettings, type ResolvedSettings } from "../core/settings.ts";
 
 /**
@@ -48,6 +49,8 @@ export interface ClientSettings {
   /** `recv()` returns pongs as frames. */
   open_websocket_pong_frame?: boolean;
 }
+
+const bodyDecoder = new TextDecoder();
 
 /** The settings the client shares with the server's connections. */
 const SHARED_KEYS = new Set([
@@ -98,6 +101,11 @@ export class Client extends WebSocketEndpoint {
   headers: Record<string, string> = {};
   /** The subprotocol the server chose, or "". */
   protocol = "";
+  /**
+   * The body of a refused upgrade's answer (UTF-8, at most 64 KiB: the rest is not read), e.g.
+   * why a 401 or 503 refused; "" once upgraded, and in a browser, which does not show it.
+   */
+  body = "";
   #settings: ResolvedSettings = CLIENT_DEFAULTS;
   #timeout = 5;
   #verifyPeer = true;
@@ -216,6 +224,8 @@ export class Client extends WebSocketEndpoint {
     this.statusCode = handshake.status;
     this.headers = handshake.headers;
     this.protocol = handshake.protocol;
+    const body = (handshake as ClientAnswer).body;
+    this.body = body && body.length > 0 ? bodyDecoder.decode(body) : "";
     if (handshake.error) {
       this.setError(handshake.error.code, `Cannot upgrade(): ${handshake.error.message}`);
       return false;

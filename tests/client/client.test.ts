@@ -15,9 +15,14 @@ import { assertServerSettled, runtime, runtimes, startServer, within } from "../
 
 /**
  * Upgrades to each refusing route (404, 401 and 503 on every server, and `more`): false, with
- * the server's status and the headers a reconnect loop reads (WWW-Authenticate, Retry-After).
+ * the server's status, the headers a reconnect loop reads (WWW-Authenticate, Retry-After) and
+ * the body of the 401 and 503 (`bodies`).
  */
-async function assertRefusals(port: number, ...more: [string, number][]): Promise<void> {
+async function assertRefusals(
+  port: number,
+  bodies: { 401: string; 503: string },
+  ...more: [string, number][]
+): Promise<void> {
   const routes: [string, number][] = [
     ["/nothing-here", 404],
     ["/unauthorized", 401],
@@ -32,6 +37,7 @@ async function assertRefusals(port: number, ...more: [string, number][]): Promis
     assert.equal(client.connected, false);
     if (status === 401) assert.match(client.headers["www-authenticate"] ?? "", /^Bearer /);
     if (status === 503) assert.equal(client.headers["retry-after"], "7");
+    if (status === 401 || status === 503) assert.equal(client.body, bodies[status], path);
   }
 }
 
@@ -172,8 +178,8 @@ for (const serverRuntime of runtimes) {
     client.close();
   });
 
-  test(`${name} a refused upgrade is false with the server's status and headers`, async () => {
-    await assertRefusals(port, ["/forbidden", 403]);
+  test(`${name} a refused upgrade is false with the server's status, headers and body`, async () => {
+    await assertRefusals(port, { 401: "no", 503: "no" }, ["/forbidden", 403]);
   });
 
   test(`${name} afterwards the server is alive and holds no handler or connection`, async () => {
@@ -190,7 +196,7 @@ test(`[${runtime} client] a server nobody here wrote: ws's WebSocketServer on No
     await client.push(new Uint8Array([9]), OPCODE.BINARY);
     assert.deepEqual((await client.recv(5) as { data: unknown }).data, new Uint8Array([9]));
     assert.equal(await client.disconnect(CLOSE.NORMAL, ""), true);
-    await assertRefusals(server.port);
+    await assertRefusals(server.port, { 401: "Unauthorized", 503: "Service Unavailable" });
 
     const compressed = await Client.connect(`ws://127.0.0.1:${server.port}/`, {
       websocket_compression: true,

@@ -2,12 +2,13 @@
  * The coroutine client (`Client`), on the runtime under test, against a malicious server
  * (fixtures/hostile_server.ts, raw `node:net` on Node): each way a server can try to make a
  * client hang or fill its memory ends in `false` or `""` with a clear `errCode`, within a
- * generous bound, and the endless cases stop once the client has read a bounded amount.
+ * generous bound, and the endless cases stop once the client has read a bounded amount; and
+ * each framing rule of RFC 6455 a server can break gets the Close code the RFC asks for.
  */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Client, CLOSE, ERROR } from "../../mod.ts";
+import { Client, CLOSE, ERROR, OPCODE } from "../../mod.ts";
 import { runtime, startServer, within } from "../helpers.ts";
 
 const server = await startServer("fixtures/hostile_server.ts", {}, "node");
@@ -15,8 +16,13 @@ const MIB = 1024 * 1024;
 /** How long any case may take before it counts as a hang: far past every limit it hits. */
 const BOUND_MS = 20_000;
 
-/** What each endless case wrote before the client hung up (`/written`), or its Close (`/closes`). */
-async function serverSaw(what: "/written" | "/closes", path: string): Promise<number> {
+/**
+ * What each endless case wrote before the client hung up (`/written`), or the code of the
+ * client's Close (`/closes`) or the payload of its Pong (`/pongs`).
+ */
+function serverSaw(what: "/written" | "/closes", path: string): Promise<number>;
+function serverSaw(what: "/pongs", path: string): Promise<string>;
+async function serverSaw(what: string, path: string): Promise<number | string> {
   // Asked once the client has given up, which the server may see a little later.
   for (let tries = 0; tries < 50; tries++) {
     const counts = await (await fetch(`${server.url}${what}`)).json() as Record<string, number>;
@@ -84,10 +90,12 @@ test(`${name} a 302 is not followed: false with its status and Location`, async 
   assert.equal(made.headers.location, "/elsewhere");
 });
 
-test(`${name} a 503 with an endless body gives its status and stops reading`, async () => {
+test(`${name} a 503 with an endless body gives its status and 64 KiB of body, and stops reading`, async () => {
   const made = await refused("/endless-body", ERROR.WEBSOCKET_HANDSHAKE_FAILED);
   assert.equal(made.statusCode, 503);
   assert.equal(made.headers["retry-after"], "7");
+  // The chunks' data without their sizes, cut at the bound.
+  assert.equal(made.body, "z".repeat(64 * 1024));
   const bytes = await written("/endless-body");
   assert.ok(bytes < 64 * MIB, `the client read ${bytes} bytes of body`);
 });
@@ -114,6 +122,48 @@ test(`${name} a text frame that is not UTF-8 closes with 1007`, async () => {
 
 test(`${name} RSV bits that no extension gave a meaning close with 1002`, async () => {
   await dropped("/rsv", ERROR.PROTOCOL_ERROR, CLOSE.PROTOCOL_ERROR);
+});
+
+/** Each rule of RFC 6455 the server breaks: the Close code the client must answer it with. */
+const BROKEN_RULES: [string, number][] = [
+  ["/fragmented-ping", CLOSE.PROTOCOL_ERROR],
+  ["/long-ping", CLOSE.PROTOCOL_ERROR],
+  ["/lone-continuation", CLOSE.PROTOCOL_ERROR],
+  ["/interleaved", CLOSE.PROTOCOL_ERROR],
+  ["/opcode-3", CLOSE.PROTOCOL_ERROR],
+  ["/opcode-11", CLOSE.PROTOCOL_ERROR],
+  ["/bad-utf8-fragments", CLOSE.MESSAGE_ERROR],
+  ["/close-1-byte", CLOSE.PROTOCOL_ERROR],
+  ["/close-1005", CLOSE.PROTOCOL_ERROR],
+  ["/close-999", CLOSE.PROTOCOL_ERROR],
+  ["/close-1004", CLOSE.PROTOCOL_ERROR],
+  ["/close-bad-reason", CLOSE.MESSAGE_ERROR],
+];
+
+for (const [path, code] of BROKEN_RULES) {
+  test(`${name} RFC 6455 framing: ${path.slice(1)} closes with ${code}`, async () => {
+    await dropped(path, ERROR.PROTOCOL_ERROR, code);
+  });
+}
+
+test(`${name} a ping between fragments is answered, and the message comes whole`, async () => {
+  const made = client({ open_websocket_ping_frame: true });
+  assert.equal(await within(made.upgrade("/ping-in-fragments"), BOUND_MS, "upgrade"), true);
+  const ping = await within(made.recv(5), BOUND_MS, "recv") as { opcode: number };
+  assert.equal(ping.opcode, OPCODE.PING);
+  assert.equal((await within(made.recv(5), BOUND_MS, "recv") as { data: unknown }).data, "Hello");
+  assert.equal(await serverSaw("/pongs", "/ping-in-fragments"), "mid");
+  made.close();
+});
+
+test(`${name} the server's Close is echoed with its code, and the close is clean`, async () => {
+  const made = client();
+  assert.equal(await within(made.upgrade("/close-echo"), BOUND_MS, "upgrade"), true);
+  assert.equal(await within(made.recv(), BOUND_MS, "recv"), "");
+  assert.equal(made.closeCode, 4000);
+  assert.equal(made.closeReason, "bye");
+  assert.equal(made.closedBy, "peer");
+  assert.equal(await serverSaw("/closes", "/close-echo"), 4000);
 });
 
 test(`${name} done: the server stops`, () => {
