@@ -69,6 +69,21 @@ function wrap(text: string): string[] {
   return [...lines, line];
 }
 
+/** One narrow table of every code, each linking to its section below. */
+function index(): string[] {
+  const rows = Object.entries(ERROR).map(([name, code]) => {
+    const anchor = `${code}-${name.toLowerCase()}`;
+    return [`[${code}](#${anchor})`, `\`${name}\``];
+  });
+  const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i].length), 7));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  return [
+    line(["errCode", "name"]),
+    `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`,
+    ...rows.map(line),
+  ];
+}
+
 function table(): { text: string; unset: string[] } {
   const meaning = meanings();
   const setBy = setters();
@@ -93,6 +108,8 @@ function table(): { text: string; unset: string[] } {
     "values for socket errors, `SWOOLE_ERROR_*` for the rest). Generated from `ERROR` in",
     "`src/core/constants.ts` and the modules that use each code by `node scripts/error_table.ts`;",
     "`npm test` fails when this page is stale or a code is set nowhere.",
+    "",
+    ...index(),
     "",
     ...sections,
   ].join("\n");
