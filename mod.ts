@@ -23,7 +23,8 @@
  * @module
  */
 
-export { type Address, type Handler, Server, type ServerStats } from "./src/http/server.ts";
+export { type Address, Server, type ServerStats } from "./src/http/server.ts";
+export type { Handler } from "./src/http/dispatch.ts";
 export type {
   BunServerLike,
   BunSocket,

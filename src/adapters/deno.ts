@@ -35,8 +35,12 @@ export const denoAdapter: Adapter = {
             resolve({
               host: address.hostname,
               port: address.port,
-              close: () => {
+              close: async () => {
                 server.unref();
+                // Deno's graceful shutdown waits for every request body that was not answered
+                // yet to end, which a client that keeps sending never does: shut down after
+                // this turn, in which the server answers those requests (503).
+                await new Promise((resolve) => setTimeout(resolve, 0));
                 return server.shutdown();
               },
             });

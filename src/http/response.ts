@@ -1,6 +1,10 @@
 /**
  * The response a handler writes to: plain HTTP, or a WebSocket after `upgrade()`.
  *
+ * Why this file is long: `Response` is the handler's whole API, Swoole's HTTP and WebSocket
+ * methods on one object, and their JSDoc with examples is a third of it; the WebSocket side
+ * itself lives in src/core (see `WebSocketEndpoint`).
+ *
  * @module
  */
 

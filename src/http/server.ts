@@ -1,10 +1,14 @@
 /**
- * The server: settings, routing, the request loop and shutdown, shared by every runtime.
+ * The server: settings, routes, listening or mounting into a host, and shutdown, shared by
+ * every runtime. Requests go through dispatch.ts, the fan-out through topics.ts.
+ *
+ * Why this file is long: `Server` is the public API, and its methods' JSDoc (with an example
+ * each, for every host it mounts into) is half of it; the logic under them lives in the
+ * modules it imports.
  *
  * @module
  */
 
-import { MalformedBodyError } from "./multipart.ts";
 import { readFileSync } from "node:fs";
 import { detectAdapter, detectMountAdapter } from "../adapters/detect.ts";
 import { websocketHandlers } from "../adapters/bun.ts";
@@ -17,23 +21,18 @@ import type {
   NodeSocket,
 } from "./host.ts";
 import { requestTarget } from "../adapters/web.ts";
-import type {
-  BodyResult,
-  HttpExchange,
-  Listener,
-  Mount,
-  RuntimeCapabilities,
-} from "../adapters/types.ts";
+import type { Listener, Mount, RuntimeCapabilities } from "../adapters/types.ts";
 import { declaredLength } from "../adapters/body.ts";
-import type { BrokerLink, BrokerMessage, PubSubBroker } from "../pubsub/broker.ts";
-import { CLOSE, FLAG, OPCODE, type Opcode } from "../core/constants.ts";
+import type { PubSubBroker } from "../pubsub/broker.ts";
+import { CLOSE, type Opcode } from "../core/constants.ts";
 import { LifecycleError } from "../core/errors.ts";
 import type { WebSocketConnection } from "../core/connection.ts";
 import { connectionContext } from "../core/context.ts";
-import { asPayload } from "../core/payload.ts";
-import { type FrameData, pushFlags } from "../core/frame.ts";
-import { Request, targetPath } from "./request.ts";
-import { finishResponse, offerMessage, Response, type ResponseContext } from "./response.ts";
+import type { FrameData } from "../core/frame.ts";
+import { Dispatcher, type Handler } from "./dispatch.ts";
+import { targetPath } from "./request.ts";
+import type { Response, ResponseContext } from "./response.ts";
+import { Topics } from "./topics.ts";
 import { Router } from "./router.ts";
 import process from "node:process";
 // Node's timers on every runtime: the exit bound must not keep the process alive (unref).
@@ -41,7 +40,6 @@ import { setTimeout as setUnrefableTimeout } from "node:timers";
 import {
   escapeForLog,
   type Logger,
-  now,
   Observer,
   prometheusText,
   type ServerMetrics,
@@ -52,25 +50,6 @@ import {
   type ResolvedSettings,
   type Settings,
 } from "../core/settings.ts";
-
-const encoder = new TextEncoder();
-
-const NO_BODY = new Uint8Array(0);
-
-/**
- * A request handler: one call per request, for its whole life. For a WebSocket it runs as
- * long as the connection; when it returns the connection is closed with 1000, when it throws
- * with 1011 (HTTP: 500).
- *
- * @example
- * ```ts
- * import { type Handler, Server } from "../../mod.ts";
- * const hello: Handler = (_request, response) => response.end("hello");
- * new Server("127.0.0.1", 0).handle("/", hello);
- * ```
- */
-// What it returns is awaited, then ignored: `(req, res) => res.end("hi")` is a handler too.
-export type Handler = (request: Request, response: Response) => unknown;
 
 /**
  * What {@link Server.stats} reports, with Swoole's names.
@@ -144,25 +123,16 @@ export class Server {
   #prepared: Promise<void> | undefined;
   /** The adapters serving what host servers hand over, by entry. */
   readonly #mounts = new Map<"fetch" | "node:http", Promise<Mount>>();
-  #nextFd = 1;
   readonly #observer = new Observer();
-  /**
-   * Handlers running: counted before a handler starts, so one that reports stats counts itself.
-   * A count, not a set of their promises: a set would cost every connection an entry.
-   */
-  #running = 0;
-  /** Set while shutdown() waits for the running handlers to end. */
-  #allEnded: (() => void) | undefined;
-  /** Bytes reserved for request bodies being read or handled; see `http_body_memory_limit`. */
-  #bodyBytes = 0;
-  /** Aborts when shutdown starts: request bodies still arriving are not waited for. */
-  readonly #stopping = new AbortController();
+  readonly #dispatcher = new Dispatcher({
+    settings: () => this.#settings,
+    shuttingDown: () => this.#shutdown !== undefined,
+    route: (path) => this.#router.match(path),
+  }, this.#observer);
   readonly #connections = new Set<WebSocketConnection>();
   /** Upgraded connections that are open: what {@link Server.connections} shows. */
-  readonly #open = new Set<Response>();
-  readonly #topics = new Map<string, Set<Response>>();
+  readonly #topics = new Topics(this.#observer);
   #broker: PubSubBroker | undefined;
-  #brokerLink: BrokerLink | undefined;
   readonly #listening: Promise<Address>;
   /** Someone awaits `listening`: a failed start() is theirs to report, not start()'s too. */
   #listeningWatched = false;
@@ -292,10 +262,10 @@ export class Server {
    */
   metrics(): ServerMetrics {
     const observer = this.#observer;
-    const up = this.#brokerLink?.up;
+    const up = this.#topics.brokerUp;
     return {
-      websockets_open: this.#open.size,
-      handlers_running: this.#running,
+      websockets_open: this.#topics.open.size,
+      handlers_running: this.#dispatcher.running,
       http_responses_total: { ...observer.responses },
       websocket_messages_received_total: observer.messagesIn,
       websocket_messages_sent_total: observer.messagesOut,
@@ -649,7 +619,7 @@ export class Server {
         const context = this.#contextFor(adapter.capabilities);
         return adapter.mount({
           settings: this.#settings,
-          onRequest: (exchange) => this.#serve(exchange, context),
+          onRequest: (exchange) => this.#dispatcher.serve(exchange, context),
         });
       });
       mount.catch((error) => this.#observer.error(`cannot serve mounted requests: ${error}`));
@@ -688,7 +658,7 @@ export class Server {
    * ```
    */
   get connections(): ReadonlySet<Response> {
-    return this.#open;
+    return this.#topics.open;
   }
 
   /**
@@ -717,7 +687,7 @@ export class Server {
    * ```
    */
   publish(topic: string, data: FrameData, opcode?: Opcode, flags: number = 0): number {
-    return this.#publish(brokerMessage("publish()", topic, data, opcode, flags));
+    return this.#topics.publish("publish()", topic, data, opcode, flags);
   }
 
   /**
@@ -738,7 +708,7 @@ export class Server {
    * ```
    */
   broadcast(data: FrameData, opcode?: Opcode, flags: number = 0): number {
-    return this.#publish(brokerMessage("broadcast()", null, data, opcode, flags));
+    return this.#topics.publish("broadcast()", null, data, opcode, flags);
   }
 
   /**
@@ -753,34 +723,7 @@ export class Server {
    * ```
    */
   stats(): ServerStats {
-    return { connection_num: this.#connections.size, coroutine_num: this.#running };
-  }
-
-  #publish(message: BrokerMessage): number {
-    const sent = this.#deliver(message);
-    this.#brokerLink?.publish(message);
-    return sent;
-  }
-
-  /** Sends `message` to this server's connections; what a broker calls with other servers'. */
-  #deliver(message: BrokerMessage): number {
-    const subscribers = message.topic === null ? this.#open : this.#topics.get(message.topic);
-    let sent = 0;
-    if (subscribers) {
-      const compress = message.compress === true;
-      for (const subscriber of subscribers) {
-        if (offerMessage(subscriber, message.data, compress)) sent++;
-      }
-      if (sent < subscribers.size) this.#observer.skippedMessages(subscribers.size - sent);
-    }
-    return sent;
-  }
-
-  /** Closes the broker link; later publishes stay local instead of failing on a closed link. */
-  async #leaveBroker(): Promise<void> {
-    const link = this.#brokerLink;
-    this.#brokerLink = undefined;
-    await link?.close();
+    return { connection_num: this.#connections.size, coroutine_num: this.#dispatcher.running };
   }
 
   /** Connects the broker, once, for either mode. */
@@ -788,10 +731,7 @@ export class Server {
     this.#prepared ??= (async () => {
       const observer = this.#observer;
       observer.accessLog = this.#settings.access_log;
-      this.#brokerLink = await this.#broker?.connect(
-        (message) => void this.#deliver(message),
-        (error) => observer.error(error.message),
-      );
+      await this.#topics.join(this.#broker);
     })();
     return this.#prepared;
   }
@@ -812,22 +752,11 @@ export class Server {
         else this.#connections.delete(connection);
       },
       register: (response, open) => {
-        if (open) this.#open.add(response);
-        else this.#open.delete(response);
+        if (open) this.#topics.open.add(response);
+        else this.#topics.open.delete(response);
       },
-      subscribe: (response, topic, subscribed) => {
-        let subscribers = this.#topics.get(topic);
-        if (subscribed) {
-          if (!subscribers) {
-            this.#topics.set(topic, subscribers = new Set());
-            this.#brokerLink?.subscribe(topic);
-          }
-          subscribers.add(response);
-        } else if (subscribers?.delete(response) && subscribers.size === 0) {
-          this.#topics.delete(topic);
-          this.#brokerLink?.unsubscribe(topic);
-        }
-      },
+      subscribe: (response, topic, subscribed) =>
+        this.#topics.subscribe(response, topic, subscribed),
     };
   }
 
@@ -843,11 +772,11 @@ export class Server {
         reusePort: this.reusePort,
         tls,
         settings: this.#settings,
-        onRequest: (exchange) => this.#serve(exchange, context),
+        onRequest: (exchange) => this.#dispatcher.serve(exchange, context),
       });
     } catch (caught) {
       const error = listenError(caught, this.host, this.port);
-      await this.#leaveBroker();
+      await this.#topics.leave();
       // Two promises rejected with one error would be reported twice (Bun reports both).
       if (this.#listeningWatched) this.#started?.catch(() => {});
       this.#rejectListening(error);
@@ -863,11 +792,7 @@ export class Server {
       await this.#listening.catch(() => {});
       if (!this.#listener) return;
     }
-    this.#stopping.abort();
-    // The requests whose bodies were still arriving get their 503 within this turn: close the
-    // listener after it. Deno's graceful shutdown waits for a body that was not answered yet to
-    // end, which a client that keeps sending never does.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#dispatcher.stop(); // The requests whose bodies are still arriving get 503.
     // Mounted, the host's listener is the host's to close.
     const listenerClosed = this.#listener?.close() ?? Promise.resolve();
     const closing = [...this.#connections];
@@ -875,275 +800,28 @@ export class Server {
       void connection.disconnect(CLOSE.GOING_AWAY, "Server shutting down");
     }
     const deadline = this.#settings.max_wait_time * 1000;
-    await settleWithin(this.#whenAllEnded(), deadline);
+    await settleWithin(this.#dispatcher.whenAllEnded(), deadline);
     // A handler can end before its Close went out; a process that exits after shutdown() must
-    // not cut it off (Deno writes it later, and a mounted server has no listener to wait on).
+    // not cut it off (a runtime may write it later, and a mounted server has no listener to
+    // wait on).
     await settleWithin(
       Promise.all(closing.map((connection) => connection.whenReleased())),
       deadline,
     );
     for (const connection of this.#connections) connection.close();
-    await this.#leaveBroker();
+    await this.#topics.leave();
     await settleWithin(listenerClosed, deadline);
     this.#resolveStopped();
   }
-
-  #serve(exchange: HttpExchange, context: ResponseContext): void {
-    // Node refuses a larger head itself, Bun one past 16 KiB; Deno takes up to 64 KiB.
-    if (headSize(exchange) > this.#settings.http_max_header_size) {
-      this.#refuse(
-        exchange,
-        431,
-        "Request head larger than http_max_header_size",
-        CLOSE_CONNECTION,
-      );
-      return;
-    }
-    const path = targetPath(exchange.target);
-    const handler = this.#shutdown ? undefined : this.#router.match(path);
-    if (!handler) {
-      this.#refuse(
-        exchange,
-        this.#shutdown ? 503 : 404,
-        this.#shutdown ? "Server shutting down" : "Not Found",
-      );
-      return;
-    }
-    if (this.#running >= this.#settings.max_connections) {
-      this.#refuse(exchange, 503, "Too many connections");
-      return;
-    }
-    const settings = this.#settings;
-    const declared = declaredLength(exchange.headers["content-length"]);
-    if (declared === "invalid") {
-      this.#refuse(exchange, 400, "Content-Length is not one decimal length", CLOSE_CONNECTION);
-      return;
-    }
-    const reserved = bodyReservation(exchange.headers, declared, settings.package_max_length);
-    const fd = this.#nextFd++;
-    this.#running++;
-    // Without a body (every WebSocket), the handler starts at once, with no async frames of
-    // ours around it to keep alive for the connection's life.
-    const running = reserved === 0
-      ? this.#start(handler, exchange, context, fd, NO_BODY)
-      : this.#readThenStart(handler, exchange, context, fd, reserved);
-    if (!running) {
-      this.#running--;
-      return;
-    }
-    running.then(this.#ended, this.#failed);
-  }
-
-  // Shared by every request, where a closure per request would be kept for its whole life.
-  readonly #ended = (): void => {
-    if (--this.#running === 0) this.#allEnded?.();
-  };
-
-  readonly #failed = (error: unknown): void => {
-    this.#ended();
-    this.#observer.error(`a request failed: ${describeError(error)}`);
-  };
-
-  #whenAllEnded(): Promise<void> {
-    if (this.#running === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#allEnded = resolve);
-  }
-
-  /** Reads the body within its limits, then starts the handler; answers itself if it cannot. */
-  async #readThenStart(
-    handler: Handler,
-    exchange: HttpExchange,
-    context: ResponseContext,
-    fd: number,
-    reserved: number,
-  ): Promise<void> {
-    const settings = this.#settings;
-    if (this.#bodyBytes + reserved > settings.http_body_memory_limit) {
-      // Throws the body away as it comes; a client that leaves meanwhile fails the read, which
-      // nothing waits on (unhandled, it ended the process on Deno).
-      exchange.readBody(0, this.#stopping.signal).catch(() => {});
-      this.#refuse(exchange, 503, "Too many request bodies at once: try again later");
-      return;
-    }
-    this.#bodyBytes += reserved;
-    // One timer per read, cleared as soon as the body is in: AbortSignal.timeout() would keep
-    // one alive per request for the whole timeout.
-    const stop = new AbortController();
-    const abort = () => stop.abort();
-    const timeout = settings.http_body_timeout * 1000;
-    const timer = timeout > 0 ? setTimeout(abort, timeout) : undefined;
-    const stopping = this.#stopping.signal;
-    if (stopping.aborted) abort();
-    else stopping.addEventListener("abort", abort);
-    try {
-      let body: BodyResult;
-      try {
-        body = await exchange.readBody(settings.package_max_length, stop.signal);
-      } catch {
-        // The client left halfway or broke the chunked framing. Answering is what ends the
-        // exchange (Deno holds the socket until it is answered); a client still there reads
-        // why.
-        this.#refuse(exchange, 400, "Request body malformed or cut short", CLOSE_CONNECTION);
-        return;
-      } finally {
-        clearTimeout(timer);
-        stopping.removeEventListener("abort", abort);
-      }
-      if (body === "too large") {
-        // The adapter throws the rest of the body away: closing the connection while the client
-        // still sends would make the kernel reset it and lose this answer.
-        this.#refuse(exchange, 413, "Request body larger than package_max_length");
-        return;
-      }
-      if (body === "stopped") {
-        const [status, text] = this.#shutdown
-          ? [503, "Server shutting down"]
-          : [408, "Request body not received within http_body_timeout"];
-        this.#refuse(exchange, status, text, CLOSE_CONNECTION);
-        return;
-      }
-      await this.#start(handler, exchange, context, fd, body);
-    } finally {
-      this.#bodyBytes -= reserved;
-    }
-  }
-
-  /** Answers a request the server turns away itself, and says so where it is a limit. */
-  #refuse(
-    exchange: HttpExchange,
-    status: number,
-    text: string,
-    headers: [string, string][] = [],
-  ): void {
-    const body = encoder.encode(`${text}\n`);
-    exchange.respond(
-      { status, reason: "", headers: [["Content-Type", "text/plain"], ...headers] },
-      body,
-    );
-    const path = targetPath(exchange.target);
-    const observer = this.#observer;
-    observer.responded(exchange.method, path, status, body.byteLength, now());
-    if (LIMIT_STATUSES.has(status)) {
-      observer.warn(
-        `${status} for ${escapeForLog(exchange.method)} ${escapeForLog(path)}: ${text}`,
-      );
-    }
-  }
-
-  /** Makes the request and response and runs the handler; undefined when it answered itself. */
-  #start(
-    handler: Handler,
-    exchange: HttpExchange,
-    context: ResponseContext,
-    fd: number,
-    body: Uint8Array,
-  ): Promise<void> | undefined {
-    let request: Request;
-    try {
-      request = new Request(exchange, fd, body, this.#settings);
-    } catch (error) {
-      if (error instanceof MalformedBodyError) {
-        this.#refuse(exchange, 400, `Malformed request: ${error.message}`);
-      } else {
-        this.#observer.error(`cannot read a request: ${describeError(error)}`);
-        this.#refuse(exchange, 500, "Internal Server Error");
-      }
-      return undefined;
-    }
-    return runHandler(
-      handler,
-      request,
-      new Response(exchange, fd, context),
-      this.#observer,
-    );
-  }
 }
 
-/** Runs a handler to its end, then completes its response (see `finishResponse`). */
-async function runHandler(
-  handler: Handler,
-  request: Request,
-  response: Response,
-  observer: Observer,
-): Promise<void> {
-  let failed = false;
-  try {
-    await handler(request, response);
-  } catch (error) {
-    failed = true;
-    observer.handlerErrors++;
-    observer.error(
-      `the handler for ${escapeForLog(request.server.request_method)} ` +
-        `${escapeForLog(request.server.path_info)} ` +
-        `(fd ${request.fd}) threw: ${describeError(error)}`,
-    );
-  }
-  try {
-    finishResponse(response, failed);
-  } catch (error) {
-    // Even the plain 500 was refused: the connection cannot be answered.
-    observer.error(
-      `cannot answer ${escapeForLog(request.server.path_info)} (fd ${request.fd}): ` +
-        describeError(error),
-    );
-  }
-}
-
-/** An error with its stack where it has one: what a log needs to find the fault. */
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.stack ?? `${error.name}: ${error.message}` : String(error);
-}
-
-/** A status that means a limit was hit or the server is stopping: worth a warning. */
-const LIMIT_STATUSES = new Set([408, 413, 431, 503]);
 const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 };
-
-/** The size of a request's head as sent: request line, headers, and their line ends. */
-function headSize(exchange: HttpExchange): number {
-  let size = exchange.method.length + exchange.target.length + 12;
-  for (const name in exchange.headers) size += name.length + exchange.headers[name].length + 4;
-  return size;
-}
-
-/**
- * The bytes a request's body may take while it is read and handled: its declared length, or
- * the most a body may have when it is chunked; 0 without a body.
- */
-function bodyReservation(
-  headers: Record<string, string>,
-  declared: number | undefined,
-  limit: number,
-): number {
-  if (declared !== undefined) return Math.min(declared, limit);
-  return headers["transfer-encoding"] === undefined ? 0 : limit;
-}
 
 /** Answers to an upgrade request on a socket node:http left to us. */
 const NOT_FOUND_HEAD = "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 const UNAVAILABLE_HEAD =
   "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-
-/** Asks the runtime to close the connection after the answer. */
-const CLOSE_CONNECTION: [string, string][] = [["Connection", "close"]];
-
-/** The payload to fan out: `data` as `opcode` says, encoded once for every connection. */
-function brokerMessage(
-  method: string,
-  topic: string | null,
-  data: FrameData,
-  opcode: Opcode | undefined,
-  flags: number,
-): BrokerMessage {
-  if (opcode !== undefined && opcode !== OPCODE.TEXT && opcode !== OPCODE.BINARY) {
-    throw new RangeError(
-      `Cannot ${method} with opcode ${opcode}: use OPCODE.TEXT or OPCODE.BINARY`,
-    );
-  }
-  const compress = (pushFlags(method, flags) & FLAG.COMPRESS) !== 0;
-  const payload = opcode === undefined ? data : asPayload(data, opcode === OPCODE.TEXT);
-  return compress ? { topic, data: payload, compress } : { topic, data: payload };
-}
 
 /** The certificate and key for TLS, read from the files the settings name. */
 function readTlsFiles(settings: ResolvedSettings): { cert: string; key: string } {

@@ -5,6 +5,10 @@
  * duplicates, then the live messages; or is told `recovered: false` when the gap cannot be
  * filled, never given part of it silently.
  *
+ * Why this file is long: the recovery protocol (subscribe, fetch the gap, then go live without
+ * a duplicate or a hole) is one piece, and the in-memory store beside it is what its tests and
+ * single-process servers use; the Redis store is redis_history.ts.
+ *
  * @module
  */
 

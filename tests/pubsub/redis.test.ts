@@ -31,9 +31,12 @@ const skip = skipWithoutService(
 );
 const redis = redisMissing ? undefined : await RedisServer.start();
 const other = otherRuntime();
-/** Timings short enough that a stall is found and healed in well under a second. */
+/**
+ * Timings short enough that a stall is found and healed in well under a second; a connect
+ * gets longer, since one to a live Redis took over 500 ms with the test files running beside.
+ */
 const quick = {
-  connectTimeoutMs: 500,
+  connectTimeoutMs: 2_000,
   pingIntervalMs: 100,
   pingTimeoutMs: 500,
   reconnectDelayMs: 20,
@@ -287,7 +290,11 @@ test(`[${runtime}] RedisBroker: start() gives up on an endpoint that never speak
   silent.silence();
   const server = new Server("127.0.0.1", 0);
   server.useBroker(
-    new RedisBroker({ ...quick, url: `redis://user:hunter2@127.0.0.1:${silent.port}` }),
+    new RedisBroker({
+      ...quick,
+      connectTimeoutMs: 500,
+      url: `redis://user:hunter2@127.0.0.1:${silent.port}`,
+    }),
   );
   try {
     await assert.rejects(within(server.start(), 8_000, "start()"), (error: Error) => {
