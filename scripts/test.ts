@@ -21,7 +21,7 @@
  * Steps: tsc --noEmit, tsc -p tsconfig.core.json (src/core with no Node, Deno or Bun types), deno lint, deno fmt --check, deno check --doc-only (every code
  * example in README.md, the docs and the JSDoc), deno doc --lint (JSDoc on every
  * public symbol), scripts/check_exports.ts (package.json and deno.json
- * export the same entry points), scripts/error_table.ts --check (docs/errors.md matches the
+ * export the same entry points), scripts/error_table.ts --check (docs/reference/errors.md matches the
  * error codes and every code is set somewhere), scripts/reference.ts --check (the API
  * reference is not stale), scripts/doc_examples.ts (every JSDoc example runs), deno publish
  * --dry-run (what JSR would get, slow types included), and each test file under `node --test`,

@@ -108,7 +108,7 @@ for (const strict of [false, true]) {
 
   test(`[${engine}] ${mode}: a silent peer is dropped for the idle timeout`, {
     skip: coreWatchesIdle ? false : `${runtime}'s own engine drops an idle peer itself and ` +
-      "reports it as the peer's close (docs/runtimes.md)",
+      "reports it as the peer's close (docs/reference/runtimes.md)",
   }, async () => {
     const id = `idle${next++}`;
     // A raw client answers no ping: silent.

@@ -54,7 +54,7 @@ test(`[${runtime}] app: a room, the peer's close and 1009, each ending logged`, 
 
 test(`[${runtime}] app: a silent peer is dropped by the heartbeat, and the handler knows why`, {
   skip: runtime === "node" ? false : `${runtime}'s own engine drops an idle peer itself and ` +
-    "reports it as the peer's close (docs/runtimes.md)",
+    "reports it as the peer's close (docs/reference/runtimes.md)",
 }, async () => {
   // A raw client answers no ping.
   const { client } = await RawClient.upgrade(app.port, "/chat?token=alice-token&room=quiet");
