@@ -72,16 +72,17 @@ export class FakeLink implements WebSocketLink {
     this.calls.push({ type: "requestDrain" });
   }
 
-  /** How many times the core corked the link, and flushed it (not in {@link calls}). */
+  /** How many times the core corked the link (not in {@link calls}). */
   corks = 0;
-  flushes = 0;
+  /** For each `flush()`, how many sends had been made by then (not in {@link calls}). */
+  readonly flushedAt: number[] = [];
 
   cork(): void {
     this.corks++;
   }
 
   flush(): void {
-    this.flushes++;
+    this.flushedAt.push(this.sent.length);
   }
 
   pause(): void {
