@@ -151,6 +151,8 @@ class ClientEngine implements StreamEvents, WebSocketLink {
   #textDecoder: TextDecoder | undefined;
   // The writer.
   #sendingFragments = false;
+  #corked: Uint8Array[] | undefined;
+  #corkedBytes = 0;
   #closeSent = false;
   #closeReceived: { code: number; reason: string } | undefined;
   #failedWith = 0;
@@ -235,10 +237,6 @@ class ClientEngine implements StreamEvents, WebSocketLink {
   }
 
   data(chunk: Uint8Array): void {
-    // A plain view: Buffer's slice() does not copy, and binary messages are Uint8Arrays.
-    if (chunk.constructor !== Uint8Array) {
-      chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    }
     if (this.#phase === "open") return this.#read(chunk);
     if (this.#phase === "head") return this.#readHead(chunk);
     if (this.#phase === "body") return this.#readBody(chunk);
@@ -258,7 +256,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
         this.#stream?.destroy();
         return;
       }
-      this.#head = head === chunk ? chunk.slice() : head;
+      this.#head = head === chunk ? copy(chunk) : head;
       return;
     }
     if (end > HEAD_LIMIT) {
@@ -367,7 +365,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
     const done = reader.read(chunk, (bytes) => {
       const room = BODY_LIMIT - this.#bodyLength;
       if (room <= 0) return;
-      const kept = bytes.subarray(0, room).slice();
+      const kept = copy(bytes.subarray(0, room));
       this.#body.push(kept);
       this.#bodyLength += kept.length;
     });
@@ -447,14 +445,25 @@ class ClientEngine implements StreamEvents, WebSocketLink {
       }
       const head = this.#readFrameHead(bytes, offset);
       if (head === undefined) {
-        this.#pending = bytes.slice(offset);
+        this.#pending = copy(bytes.subarray(offset));
         return;
       }
       if (head === false) return; // A violation: the connection is closing.
       offset = head.payloadAt;
       if (length - offset >= head.length) {
-        const payload = bytes.subarray(offset, offset + head.length);
-        offset += head.length;
+        const end = offset + head.length;
+        if (head.fin && head.opcode === 1 && !this.#messageCompressed && end - offset <= 64) {
+          // A short text message in one frame, the most common frame of all: decoded from the
+          // read itself.
+          this.#messageOpcode = 0;
+          const text = decodeShortText(bytes, offset, end);
+          offset = end;
+          if (text === undefined) this.#violate(CLOSE.MESSAGE_ERROR, "text that is not UTF-8");
+          else this.#events.receiveMessage(text);
+          continue;
+        }
+        const payload = bytes.subarray(offset, end);
+        offset = end;
         this.#frameDone(payload, false);
       } else {
         this.#payload = new Uint8Array(head.length);
@@ -527,7 +536,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
   /** A whole frame's payload; `owned` when the engine allocated it (else it is a view). */
   #frameDone(payload: Uint8Array, owned: boolean): void {
     const { fin, opcode } = this.#frame!;
-    if (opcode >= 0x8) return this.#control(opcode, owned ? payload : payload.slice());
+    if (opcode >= 0x8) return this.#control(opcode, owned ? payload : copy(payload));
     const messageOpcode = this.#messageOpcode;
     if (fin && this.#parts.length === 0) {
       // A message in one frame, the common case.
@@ -544,7 +553,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
         return void this.#violate(CLOSE.MESSAGE_ERROR, "text that is not UTF-8");
       }
     }
-    this.#parts.push(owned ? payload : payload.slice());
+    this.#parts.push(owned ? payload : copy(payload));
     if (!fin) return;
     const whole = join(...this.#parts);
     this.#parts = [];
@@ -588,7 +597,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
       }
       this.#events.receiveMessage(text);
     } else {
-      this.#events.receiveMessage(owned ? bytes : bytes.slice());
+      this.#events.receiveMessage(owned ? bytes : copy(bytes));
     }
   }
 
@@ -648,8 +657,16 @@ class ClientEngine implements StreamEvents, WebSocketLink {
 
   // ---- writing ----
 
+  /** Writes a frame; a control frame goes after what cork() held, at once. */
   #writeFrame(opcode: number, payload: Uint8Array, rsv1: boolean, fin = true): void {
-    this.#stream?.write(maskedFrame(opcode, payload, fin, rsv1));
+    const frame = maskedFrame(opcode, payload, fin, rsv1);
+    if (this.#corked && opcode < 0x8) {
+      this.#corked.push(frame);
+      this.#corkedBytes += frame.length;
+      return;
+    }
+    if (this.#corked) this.flush();
+    this.#stream?.write(frame);
   }
 
   send(data: string | Uint8Array, fin: boolean, compress: boolean): void {
@@ -672,10 +689,18 @@ class ClientEngine implements StreamEvents, WebSocketLink {
     this.#writeFrame(opcode, payload, compressed, fin);
   }
 
-  // The core's send batching (WebSocketLink.cork/flush): each frame is written as it comes.
-  cork(): void {}
+  /** Holds data frames until flush(): the core corks a turn's sends to write them at once. */
+  cork(): void {
+    this.#corked ??= [];
+  }
 
-  flush(): void {}
+  flush(): void {
+    const corked = this.#corked;
+    if (!corked) return;
+    this.#corked = undefined;
+    this.#corkedBytes = 0;
+    if (corked.length > 0) this.#stream?.write(join(...corked));
+  }
 
   ping(data: Uint8Array): void {
     if (!this.#closeSent && this.#phase === "open") this.#writeFrame(0x9, data, false);
@@ -693,6 +718,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
   }
 
   end(): void {
+    this.flush();
     this.#closeSent = true;
     this.#stream?.end();
   }
@@ -702,7 +728,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
   }
 
   get bufferedAmount(): number {
-    return this.#stream?.buffered ?? 0;
+    return (this.#stream?.buffered ?? 0) + this.#corkedBytes;
   }
 
   requestDrain(): void {
@@ -857,6 +883,34 @@ function maskedFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: bo
   }
   for (; i < length; i++) bytes[at + i] = payload[i] ^ keys[keyAt - 4 + (i & 3)];
   return bytes;
+}
+
+/**
+ * Decodes `bytes[start, end)` as strict UTF-8, or undefined when it is not: ASCII character by
+ * character, anything else by the decoder.
+ */
+function decodeShortText(bytes: Uint8Array, start: number, end: number): string | undefined {
+  let text = "";
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i];
+    if (byte >= 0x80) {
+      try {
+        return strictUtf8.decode(bytes.subarray(start, end));
+      } catch {
+        return undefined;
+      }
+    }
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
+
+/**
+ * A copy as a plain `Uint8Array`: what the engine keeps of a read (the adapter may reuse its
+ * buffer), and binary messages are never Node `Buffer`s (whose `slice()` is a view, not a copy).
+ */
+function copy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 function join(...parts: Uint8Array[]): Uint8Array {

@@ -2,7 +2,8 @@
  * The client in browsers: the standard `WebSocket`, linked to the core like Deno's server
  * sockets (see standard_socket.ts). The API hides a refused handshake's status, cannot pause,
  * ping or drop a connection without a Close frame, takes no headers and always checks
- * certificates. Deno and Bun run `ws`'s client instead (client_node.ts, client_bun.ts).
+ * certificates. Node runs `ws`'s client instead (client_node.ts), Deno and Bun the project's own
+ * engine (client_engine.ts).
  *
  * @module
  */

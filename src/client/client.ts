@@ -70,9 +70,10 @@ const CLIENT_DEFAULTS: ResolvedSettings = { ...DEFAULT_SETTINGS, websocket_idle_
 
 /**
  * A WebSocket client with the server side's `recv()` / `push()` API, on Deno, Bun, Node and in
- * browsers (`coro-ws/client`). Node, Deno and Bun run `ws`'s client, so each pauses reading,
- * pings, sends fragments and shows a refused handshake's status and headers; a browser's own
- * `WebSocket` can do none of that (docs/reference/runtimes.md).
+ * browsers (`coro-ws/client`). Node runs `ws`'s client, Deno and Bun an RFC 6455 engine of the
+ * project's own over their native sockets, so on each of the three it pauses reading, pings,
+ * sends fragments, compresses and shows a refused handshake's status, headers and body; a
+ * browser's own `WebSocket` can do none of that (docs/reference/runtimes.md).
  *
  * @example Swoole's client example
  * ```ts

@@ -64,6 +64,13 @@ for (const serverRuntime of runtimes) {
     assert.equal((await client.recv(5) as { data: unknown }).data, "Hello");
     await client.push("authorization");
     assert.equal((await client.recv(5) as { data: unknown }).data, "Bearer t0k3n");
+    // A burst pushed in one turn (written together), short text that is not ASCII among it.
+    const burst = Array.from({ length: 50 }, (_, i) => `${i} héllo ✓ ${"é".repeat(i)}`);
+    assert.deepEqual(
+      await Promise.all(burst.map((text) => client.push(text))),
+      burst.map(() => true),
+    );
+    for (const text of burst) assert.equal((await client.recv(5) as { data: unknown }).data, text);
     assert.equal(await client.disconnect(), true);
     assert.equal(client.connected, false);
     assert.equal(await client.recv(), "");
