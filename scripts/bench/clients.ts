@@ -3,11 +3,13 @@
  * The client-side benchmark: coro-ws's `Client` against each runtime's own `WebSocket`, both
  * driving the raw Bun echo server (`servers/raw_bun.ts`, pinned to CPU 0) from CPU 1, 100
  * connections with one message in flight each. Prints round trips per second and the ratio of
- * coro-ws to the runtime's own client, per runtime; medians of `--rounds` (default 3). A bare
- * pull wrapper around the runtime's `WebSocket` (a queue and a promise) runs too: its ratio is
- * what the pull model itself costs, before anything coro-ws adds. So does a bare RFC 6455 codec
- * over the runtime's `node:net` (callbacks, no checks): its ratio is the most an engine of the
- * project's own over TCP could reach on that runtime.
+ * coro-ws to the runtime's own client, per runtime, by the clock and per CPU second the client
+ * process used (which other work on the machine does not change); medians of `--rounds`
+ * (default 3). A bare pull wrapper around the runtime's `WebSocket` (a queue and a promise) runs
+ * too: its ratio is what the pull model itself costs, before anything coro-ws adds. So does a bare RFC 6455 codec
+ * over the runtime's own sockets (`Bun.connect`, `Deno.connect`, `node:net`; callbacks, no
+ * checks): its ratio is the most an engine of the project's own could reach on that runtime. The
+ * Client runs that engine on Deno and Bun, and `ws` on Node.
  *
  * Then it cross-checks `npm run bench`'s handshake workload with a second load generator: the
  * Client on Node, 50 loops that connect, echo once and close, against the raw and the coro-ws
@@ -26,13 +28,19 @@ const warmup = arg("warmup", "1");
 const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
 const serverFile = (name: string) => join(ROOT, "scripts/bench/servers", name);
 
-/** One client run; resolves with its round trips (or handshakes) per second. */
+/** What one client run measured: round trips (or handshakes) per second and per CPU second. */
+interface Run {
+  throughput: number;
+  perCpuSecond: number;
+}
+
+/** One client run. */
 function runClient(
   runtime: Runtime,
   library: string,
   port: number,
   extra: string[] = [],
-): Promise<number> {
+): Promise<Run> {
   const [program, args] = runtimeCommand(runtime, join(ROOT, "scripts/bench/client_load.ts"));
   const [pinnedProgram, pinnedArgs] = pinned(1, program, [
     ...args,
@@ -52,7 +60,7 @@ function runClient(
     child.stdout.on("data", (chunk: Buffer) => output += chunk.toString());
     child.on("exit", (code) => {
       const line = output.trim().split("\n").at(-1) ?? "";
-      if (code === 0 && line.startsWith("{")) resolveRun(JSON.parse(line).throughput);
+      if (code === 0 && line.startsWith("{")) resolveRun(JSON.parse(line));
       else reject(new Error(`${library} client on ${runtime} exited with ${code}: ${output}`));
     });
   });
@@ -63,21 +71,24 @@ const server = await startServer("bun", serverFile("raw_bun.ts"));
 console.log(`client benchmark: ${rounds} round(s) × ${duration} s, raw Bun echo server`);
 try {
   for (const runtime of RUNTIMES) {
-    const results: Record<string, number[]> = { raw: [], pull: [], coro: [], codec: [] };
+    const runs: Record<string, Run[]> = { raw: [], pull: [], coro: [], codec: [] };
     for (let round = 0; round < rounds; round++) {
       for (const library of ["raw", "pull", "coro", "codec"]) {
-        results[library].push(await runClient(runtime, library, server.port));
+        runs[library].push(await runClient(runtime, library, server.port));
       }
     }
-    const ratios = results.coro.map((value, i) => value / results.raw[i]);
-    const pullRatios = results.pull.map((value, i) => value / results.raw[i]);
-    const codecRatios = results.codec.map((value, i) => value / results.raw[i]);
+    /** The median ratio of `library` to the runtime's own WebSocket, and each round's. */
+    const ratio = (library: string, metric: keyof Run) => {
+      const each = runs[library].map((run, i) => run[metric] / runs.raw[i][metric]);
+      return `${median(each).toFixed(2)} (rounds ${each.map((r) => r.toFixed(2)).join(" ")})`;
+    };
+    const rate = (library: string) => median(runs[library].map((run) => run.throughput));
     console.log(
-      `  ${runtime.padEnd(5)} own WebSocket ${median(results.raw)} round trips/s, ` +
-        `coro-ws Client ${median(results.coro)}: ${median(ratios).toFixed(2)} ` +
-        `(per round: ${ratios.map((r) => r.toFixed(2)).join(" ")}); bare pull wrapper ` +
-        `${median(results.pull)}: ${median(pullRatios).toFixed(2)}; bare codec over node:net ` +
-        `${median(results.codec)}: ${median(codecRatios).toFixed(2)}`,
+      `  ${runtime.padEnd(5)} own WebSocket ${rate("raw")} round trips/s; coro-ws Client ` +
+        `${rate("coro")}: ${ratio("coro", "throughput")}, per CPU second ` +
+        `${ratio("coro", "perCpuSecond")}; bare pull wrapper ${ratio("pull", "throughput")}; ` +
+        `bare codec over its own sockets ${ratio("codec", "throughput")}, per CPU second ` +
+        `${ratio("codec", "perCpuSecond")}`,
     );
   }
 } finally {
@@ -95,7 +106,7 @@ for (const runtime of RUNTIMES) {
       );
       try {
         const args = ["--mode", "handshake", "--connections", "50"];
-        results[library].push(await runClient("node", "coro", target.port, args));
+        results[library].push((await runClient("node", "coro", target.port, args)).throughput);
       } finally {
         await target.stop();
       }
