@@ -9,8 +9,9 @@
  *
  * @example Send a binary message
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OPCODE } from "./constants.ts";
- * console.log(OPCODE.BINARY); // 2
+ * assert.equal(OPCODE.BINARY, 2);
  * ```
  */
 export const OPCODE = {
@@ -38,9 +39,10 @@ export type Opcode = typeof OPCODE[keyof typeof OPCODE];
  *
  * @example A final, masked frame, as a client sends it
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FLAG } from "./constants.ts";
  * const flags = FLAG.FIN | FLAG.MASK;
- * console.log(flags); // 33
+ * assert.equal(flags, 33);
  * ```
  */
 export const FLAG = {
@@ -57,8 +59,9 @@ export const FLAG = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CLOSE } from "./constants.ts";
- * console.log(CLOSE.GOING_AWAY); // 1001
+ * assert.equal(CLOSE.GOING_AWAY, 1001);
  * ```
  */
 export const CLOSE = {
@@ -85,8 +88,9 @@ export const CLOSE = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ERROR } from "./constants.ts";
- * console.log(ERROR.TIMEOUT); // 110
+ * assert.equal(ERROR.TIMEOUT, 110);
  * ```
  */
 export const ERROR = {

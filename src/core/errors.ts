@@ -57,9 +57,10 @@ export function setLastError(code: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConcurrencyError } from "../../mod.ts";
  * const error = new ConcurrencyError("Cannot call recv(): another recv() is pending");
- * console.log(error.name); // "ConcurrencyError"
+ * assert.equal(error.name, "ConcurrencyError");
  * ```
  */
 export class ConcurrencyError extends Error {
@@ -124,9 +125,11 @@ export class LifecycleError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConnectionClosedError } from "../../mod.ts";
  * const error = new ConnectionClosedError(1009, "Message too big", "rule", "a message was too big");
- * console.log(error.code, error.closedBy); // 1009 "rule"
+ * assert.equal(error.code, 1009);
+ * assert.equal(error.closedBy, "rule");
  * ```
  */
 export class ConnectionClosedError extends Error {

@@ -27,9 +27,10 @@ export type FrameData = string | Uint8Array;
  *
  * @example Push a ping frame
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Frame, OPCODE } from "../../mod.ts";
  * const ping = new Frame("", OPCODE.PING);
- * console.log(ping.opcode); // 9
+ * assert.equal(ping.opcode, 9);
  * ```
  */
 export class Frame {
@@ -76,9 +77,10 @@ export class Frame {
    *
    * @example A masked text frame, as a browser sends it
    * ```ts
+   * import assert from "node:assert/strict";
    * import { FLAG, Frame, OPCODE } from "../../mod.ts";
    * const bytes = Frame.pack("hi", OPCODE.TEXT, FLAG.FIN | FLAG.MASK);
-   * console.log(bytes.length); // 2 header + 4 mask + 2 payload = 8
+   * assert.equal(bytes.length, 8); // 2 header + 4 mask + 2 payload
    * ```
    */
   static pack(
@@ -130,9 +132,10 @@ export class Frame {
    *
    * @example Round trip
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Frame, OPCODE } from "../../mod.ts";
    * const frame = Frame.unpack(Frame.pack("hello", OPCODE.TEXT));
-   * console.log(frame && frame.data); // "hello"
+   * assert.equal(frame && frame.data, "hello");
    * ```
    */
   static unpack(bytes: Uint8Array): Frame | false {
@@ -146,9 +149,10 @@ export class Frame {
  *
  * @example Close with a custom code
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CloseFrame } from "../../mod.ts";
  * const frame = new CloseFrame(4000, "bye");
- * console.log(frame.code, frame.reason); // 4000 "bye"
+ * assert.deepEqual([frame.code, frame.reason], [4000, "bye"]);
  * ```
  */
 export class CloseFrame extends Frame {
@@ -190,9 +194,10 @@ export interface DecodedFrame {
  *
  * @example Read frames from a stream buffer
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeFrame, Frame } from "./frame.ts";
  * const decoded = decodeFrame(Frame.pack("a"));
- * console.log(decoded?.length); // 3
+ * assert.equal(decoded?.length, 3);
  * ```
  */
 export function decodeFrame(bytes: Uint8Array, offset = 0): DecodedFrame | undefined {

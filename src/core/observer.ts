@@ -51,9 +51,10 @@ export type StatusClass = "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type ServerMetrics, Server } from "../../mod.ts";
  * const metrics: ServerMetrics = new Server("127.0.0.1", 0).metrics();
- * console.log(metrics.websockets_open); // 0
+ * assert.equal(metrics.websockets_open, 0);
  * ```
  */
 export interface ServerMetrics {
@@ -118,9 +119,10 @@ const SHORT_ESCAPES: Record<string, string> = {
  *
  * @example A query that would forge a line
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeForLog } from "./observer.ts";
  * const room = "lobby\ncoro-ws: forged";
- * console.log(`topic "${escapeForLog(room)}"`); // topic "lobby\ncoro-ws: forged"
+ * assert.equal(`topic "${escapeForLog(room)}"`, String.raw`topic "lobby\ncoro-ws: forged"`);
  * ```
  */
 export function escapeForLog(value: string): string {
