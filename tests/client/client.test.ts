@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { test } from "node:test";
-import { Client, CLOSE, CloseFrame, ERROR, OPCODE } from "../../mod.ts";
+import { Client, CLOSE, CloseFrame, ERROR, FLAG, OPCODE } from "../../mod.ts";
 import { peek, PENDING } from "../core/fake_link.ts";
 import { assertServerSettled, runtime, runtimes, startServer, within } from "../helpers.ts";
 
@@ -43,7 +43,10 @@ async function assertRefusals(
 
 for (const serverRuntime of runtimes) {
   const name = `[${runtime} client, ${serverRuntime} server]`;
-  const server = await startServer("fixtures/client_peer.ts", {}, serverRuntime);
+  // Compression on offer: only a client that asks for it gets it.
+  const server = await startServer("fixtures/client_peer.ts", {
+    SETTINGS: JSON.stringify({ websocket_compression: true }),
+  }, serverRuntime);
   const { port } = server;
 
   test(`${name} text and binary round trips, subprotocol and headers`, async () => {
@@ -74,6 +77,24 @@ for (const serverRuntime of runtimes) {
     assert.equal(await client.disconnect(), true);
     assert.equal(client.connected, false);
     assert.equal(await client.recv(), "");
+  });
+
+  test(`${name} permessage-deflate both ways, where the server offers it`, async () => {
+    const client = await Client.connect(`ws://127.0.0.1:${port}/echo`, {
+      websocket_compression: true,
+    });
+    const extensions = client.headers["sec-websocket-extensions"] ?? "";
+    // Deno's own server cannot negotiate it: there the same messages go uncompressed.
+    if (serverRuntime !== "deno") assert.match(extensions, /^permessage-deflate/);
+    for (const size of [10, 1000, 100_000]) {
+      const text = "compressible ".repeat(size);
+      assert.equal(await client.push(text, OPCODE.TEXT, FLAG.FIN | FLAG.COMPRESS), true);
+      assert.equal((await client.recv(5) as { data: unknown }).data, text);
+    }
+    const bytes = new Uint8Array(50_000).map((_, i) => i % 7);
+    await client.push(bytes, OPCODE.BINARY, FLAG.FIN | FLAG.COMPRESS);
+    assert.deepEqual((await client.recv(5) as { data: unknown }).data, bytes);
+    assert.equal(await client.disconnect(), true);
   });
 
   test(`${name} a recv() timeout keeps the connection (errCode 110)`, async () => {
