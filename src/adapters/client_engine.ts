@@ -886,23 +886,31 @@ function maskedFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: bo
 }
 
 /**
- * Decodes `bytes[start, end)` as strict UTF-8, or undefined when it is not: ASCII character by
- * character, anything else by the decoder.
+ * Whether short ASCII text is made with `String.fromCharCode`: on Deno it takes 120-270 ns for
+ * 12-34 bytes where the decoder's call into Rust takes 400-650 ns; on Bun the decoder is the
+ * faster (110-140 ns against 180-280). Concatenating characters makes ropes that the core's
+ * UTF-8 count then flattens, at twice the cost.
  */
+const ASCII_BY_CHAR_CODES = "Deno" in globalThis;
+
+/** Decodes `bytes[start, end)` (at most 64 bytes) as strict UTF-8, or undefined if it is not. */
 function decodeShortText(bytes: Uint8Array, start: number, end: number): string | undefined {
-  let text = "";
-  for (let i = start; i < end; i++) {
-    const byte = bytes[i];
-    if (byte >= 0x80) {
-      try {
-        return strictUtf8.decode(bytes.subarray(start, end));
-      } catch {
-        return undefined;
+  const view = bytes.subarray(start, end);
+  if (ASCII_BY_CHAR_CODES) {
+    let ascii = true;
+    for (let i = 0; i < view.length; i++) {
+      if (view[i] >= 0x80) {
+        ascii = false;
+        break;
       }
     }
-    text += String.fromCharCode(byte);
+    if (ascii) return String.fromCharCode.apply(null, view as unknown as number[]);
   }
-  return text;
+  try {
+    return strictUtf8.decode(view);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
