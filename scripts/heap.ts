@@ -18,7 +18,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { arg, BIN, ROOT } from "./bench/processes.ts";
+import { arg, BIN, openInspector, ROOT, watchOutput } from "./bench/processes.ts";
 
 const CONNECTIONS = Number(arg("connections", "2000"));
 const RUNTIME = arg("runtime", "node");
@@ -76,46 +76,15 @@ const server = spawn(program, args, {
   stdio: ["ignore", "pipe", "pipe"],
 });
 
-/** What the server printed (stdout and stderr), and the waits for something in it. */
-let output = "";
-const checks = new Set<() => void>();
-const read = (chunk: Uint8Array) => {
-  output += new TextDecoder().decode(chunk);
-  for (const check of checks) check();
-};
-server.stdout.on("data", read);
-server.stderr.on("data", read);
+const output = watchOutput(server);
 let finished = false;
 server.on("exit", (code, signal) => {
   if (finished) return;
-  console.error(`${output}\nthe server exited (${code ?? signal}) before the measurement ended`);
+  console.error(
+    `${output.text}\nthe server exited (${code ?? signal}) before the measurement ended`,
+  );
   process.exit(1);
 });
-
-/** Resolves with what `find` returns for the server's output, once that is not undefined. */
-function until<T>(find: (text: string) => T | undefined): Promise<T> {
-  return new Promise((done) => {
-    const check = () => {
-      const found = find(output);
-      if (found === undefined) return;
-      checks.delete(check);
-      done(found);
-    };
-    checks.add(check);
-    check();
-  });
-}
-
-/** Opens the server's inspector (Node, Deno). */
-async function inspector(): Promise<WebSocket> {
-  const url = await until((text) => /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1]);
-  const socket = new WebSocket(url);
-  await new Promise((done, fail) => {
-    socket.onopen = done;
-    socket.onerror = fail;
-  });
-  return socket;
-}
 
 /** Asks the inspector for a heap snapshot and joins the chunks it streams before its answer. */
 function inspectorSnapshot(socket: WebSocket, id: number): Promise<string> {
@@ -134,12 +103,12 @@ function inspectorSnapshot(socket: WebSocket, id: number): Promise<string> {
 /** Signals the preloaded probe (Bun) and reads the snapshot it wrote, its `taken`-th. */
 async function probeSnapshot(taken: number): Promise<string> {
   server.kill("SIGUSR2");
-  await until((text) => text.split("heap snapshot written").length > taken || undefined);
+  await output.until((text) => text.split("heap snapshot written").length > taken || undefined);
   return readFileSync(snapshotFile, "utf8");
 }
 
-const port = await until((text) => /listening on http:\/\/[^:]+:(\d+)/.exec(text)?.[1]);
-const devtools = RUNTIME === "bun" ? undefined : await inspector();
+const port = await output.until((text) => /listening on http:\/\/[^:]+:(\d+)/.exec(text)?.[1]);
+const devtools = RUNTIME === "bun" ? undefined : await openInspector(output);
 let taken = 0;
 function snapshot(): Promise<string> {
   taken++;

@@ -1,11 +1,12 @@
 /**
  * What the benchmark scripts share: paths, command-line options, runtime commands pinned to a
- * CPU, and starting a benchmark server (`run.ts`, `clients.ts`, `client_load.ts`, `heap.ts`).
+ * CPU, starting a benchmark server, and reading what a server prints and its inspector (`run.ts`,
+ * `clients.ts`, `client_load.ts`, `profile.ts`, `heap.ts`).
  *
  * @module
  */
 
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -94,4 +95,51 @@ export function startServer(
       reject(new Error(`${name} exited before listening:\n${output}`));
     });
   });
+}
+
+/** What a child process has printed (stdout and stderr together), and waits for a part of it. */
+export interface Output {
+  readonly text: string;
+  /** Resolves with what `find` returns for the output so far, once that is not undefined. */
+  until<T>(find: (text: string) => T | undefined): Promise<T>;
+}
+
+/** Collects what `child` prints on stdout and stderr. */
+export function watchOutput(child: ChildProcess): Output {
+  let text = "";
+  const checks = new Set<() => void>();
+  const read = (chunk: Uint8Array) => {
+    text += new TextDecoder().decode(chunk);
+    for (const check of checks) check();
+  };
+  child.stdout?.on("data", read);
+  child.stderr?.on("data", read);
+  return {
+    get text() {
+      return text;
+    },
+    until<T>(find: (text: string) => T | undefined): Promise<T> {
+      return new Promise((done) => {
+        const check = () => {
+          const found = find(text);
+          if (found === undefined) return;
+          checks.delete(check);
+          done(found);
+        };
+        checks.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Opens the inspector (Chrome DevTools Protocol) of a Node or Deno run with `--inspect`. */
+export async function openInspector(output: Output): Promise<WebSocket> {
+  const url = await output.until((text) => /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1]);
+  const socket = new WebSocket(url);
+  await new Promise((done, fail) => {
+    socket.onopen = done;
+    socket.onerror = fail;
+  });
+  return socket;
 }

@@ -36,7 +36,7 @@
  */
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import process from "node:process";
 import { connect } from "node:net";
@@ -138,6 +138,12 @@ export interface RunResult extends ClientReport {
   kib_per_connection?: number;
   /** Compressed workloads: server memory per connection at the end of the run. */
   rss_kib_per_connection?: number;
+  /**
+   * Echo and broadcast modes: the server's CPU time (every thread) per counted operation, over
+   * the warm-up and the measured window. Unlike throughput, it hardly moves when other
+   * processes share the server's CPU.
+   */
+  server_us_per_op?: number;
   /** Idle mode: connections held, and the wall time it took to open them all. */
   held?: number;
   open_s?: number;
@@ -447,6 +453,24 @@ function rssOf(pid: number): number | undefined {
   }
 }
 
+/** CPU time in nanoseconds that every thread of a process has run (Linux); undefined elsewhere. */
+function cpuNs(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      // Its first field: time spent on a CPU, in nanoseconds. A thread gone since is skipped.
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        continue;
+      }
+    }
+    return ns;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The open-file limit every process started here inherits (Linux; Infinity elsewhere): one
  * process cannot hold more sockets, and raising it takes `ulimit -Hn` with CAP_SYS_RESOURCE.
@@ -573,13 +597,20 @@ async function runOnce(
     }
     if (workload.mode !== "idle") {
       const baseline = rssOf(server.pid);
+      const cpuBefore = cpuNs(server.pid);
       const client = startClient(server.port, workload, options, { senderPort: publisher?.port });
       const report = await client.report;
+      const cpuAfter = cpuNs(server.pid);
+      const operations = report.throughput * (options.duration + options.warmup);
+      const cpu = cpuBefore === undefined || cpuAfter === undefined || operations === 0
+        ? {}
+        : { server_us_per_op: (cpuAfter - cpuBefore) / 1000 / operations };
       // Echo mode reports before it closes its connections: they are still held here.
       const rss = workload.replies === 1 ? rssOf(server.pid) : undefined;
       return {
         ...base,
         ...clientFigures(report),
+        ...cpu,
         ...(rss === undefined || baseline === undefined ? {} : {
           rss_kib_per_connection: (rss - baseline) / workload.connections / 1024,
           wire_bytes_per_reply: report.wire_bytes_per_reply,
@@ -674,6 +705,10 @@ export interface Summary {
   /** value ÷ the baseline server's, per round, then their median. */
   ratios: number[];
   ratio: number | null;
+  /** Median server CPU µs per operation, where measured. */
+  us_per_op: number | null;
+  /** The baseline's CPU per operation ÷ this server's, per round, then their median. */
+  cpu_ratio: number | null;
 }
 
 export function summarise(
@@ -696,6 +731,13 @@ export function summarise(
         const values = runs.map((r) => r[key]).filter((v): v is number => v !== null);
         return values.length > 0 ? median(values) : null;
       };
+      const cpuRatios = runs.flatMap((run) => {
+        const reference = raw.find((r) => r.round === run.round);
+        return reference?.server_us_per_op && run.server_us_per_op
+          ? [reference.server_us_per_op / run.server_us_per_op]
+          : [];
+      });
+      const cpuCosts = runs.flatMap((run) => run.server_us_per_op ? [run.server_us_per_op] : []);
       summaries.push({
         workload: workload.name,
         server: spec.name,
@@ -709,6 +751,8 @@ export function summarise(
         client_bound: runs.some((r) => r.client_bound),
         ratios,
         ratio: ratios.length > 0 ? median(ratios) : null,
+        us_per_op: cpuCosts.length > 0 ? median(cpuCosts) : null,
+        cpu_ratio: cpuRatios.length > 0 ? median(cpuRatios) : null,
       });
     }
   }
@@ -736,7 +780,8 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
     console.log(`\n${workload.label} (${workload.unit}${to})`);
     console.log(
       `  ${"server".padEnd(20)} ${"median".padStart(9)} ${"ratio".padStart(6)} ` +
-        `${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)}  per-round ratios`,
+        `${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"µs/op".padStart(6)} ` +
+        `${"cpu".padStart(5)}  per-round ratios`,
     );
     for (const row of rows) {
       const flags = [
@@ -747,7 +792,9 @@ function printTable(summaries: Summary[], workloads: Workload[]): void {
         `  ${row.server.padEnd(20)} ${format(row.value, workload.unit).padStart(9)} ` +
           `${(row.ratio === null ? "—" : row.ratio.toFixed(2)).padStart(6)} ` +
           `${(row.p50_ms?.toFixed(2) ?? "-").padStart(8)} ` +
-          `${(row.p99_ms?.toFixed(2) ?? "-").padStart(8)}  ` +
+          `${(row.p99_ms?.toFixed(2) ?? "-").padStart(8)} ` +
+          `${(row.us_per_op?.toFixed(2) ?? "-").padStart(6)} ` +
+          `${(row.cpu_ratio?.toFixed(2) ?? "-").padStart(5)}  ` +
           `${row.ratios.map((r) => r.toFixed(2)).join(" ")}${flags ? `  (${flags})` : ""}`,
       );
     }
