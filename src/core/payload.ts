@@ -57,9 +57,16 @@ const NATIVE_FROM = 64;
 const encoder = new TextEncoder();
 /** Where the native encoder writes what it measures; what it writes is never read. */
 const scratch = new Uint8Array(64 * 1024);
+/**
+ * A shorter string is first searched for a unit past ASCII by the engine's compiled regular
+ * expression, and most have none: for 40 ASCII characters it took 43 ns on Bun, 95 on Deno and
+ * 76 on Node, where counting units in JavaScript took 97, 250 and 186 (best of 7, flat strings).
+ */
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** The UTF-8 length of a string (a lone surrogate as the U+FFFD a runtime sends for it). */
 export function utf8Length(text: string): number {
+  if (text.length < NATIVE_FROM && !NON_ASCII.test(text)) return text.length;
   if (text.length >= NATIVE_FROM) {
     let bytes = 0;
     for (let at = 0; at < text.length;) {
