@@ -86,10 +86,7 @@ class StandardLink implements WebSocketLink {
     this.#socket.send(data);
   }
 
-  // The API writes each send as it comes, and has no way to hold them.
-  cork(): void {}
-
-  flush(): void {}
+  // No cork() or flush(): the API writes each send as it comes, and has no way to hold them.
 
   ping(): void {} // The API cannot; capabilities.controlFrames says so.
 

@@ -45,11 +45,12 @@ export interface WebSocketLink {
   /**
    * Holds what `send()` takes from now on until `flush()`, to write it in one go: the core
    * corks at a turn's first send and flushes at the turn's end, before a control frame or the
-   * end of the stream, and every 64 KiB. Where the runtime cannot hold writes, a no-op.
+   * end of the stream, and every 64 KiB. Absent, with `flush()`, where the runtime cannot hold
+   * writes: the core then keeps no batch for the link.
    */
-  cork(): void;
+  cork?(): void;
   /** Writes what was held since `cork()`. */
-  flush(): void;
+  flush?(): void;
   /** Sends a ping (only when `capabilities.controlFrames`). */
   ping(data: Uint8Array): void;
   /** Sends a pong (only when `capabilities.controlFrames`). */

@@ -161,7 +161,7 @@ export class Outbound implements Batched {
     if (this.#batchBytes < 0) return;
     this.#batchBytes = -1;
     this.#context.sendBatch.delete(this);
-    this.link?.flush();
+    this.link?.flush?.();
   }
 
   /** Every queued and held-back push resolves false; the connection is closing. */
@@ -223,10 +223,16 @@ export class Outbound implements Batched {
     return sent;
   }
 
-  /** Sends into this turn's batch, opening one at the turn's first send. */
+  /**
+   * Sends into this turn's batch, opening one at the turn's first send. A link that cannot
+   * hold writes (the standard API's: Deno's server) gets each send at once and no batch: it
+   * would cost a set entry and a flush per connection and turn, and a `setImmediate`, for a
+   * flush that writes nothing.
+   */
   #write(data: FrameData, fin: boolean, compress: boolean): void {
     const link = this.link!;
     if (this.#batchBytes < 0) {
+      if (!link.cork) return link.send(data, fin, compress);
       this.#batchBytes = 0;
       link.cork();
       this.#context.sendBatch.add(this);
