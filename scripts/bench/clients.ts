@@ -83,12 +83,22 @@ try {
       return `${median(each).toFixed(2)} (rounds ${each.map((r) => r.toFixed(2)).join(" ")})`;
     };
     const rate = (library: string) => median(runs[library].map((run) => run.throughput));
+    /** Microseconds of the client's CPU per round trip, the median over the rounds. */
+    const cost = (library: string) =>
+      (1e6 / median(runs[library].map((run) => run.perCpuSecond))).toFixed(1);
     console.log(
       `  ${runtime.padEnd(5)} own WebSocket ${rate("raw")} round trips/s; coro-ws Client ` +
         `${rate("coro")}: ${ratio("coro", "throughput")}, per CPU second ` +
-        `${ratio("coro", "perCpuSecond")}; bare pull wrapper ${ratio("pull", "throughput")}; ` +
+        `${ratio("coro", "perCpuSecond")}; bare pull wrapper ${ratio("pull", "throughput")}, ` +
+        `per CPU second ${ratio("pull", "perCpuSecond")}; ` +
         `bare codec over its own sockets ${ratio("codec", "throughput")}, per CPU second ` +
         `${ratio("codec", "perCpuSecond")}`,
+    );
+    console.log(
+      `        client CPU per round trip: own WebSocket ${cost("raw")} µs, bare codec ` +
+        `${cost("codec")} µs, bare pull wrapper ${cost("pull")} µs, coro-ws Client ${
+          cost("coro")
+        } µs`,
     );
   }
 } finally {
