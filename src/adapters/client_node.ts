@@ -14,7 +14,8 @@ import { WebSocket } from "ws";
 import { ERROR } from "../core/constants.ts";
 import { concatBytes } from "../core/frame.ts";
 import { BODY_LIMIT, BODY_WAIT_MS, type ClientAnswer } from "./client_engine.ts";
-import { nodeAdapter, NodeLink } from "./node.ts";
+import { nodeAdapter } from "./node.ts";
+import { NodeLink } from "./ws_link.ts";
 import type { ClientAdapter, ClientConnectOptions, WebSocketEvents } from "./types.ts";
 
 /** The client side of the server's permessage-deflate parameters (src/adapters/node.ts). */
