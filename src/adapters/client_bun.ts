@@ -13,7 +13,7 @@ import {
   type StreamEvents,
   type StreamTarget,
 } from "./client_engine.ts";
-import type { ClientAdapter } from "./types.ts";
+import type { ClientAdapter } from "../client/contract.ts";
 
 /** Bun's socket, as far as the client uses it. */
 interface BunSocket {

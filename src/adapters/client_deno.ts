@@ -16,7 +16,7 @@ import {
 } from "./client_engine.ts";
 import { concatBytes } from "../core/frame.ts";
 import { openNodeStream } from "./client_node_stream.ts";
-import type { ClientAdapter } from "./types.ts";
+import type { ClientAdapter } from "../client/contract.ts";
 
 /** Deno's connection, as far as the client uses it. */
 interface DenoConn {

@@ -14,9 +14,11 @@ import { WebSocket } from "ws";
 import { ERROR } from "../core/constants.ts";
 import { concatBytes } from "../core/frame.ts";
 import { BODY_LIMIT, BODY_WAIT_MS, type ClientAnswer } from "./client_engine.ts";
+import { RUNTIME } from "./detect.ts";
 import { nodeAdapter } from "./node.ts";
 import { NodeLink } from "./ws_link.ts";
-import type { ClientAdapter, ClientConnectOptions, WebSocketEvents } from "./types.ts";
+import type { WebSocketEvents } from "./types.ts";
+import type { ClientAdapter, ClientConnectOptions } from "../client/contract.ts";
 
 /** The client side of the server's permessage-deflate parameters (src/adapters/node.ts). */
 const PER_MESSAGE_DEFLATE = {
@@ -41,10 +43,7 @@ export function wsClientAdapter(Client: typeof WebSocket, runtime: string): Clie
 }
 
 /** The Node client adapter (Deno's Node compatibility would run it as it is). */
-export const nodeClientAdapter: ClientAdapter = wsClientAdapter(
-  WebSocket,
-  "Deno" in globalThis ? "deno" : "node",
-);
+export const nodeClientAdapter: ClientAdapter = wsClientAdapter(WebSocket, RUNTIME);
 
 function connect(
   Client: typeof WebSocket,

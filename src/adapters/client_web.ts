@@ -10,12 +10,8 @@
 
 import { ERROR } from "../core/constants.ts";
 import { attach, STANDARD_CAPABILITIES } from "./standard_socket.ts";
-import type {
-  ClientAdapter,
-  ClientConnectOptions,
-  ClientHandshake,
-  WebSocketEvents,
-} from "./types.ts";
+import type { WebSocketEvents } from "./types.ts";
+import type { ClientAdapter, ClientConnectOptions, ClientHandshake } from "../client/contract.ts";
 
 /** The browser client adapter. */
 export const webClientAdapter: ClientAdapter = {

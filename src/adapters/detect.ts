@@ -6,15 +6,22 @@
 
 import type { Adapter } from "./types.ts";
 
+/** The runtime this code runs on (Bun and Deno also look like Node, so they are asked first). */
+export const RUNTIME: "bun" | "deno" | "node" = "Bun" in globalThis
+  ? "bun"
+  : "Deno" in globalThis
+  ? "deno"
+  : "node";
+
 /**
- * Loads the adapter for Bun, Deno or Node (in that order: Bun and Deno also look like Node).
+ * Loads the adapter for Bun, Deno or Node.
  * With `engine` "ws", Deno serves through the Node adapter (`node:http` and `ws`, which Deno
  * runs), which has what `Deno.upgradeWebSocket` lacks.
  *
  * @throws {RangeError} for "ws" on Bun, whose `ws` is Bun's own stand-in
  */
 export async function detectAdapter(engine: "native" | "ws" = "native"): Promise<Adapter> {
-  if ("Bun" in globalThis) {
+  if (RUNTIME === "bun") {
     if (engine === "ws") {
       throw new RangeError(
         'Cannot start with websocket_engine "ws" on Bun: it runs on Deno and Node; use "native"',
@@ -22,7 +29,7 @@ export async function detectAdapter(engine: "native" | "ws" = "native"): Promise
     }
     return (await import("./bun.ts")).bunAdapter;
   }
-  if ("Deno" in globalThis && engine === "native") return (await import("./deno.ts")).denoAdapter;
+  if (RUNTIME === "deno" && engine === "native") return (await import("./deno.ts")).denoAdapter;
   return (await import("./node.ts")).nodeAdapter;
 }
 
@@ -33,7 +40,7 @@ export async function detectAdapter(engine: "native" | "ws" = "native"): Promise
  * `@hono/node-server`: HTTP only, its upgrades come as `"node:http"` events).
  */
 export async function detectMountAdapter(entry: "fetch" | "node:http"): Promise<Adapter> {
-  if (entry === "fetch" && "Bun" in globalThis) return (await import("./bun.ts")).bunAdapter;
-  if (entry === "fetch" && "Deno" in globalThis) return (await import("./deno.ts")).denoAdapter;
+  if (entry === "fetch" && RUNTIME === "bun") return (await import("./bun.ts")).bunAdapter;
+  if (entry === "fetch" && RUNTIME === "deno") return (await import("./deno.ts")).denoAdapter;
   return (await import("./node.ts")).nodeAdapter;
 }

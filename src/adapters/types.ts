@@ -1,8 +1,9 @@
 /**
- * The contract between the shared core and a runtime adapter. An adapter only translates: it
- * turns the runtime's requests and socket events into these calls, and says in
- * {@link RuntimeCapabilities} what the runtime cannot do, so the core decides once what to do
- * instead.
+ * The contract between the server and a runtime adapter: how it listens, mounts into a host
+ * and hands over requests. An adapter only translates: it turns the runtime's requests and
+ * socket events into these calls, and says in {@link RuntimeCapabilities} what the runtime
+ * cannot do, so the core decides once what to do instead. The core's own contract with a
+ * socket is src/core/link.ts, the client's with its adapters src/client/contract.ts.
  *
  * @module
  */
@@ -33,46 +34,6 @@ export interface Listener {
   readonly port: number;
   /** Stops accepting connections; open WebSockets are the core's to close. */
   close(): Promise<void>;
-}
-
-/** What a client adapter needs to open one WebSocket. */
-export interface ClientConnectOptions {
-  /** `ws://` or `wss://` URL. */
-  url: string;
-  /** Subprotocols to offer. */
-  protocols: string[];
-  /** Headers to add to the upgrade request. */
-  headers: Record<string, string>;
-  /** Offer permessage-deflate (only where `capabilities.compression`). */
-  compression: boolean;
-  /** Largest message accepted, in bytes. */
-  maxPayload: number;
-  /** Refuse a TLS certificate that does not verify. */
-  verifyPeer: boolean;
-  /** Gives up on connecting and the handshake after this many milliseconds. */
-  timeoutMs: number;
-}
-
-/** How a client's opening handshake ended. */
-export interface ClientHandshake {
-  /** 101 once open; the server's status when it refused; 0 when no answer came. */
-  status: number;
-  /** The server's answer's headers, where the runtime shows them. */
-  headers: Record<string, string>;
-  /** The subprotocol the server chose, or "". */
-  protocol: string;
-  /** What went wrong, when it did not open: the errno-style code and a message. */
-  error?: { code: number; message: string };
-}
-
-/** A runtime's WebSocket client. */
-export interface ClientAdapter {
-  readonly capabilities: RuntimeCapabilities;
-  /**
-   * Opens a WebSocket; `events.receiveOpen` fires once it is open, and the promise resolves
-   * with how the handshake ended (open or not), never rejects.
-   */
-  connect(options: ClientConnectOptions, events: WebSocketEvents): Promise<ClientHandshake>;
 }
 
 /** What serving requests that a host server hands over needs. */

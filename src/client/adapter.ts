@@ -7,15 +7,16 @@
  * @module
  */
 
-import type { ClientAdapter } from "../adapters/types.ts";
+import { RUNTIME } from "../adapters/detect.ts";
+import type { ClientAdapter } from "./contract.ts";
 
 let adapter: Promise<ClientAdapter> | undefined;
 
 /** The client adapter for this runtime. */
 export function clientAdapter(): Promise<ClientAdapter> {
-  return adapter ??= "Bun" in globalThis
+  return adapter ??= RUNTIME === "bun"
     ? import("../adapters/client_bun.ts").then((module) => module.bunClientAdapter)
-    : "Deno" in globalThis
+    : RUNTIME === "deno"
     ? import("../adapters/client_deno.ts").then((module) => module.denoClientAdapter)
     : import("../adapters/client_node.ts").then((module) => module.nodeClientAdapter);
 }

@@ -5,7 +5,7 @@
  */
 
 import { webClientAdapter } from "../adapters/client_web.ts";
-import type { ClientAdapter } from "../adapters/types.ts";
+import type { ClientAdapter } from "./contract.ts";
 
 const adapter = Promise.resolve(webClientAdapter);
 
