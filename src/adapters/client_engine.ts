@@ -44,11 +44,6 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const DEFLATE_TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = new Uint8Array(0);
 
-/** How a client's opening handshake ended, with a refused answer's body (at most {@link BODY_LIMIT}). */
-export interface ClientAnswer extends ClientHandshake {
-  body?: Uint8Array;
-}
-
 /** The engine's side of a connected byte stream; the adapter calls these. */
 export interface StreamEvents {
   /** Bytes read; the engine copies what it keeps, so the adapter may reuse the buffer. */
@@ -95,7 +90,7 @@ export function connectOverStream(
   open: OpenStream,
   options: ClientConnectOptions,
   events: WebSocketEvents,
-): Promise<ClientAnswer> {
+): Promise<ClientHandshake> {
   return new Promise((resolve) => {
     const url = new URL(options.url);
     const tls = url.protocol === "wss:";
@@ -120,7 +115,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
   readonly #options: ClientConnectOptions;
   readonly #url: URL;
   readonly #events: WebSocketEvents;
-  #resolve: ((handshake: ClientAnswer) => void) | undefined;
+  #resolve: ((handshake: ClientHandshake) => void) | undefined;
   #stream: ByteStream | undefined;
   #phase: Phase = "connecting";
   #key = "";
@@ -157,7 +152,7 @@ class ClientEngine implements StreamEvents, WebSocketLink {
     options: ClientConnectOptions,
     url: URL,
     events: WebSocketEvents,
-    resolve: (handshake: ClientAnswer) => void,
+    resolve: (handshake: ClientHandshake) => void,
   ) {
     this.#options = options;
     this.#url = url;

@@ -13,12 +13,12 @@ import type { Socket } from "node:net";
 import { WebSocket } from "ws";
 import { ERROR } from "../core/constants.ts";
 import { concatBytes } from "../core/frame.ts";
-import { BODY_LIMIT, BODY_WAIT_MS, type ClientAnswer } from "./client_engine.ts";
+import { BODY_LIMIT, BODY_WAIT_MS } from "./client_engine.ts";
 import { RUNTIME } from "./detect.ts";
 import { nodeAdapter } from "./node.ts";
 import { NodeLink } from "./ws_link.ts";
 import type { WebSocketEvents } from "./types.ts";
-import type { ClientAdapter, ClientConnectOptions } from "../client/contract.ts";
+import type { ClientAdapter, ClientConnectOptions, ClientHandshake } from "../client/contract.ts";
 
 /** The client side of the server's permessage-deflate parameters (src/adapters/node.ts). */
 const PER_MESSAGE_DEFLATE = {
@@ -49,7 +49,7 @@ function connect(
   Client: typeof WebSocket,
   options: ClientConnectOptions,
   events: WebSocketEvents,
-): Promise<ClientAnswer> {
+): Promise<ClientHandshake> {
   return new Promise((resolve) => {
     let socket: Socket | undefined;
     let headers: Record<string, string> = {};

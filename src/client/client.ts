@@ -10,7 +10,6 @@ import { ERROR } from "../core/constants.ts";
 import { WebSocketConnection } from "../core/connection.ts";
 import { connectionContext } from "../core/context.ts";
 import { WebSocketEndpoint } from "../core/endpoint.ts";
-import type { ClientAnswer } from "../adapters/client_engine.ts";
 import { DEFAULT_SETTINGS, mergeSettings, type ResolvedSettings } from "../core/settings.ts";
 
 /**
@@ -225,7 +224,7 @@ export class Client extends WebSocketEndpoint {
     this.statusCode = handshake.status;
     this.headers = handshake.headers;
     this.protocol = handshake.protocol;
-    const body = (handshake as ClientAnswer).body;
+    const body = handshake.body;
     this.body = body && body.length > 0 ? bodyDecoder.decode(body) : "";
     if (handshake.error) {
       this.setError(handshake.error.code, `Cannot upgrade(): ${handshake.error.message}`);
