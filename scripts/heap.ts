@@ -11,6 +11,9 @@
  * Bun runs with scripts/heap_probe.ts preloaded, which writes JavaScriptCore's heap as a V8-format
  * snapshot (`Bun.generateHeapSnapshot("v8")`) on SIGUSR2. Heap only: the runtime's native socket
  * memory shows in RSS (`npm run bench -- --workloads idle`), not here.
+ *
+ * `--retainers TYPE:NAME` (a row's type, e.g. `closure:Function`) also prints what holds the
+ * newest such object: its shortest path of strong references from the snapshot's root.
  */
 
 import { spawn } from "node:child_process";
@@ -23,6 +26,7 @@ import { arg, BIN, openInspector, ROOT, watchOutput } from "./bench/processes.ts
 const CONNECTIONS = Number(arg("connections", "2000"));
 const RUNTIME = arg("runtime", "node");
 const SERVER = arg("server", "coro");
+const RETAINERS = arg("retainers", "");
 const NAMES: Record<string, string> = { node: "Node", bun: "Bun", deno: "Deno" };
 if (!Object.hasOwn(NAMES, RUNTIME)) throw new Error(`unknown runtime: ${RUNTIME}`);
 if (!["raw", "coro"].includes(SERVER)) throw new Error(`unknown server: ${SERVER}`);
@@ -33,33 +37,89 @@ const file = join(
 );
 
 interface Snapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: [string[]];
+      edge_fields: string[];
+      edge_types: [string[]];
+    };
+  };
   nodes: number[];
+  edges: number[];
   strings: string[];
 }
 
-/** Self size by "type:name", over every node of a V8-format snapshot. */
-function sizesByType(json: string): Map<string, { bytes: number; count: number }> {
-  const data = JSON.parse(json) as Snapshot;
+/** The "type:name" key of the node at `i` (an index into `nodes`). */
+function keyOf(data: Snapshot, i: number): string {
   const fields = data.snapshot.meta.node_fields;
-  const types = data.snapshot.meta.node_types[0];
+  const type = data.snapshot.meta.node_types[0][data.nodes[i + fields.indexOf("type")]];
+  // Deno's V8 names each context by its scope ("system / Context / scope @id"): one type here,
+  // as Node's names them.
+  const name = type === "object" || type === "closure" || type === "native"
+    ? data.strings[data.nodes[i + fields.indexOf("name")]].replace(/ \/ scope @\d+$/, "")
+    : "";
+  return `${type}${name ? `:${name}` : ""}`;
+}
+
+/** Self size by "type:name", over every node of a V8-format snapshot. */
+function sizesByType(data: Snapshot): Map<string, { bytes: number; count: number }> {
+  const fields = data.snapshot.meta.node_fields;
   const width = fields.length;
-  const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((f) => fields.indexOf(f));
+  const sizeAt = fields.indexOf("self_size");
   const sizes = new Map<string, { bytes: number; count: number }>();
   for (let i = 0; i < data.nodes.length; i += width) {
-    const type = types[data.nodes[i + typeAt]];
-    // Deno's V8 names each context by its scope ("system / Context / scope @id"): one type here,
-    // as Node's names them.
-    const name = type === "object" || type === "closure" || type === "native"
-      ? data.strings[data.nodes[i + nameAt]].replace(/ \/ scope @\d+$/, "")
-      : "";
-    const key = `${type}${name ? `:${name}` : ""}`;
+    const key = keyOf(data, i);
     const entry = sizes.get(key) ?? { bytes: 0, count: 0 };
     entry.bytes += data.nodes[i + sizeAt];
     entry.count++;
     sizes.set(key, entry);
   }
   return sizes;
+}
+
+/** The shortest path of strong references from the root to the newest node with `key`. */
+function retainers(data: Snapshot, key: string): string[] {
+  const { node_fields, edge_fields, edge_types } = data.snapshot.meta;
+  const width = node_fields.length;
+  const edgeWidth = edge_fields.length;
+  const countAt = node_fields.indexOf("edge_count");
+  const [kindAt, nameAt, toAt] = ["type", "name_or_index", "to_node"].map((f) =>
+    edge_fields.indexOf(f)
+  );
+  const firstEdge = new Map<number, number>();
+  // The newest such object (the highest id): one of the connections', not the server's own.
+  const idAt = node_fields.indexOf("id");
+  let target = -1;
+  for (let i = 0, edge = 0; i < data.nodes.length; i += width) {
+    firstEdge.set(i, edge);
+    edge += data.nodes[i + countAt] * edgeWidth;
+    const newer = target < 0 || data.nodes[i + idAt] > data.nodes[target + idAt];
+    if (newer && keyOf(data, i) === key) target = i;
+  }
+  if (target < 0) return [`no ${key} in the snapshot`];
+  const via = new Map<number, [number, string]>([[0, [-1, ""]]]);
+  for (let queue = [0], at = 0; at < queue.length && !via.has(target); at++) {
+    const from = queue[at];
+    const start = firstEdge.get(from)!;
+    for (let e = start; e < start + data.nodes[from + countAt] * edgeWidth; e += edgeWidth) {
+      const kind = edge_types[0][data.edges[e + kindAt]];
+      const to = data.edges[e + toAt];
+      if (kind === "weak" || via.has(to)) continue;
+      const name = kind === "element" || kind === "hidden"
+        ? `[${data.edges[e + nameAt]}]`
+        : data.strings[data.edges[e + nameAt]];
+      via.set(to, [from, `${kind} ${name}`]);
+      queue.push(to);
+    }
+  }
+  const path: string[] = [];
+  for (let node = target; node > 0 && via.has(node);) {
+    const [from, edge] = via.get(node)!;
+    path.unshift(`  --${edge}--> ${keyOf(data, node)}`);
+    node = from;
+  }
+  return path.length > 0 ? path : [`${key} is not reachable from the root`];
 }
 
 const INSPECT = "--inspect=127.0.0.1:0";
@@ -115,7 +175,7 @@ function snapshot(): Promise<string> {
   return devtools ? inspectorSnapshot(devtools, taken) : probeSnapshot(taken);
 }
 
-const empty = sizesByType(await snapshot());
+const empty = sizesByType(JSON.parse(await snapshot()));
 const sockets: WebSocket[] = [];
 for (let i = 0; i < CONNECTIONS; i++) {
   const socket = new WebSocket(`ws://127.0.0.1:${port}/websocket`);
@@ -125,7 +185,8 @@ for (let i = 0; i < CONNECTIONS; i++) {
   });
   sockets.push(socket);
 }
-const held = sizesByType(await snapshot());
+const heldSnapshot = JSON.parse(await snapshot()) as Snapshot;
+const held = sizesByType(heldSnapshot);
 finished = true;
 for (const socket of sockets) socket.close();
 devtools?.close();
@@ -148,4 +209,7 @@ for (const row of rows.slice(0, 30)) {
   console.log(`| ${row.key} | ${row.bytes.toFixed(0)} | ${row.count.toFixed(2)} |`);
 }
 console.log(`| **all types above 8 B** | **${total.toFixed(0)}** | |`);
+if (RETAINERS) {
+  console.log(`\nwhat holds a ${RETAINERS}:\n${retainers(heldSnapshot, RETAINERS).join("\n")}`);
+}
 process.exit(0);
