@@ -10,7 +10,7 @@
 
 import type { NodeRequest, NodeResponse, NodeSocket } from "../http/host.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
-import type { RuntimeCapabilities, WebSocketEvents } from "../core/link.ts";
+import type { RuntimeCapabilities } from "../core/link.ts";
 import type { HttpExchange } from "../http/exchange.ts";
 
 export type { RuntimeCapabilities, WebSocketEvents, WebSocketLink } from "../core/link.ts";
