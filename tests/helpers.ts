@@ -4,7 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -360,4 +363,48 @@ export async function untilCrossing(
       }
     }
   }
+}
+
+/** A throw-away TLS certificate and its key, in files of a new temporary folder. */
+export interface Certificate {
+  /** The folder; remove it when done. */
+  dir: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1, made by openssl now (no private key is committed),
+ * or undefined, with a loud warning naming `what` is skipped, where openssl cannot make one.
+ */
+export function makeCertificate(what: string): Certificate | undefined {
+  const dir = mkdtempSync(join(tmpdir(), "coro-ws-tls-"));
+  const made = spawnSync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    join(dir, "key.pem"),
+    "-out",
+    join(dir, "cert.pem"),
+  ], { encoding: "utf8" });
+  if (made.status !== 0) {
+    console.error(
+      `\n!!! ${what} SKIPPED: openssl could not make a certificate ` +
+        `(${made.error?.message ?? made.stderr}). Install openssl to run them.\n`,
+    );
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return { dir, cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
 }

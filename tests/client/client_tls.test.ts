@@ -5,46 +5,19 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { test } from "node:test";
 import { Client, ERROR, OPCODE } from "../../mod.ts";
-import { runtime, startServer, within } from "../helpers.ts";
+import { makeCertificate, runtime, startServer, within } from "../helpers.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "coro-ws-client-tls-"));
-const made = spawnSync("openssl", [
-  "req",
-  "-x509",
-  "-newkey",
-  "ec",
-  "-pkeyopt",
-  "ec_paramgen_curve:prime256v1",
-  "-nodes",
-  "-days",
-  "1",
-  "-subj",
-  "/CN=127.0.0.1",
-  "-addext",
-  "subjectAltName=IP:127.0.0.1",
-  "-keyout",
-  join(dir, "key.pem"),
-  "-out",
-  join(dir, "cert.pem"),
-], { encoding: "utf8" });
-if (made.status !== 0) {
-  console.error(
-    `\n!!! client TLS tests SKIPPED: openssl could not make a certificate ` +
-      `(${made.error?.message ?? made.stderr}). Install openssl to run them.\n`,
-  );
-}
-const skip = made.status === 0 ? false : "openssl is missing: no certificate to serve";
-const server = made.status === 0
-  ? await startServer("fixtures/tls.ts", {
-    SSL_CERT: join(dir, "cert.pem"),
-    SSL_KEY: join(dir, "key.pem"),
-  }, "node")
+const certificate = makeCertificate("client TLS tests");
+const skip = certificate ? false : "openssl is missing: no certificate to serve";
+const server = certificate
+  ? await startServer(
+    "fixtures/tls.ts",
+    { SSL_CERT: certificate.cert, SSL_KEY: certificate.key },
+    "node",
+  )
   : undefined;
 const name = `[${runtime} client, TLS]`;
 
@@ -82,5 +55,5 @@ test(`${name} with ssl_verify_peer: false the whole protocol runs`, { skip }, as
 
 test(`${name} done: the server stops`, () => {
   server?.kill();
-  rmSync(dir, { recursive: true, force: true });
+  if (certificate) rmSync(certificate.dir, { recursive: true, force: true });
 });
