@@ -239,16 +239,23 @@ test(`[${runtime}] a handler pushing in a tight loop does not starve other conne
   // The runtime's own WebSocket buffers without a bound, so the handler never waits: coro-ws's
   // Client would pause reading (Node), or close with 1008 once its queue is full (Deno, Bun).
   const firehose = await connectWebSocket(`${server.wsUrl}/firehose`);
+  let starved: unknown;
   try {
     await firehose.next();
     // For a second of the handler's loop, the control connection's echoes keep coming back.
     for (const started = Date.now(); Date.now() - started < 1000;) await assertControlWorks();
-  } finally {
-    // Closed even when the control connection starved, or every later test would fail on
-    // the handler still running.
-    firehose.close(1000);
-    await within(firehose.closed, 5000, "close");
+  } catch (error) {
+    starved = error;
   }
+  // Closed even when the control connection starved, or every later test would fail on the
+  // handler still running; the starving is then the failure told, not the close after it.
+  firehose.close(1000);
+  const closed = within(firehose.closed, 5000, "close");
+  if (starved !== undefined) {
+    await closed.catch(() => {});
+    throw starved;
+  }
+  await closed;
   await settled();
 });
 
