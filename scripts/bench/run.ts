@@ -32,12 +32,18 @@
  * 100 per topic); the ratios are to `broker-redis`. Every redis-server is pinned to CPU 0 with
  * the servers. Left out loudly without redis-server; without redis-cli, the cluster is.
  *
+ * `--compare DIR` also runs coro-ws from another checkout (say `git archive COMMIT | tar -x -C DIR`,
+ * with DIR/node_modules linked to this one's) as `coro-ws@compare/<runtime>`, right after each
+ * coro-ws server of the selection and in the same rounds, with its ratios to the same raw runs:
+ * a change measured against the code before it, on the same machine load.
+ *
  *   npm run bench -- [--quick] [--rounds N] [--duration S] [--servers a,b] [--workloads a,b]
+ *     [--compare DIR]
  */
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { connect } from "node:net";
 import {
@@ -57,8 +63,6 @@ import {
   startServer,
 } from "./processes.ts";
 
-const SERVERS_DIR = join(ROOT, "scripts", "bench", "servers");
-
 type Library = "raw" | "coro-ws" | "crossws";
 
 /** One server under test: a library on a runtime. */
@@ -69,6 +73,8 @@ export interface ServerSpec {
   file: string;
   /** Environment for the server process. */
   env?: Record<string, string>;
+  /** The checkout whose scripts/bench/servers/ `file` is in (default: this one). */
+  root?: string;
   /** The server whose figure, same workload and round, its ratio is to (default: raw, same runtime). */
   baseline?: string;
   /** Only these workloads run it (default: all its library runs). */
@@ -369,9 +375,12 @@ function parseOptions(argv: string[]): Options {
     duration: Number(value("duration") ?? (quick ? 1 : 5)),
     warmup: quick ? 0.1 : 1,
     // A quick run proves the harness and coro-ws's servers; crossws waits for full runs.
-    servers: pick(
-      quick ? SERVERS.filter((spec) => spec.library !== "crossws") : SERVERS,
-      value("servers"),
+    servers: withCompared(
+      pick(
+        quick ? SERVERS.filter((spec) => spec.library !== "crossws") : SERVERS,
+        value("servers"),
+      ),
+      value("compare"),
     ),
     workloads: value("workloads")?.split(",").includes(C100K.name)
       ? pick([...FULL_WORKLOADS, C100K], value("workloads"))
@@ -382,8 +391,19 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // processes
 
+/** `servers`, each coro-ws one followed by the same server from the checkout at `root`. */
+function withCompared(servers: ServerSpec[], root: string | undefined): ServerSpec[] {
+  if (root === undefined) return servers;
+  return servers.flatMap((spec) =>
+    spec.name === `coro-ws/${spec.runtime}`
+      ? [spec, { ...spec, name: `coro-ws@compare/${spec.runtime}`, root: resolve(root) }]
+      : [spec]
+  );
+}
+
 function startSpec(spec: ServerSpec, env: Record<string, string> = {}): Promise<RunningServer> {
-  return startServer(spec.runtime, join(SERVERS_DIR, spec.file), { ...spec.env, ...env });
+  const file = join(spec.root ?? ROOT, "scripts", "bench", "servers", spec.file);
+  return startServer(spec.runtime, file, { ...spec.env, ...env });
 }
 
 /**
