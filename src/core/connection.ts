@@ -11,7 +11,7 @@
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import type { ConnectionContext, ConnectionOwner } from "./context.ts";
 import { Deadline } from "./deadline.ts";
-import { type ClosedBy, setLastError, violationError } from "./errors.ts";
+import { type ClosedBy, FailureRecord, violationError } from "./errors.ts";
 import { nextTurn, TurnBudget } from "./fairness.ts";
 import { CloseFrame, encodeClosePayload, Frame, type FrameData } from "./frame.ts";
 import type { IdleWatched } from "./idle.ts";
@@ -25,7 +25,6 @@ import { MAX_TIMER_SECONDS } from "./settings.ts";
 type State = "connecting" | "open" | "closing" | "closed";
 
 const TRUE = Promise.resolve(true);
-const NO_BYTES = new Uint8Array(0);
 
 /**
  * How long a runtime that cannot report an abandoned handshake gets to open the socket once it
@@ -33,18 +32,12 @@ const NO_BYTES = new Uint8Array(0);
  */
 const ABANDONED_HANDSHAKE_MS = 2000;
 
-/**
- * One upgraded connection, as seen by the core.
- */
+/** One upgraded connection, as seen by the core. */
 export class WebSocketConnection implements WebSocketEvents, IdleWatched, ConnectionOwner {
   /** The connection number, copied into every frame's `fd`. */
   readonly fd: number;
-  /** The code of this connection's last failure (one of `ERROR`). */
-  errCode: number = ERROR.NONE;
-  /** A message for `errCode`. */
-  errMsg = "";
-  /** When errCode was last set, to tell it from the endpoint's own (see `setLastError()`). */
-  errSequence = 0;
+  /** The last failure: the endpoint's `errCode` and `errMsg` when newer than its own. */
+  readonly failure: FailureRecord = new FailureRecord();
   /**
    * How it closed: the peer's Close code, this side's, or 1006 when dropped without one; the
    * reason with it; and who ended it (see {@link ClosedBy}). Read once closed.
@@ -54,6 +47,8 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
   closedBy: ClosedBy | undefined;
   /** Counted for the access log only (see `access_log`). */
   readonly traffic: Traffic | undefined;
+  /** @internal Whether the peer sent anything since the idle watch last checked. */
+  heard = true;
 
   #state: State = "connecting";
   #link: WebSocketLink | undefined;
@@ -69,10 +64,6 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
   #pendingDeadline: Deadline | undefined;
   /** The idle timeout this connection is watched under, if any. */
   #idleSeconds = 0;
-  /** Whether the peer sent anything since the last idle check. */
-  #heard = true;
-  /** Whether the last idle check pinged the peer. */
-  #pinged = false;
   /** Immediate completions of this connection's calls in this event-loop turn. */
   readonly #budget = new TurnBudget();
   #closedPromise: Promise<boolean> | undefined;
@@ -98,11 +89,6 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
     }
   }
 
-  /** Whether the peer started the close: what the access log says. */
-  get closedByPeer(): boolean {
-    return this.closedBy === "peer";
-  }
-
   /** Whether the connection is open for sending and receiving. */
   get isOpen(): boolean {
     return this.#state === "open";
@@ -123,7 +109,7 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
     this.#deadline.after(ms, () => {
       if (this.#state !== "connecting") return;
       this.closedBy = "timeout";
-      this.#setError(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "The handshake did not complete in time");
+      this.failure.set(ERROR.WEBSOCKET_HANDSHAKE_FAILED, "The handshake did not complete in time");
       this.#finish();
     });
     return new Promise((resolve) => this.#resolveOpened = resolve);
@@ -159,7 +145,7 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
   }
 
   receiveMessage(data: string | Uint8Array): void {
-    this.#heard = true;
+    this.heard = true;
     if (this.#state !== "open") return;
     const refused = this.#inbound.receive(data, this.fd, this.traffic);
     if (refused === CLOSE.MESSAGE_TOO_BIG) this.#fail(refused, "Message too big");
@@ -167,17 +153,11 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
   }
 
   receivePing(data: Uint8Array): void {
-    this.#heard = true;
-    if (this.#state === "open" && this.#context.settings.open_websocket_ping_frame) {
-      this.#deliver(new Frame(data, OPCODE.PING, FLAG.FIN, this.fd), data.byteLength);
-    }
+    this.#receiveControl(data, OPCODE.PING, this.#context.settings.open_websocket_ping_frame);
   }
 
   receivePong(data: Uint8Array): void {
-    this.#heard = true;
-    if (this.#state === "open" && this.#context.settings.open_websocket_pong_frame) {
-      this.#deliver(new Frame(data, OPCODE.PONG, FLAG.FIN, this.fd), data.byteLength);
-    }
+    this.#receiveControl(data, OPCODE.PONG, this.#context.settings.open_websocket_pong_frame);
   }
 
   receiveClose(code: number, reason: string): void {
@@ -196,7 +176,7 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
       this.closeReason = reason;
       this.closedBy = "peer";
       if (code === CLOSE.ABNORMAL) {
-        this.#setError(ERROR.CONNECTION_RESET, "The peer dropped the connection without a Close");
+        this.failure.set(ERROR.CONNECTION_RESET, "The peer dropped the connection without a Close");
       } else if (this.#context.settings.open_websocket_close_frame) {
         this.#inbound.deliverClose(new CloseFrame(code, reason, this.fd));
       }
@@ -256,7 +236,7 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
    */
   push(data: PushData, opcode: Opcode, flags: number): Promise<boolean> {
     if (data instanceof Frame) return this.#pushFrame(data);
-    if (this.#state !== "open") return this.#closedFailure("push()");
+    if (this.#state !== "open") return this.#settled(this.#notOpen("push()"));
     return this.#outbound.push(data, opcode, flags);
   }
 
@@ -336,23 +316,18 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
     return this.#closedPromise;
   }
 
-  // ---- what the inbound queue, the outbound side and the idle watch report ----
+  // ---- what the idle watch reads and asks ----
 
-  /** @internal Half an idle timeout has passed: pings a silent peer, then drops it. */
-  checkIdle(seconds: number): void {
-    if (this.#state !== "open") return;
-    // Paused, the runtime reads nothing: the peer may be talking, so it is not silent.
-    if (this.#heard || this.#inbound.paused) {
-      this.#heard = false;
-      this.#pinged = false;
-    } else if (!this.#pinged && this.#context.capabilities.controlFrames) {
-      this.#pinged = true;
-      this.#control("ping", NO_BYTES);
-    } else {
-      this.closedBy = "timeout";
-      this.#setError(ERROR.TIMEOUT, `The peer sent nothing for ${seconds} s: dropped`);
-      this.close();
-    }
+  /** @internal Whether reading is paused because the handler fell behind. */
+  get readPaused(): boolean {
+    return this.#inbound.paused;
+  }
+
+  /** @internal The peer sent nothing past the idle timeout. */
+  dropSilent(seconds: number): void {
+    this.closedBy = "timeout";
+    this.failure.set(ERROR.TIMEOUT, `The peer sent nothing for ${seconds} s: dropped`);
+    this.close();
   }
 
   // ---- internals ----
@@ -379,8 +354,14 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
     return this.#state === "open" ? this.#outbound.control(kind, data) : this.#notOpen(kind);
   }
 
-  #deliver(frame: Frame, size: number): void {
-    if (!this.#inbound.deliver(frame, size)) this.#fail(CLOSE.POLICY_ERROR, "Inbound queue full");
+  /** A ping or pong from the peer: a frame for the handler where `delivered` says so. */
+  #receiveControl(data: Uint8Array, opcode: Opcode, delivered: boolean): void {
+    this.heard = true;
+    if (this.#state !== "open" || !delivered) return;
+    const frame = new Frame(data, opcode, FLAG.FIN, this.fd);
+    if (!this.#inbound.deliver(frame, data.byteLength)) {
+      this.#fail(CLOSE.POLICY_ERROR, "Inbound queue full");
+    }
   }
 
   /** Closes with `code` because the peer broke a rule the runtime did not enforce. */
@@ -396,7 +377,7 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
    */
   #setViolationError(code: number): void {
     this.closedBy = "rule";
-    this.#setError(...violationError(code));
+    this.failure.set(...violationError(code));
   }
 
   /** Bounds a close the core started: see {@link Deadline.untilStalled}. */
@@ -424,27 +405,12 @@ export class WebSocketConnection implements WebSocketEvents, IdleWatched, Connec
     this.#onClosed(this);
   }
 
-  #closedFailure(action: string): Promise<boolean> {
-    return this.#settled(this.#notOpen(action));
-  }
-
   /** Records that `action` failed because the connection is not open; false. */
   #notOpen(action: string): false {
-    this.#setError(
+    this.failure.set(
       ERROR.WEBSOCKET_UNCONNECTED,
       `Cannot ${action}: the connection is ${this.#state}`,
     );
     return false;
-  }
-
-  /** @internal Records a failure of the inbound queue or the outbound side. */
-  recordError(code: number, message: string): void {
-    this.#setError(code, message);
-  }
-
-  #setError(code: number, message: string): void {
-    this.errCode = code;
-    this.errMsg = message;
-    this.errSequence = setLastError(code);
   }
 }

@@ -7,6 +7,7 @@
 
 import { SendBatch } from "./batch.ts";
 import { type Clock, SYSTEM_CLOCK } from "./clock.ts";
+import type { FailureRecord } from "./errors.ts";
 import { IdleWatch } from "./idle.ts";
 import type { RuntimeCapabilities } from "./link.ts";
 import { Observer } from "./observer.ts";
@@ -17,8 +18,8 @@ import type { ResolvedSettings } from "./settings.ts";
 export interface ConnectionOwner {
   /** Counted for the access log, if it is on. */
   readonly traffic: Traffic | undefined;
-  /** Records a failure in the connection's `errCode` and `errMsg`. */
-  recordError(code: number, message: string): void;
+  /** The connection's last failure, which the handler reads as `errCode` and `errMsg`. */
+  readonly failure: FailureRecord;
 }
 
 /** What every connection of one server or client reads; made once by {@link connectionContext}. */
@@ -44,7 +45,7 @@ export function connectionContext(
     settings,
     observer,
     clock,
-    idleWatch: new IdleWatch(clock),
+    idleWatch: new IdleWatch(clock, capabilities.controlFrames),
     sendBatch: new SendBatch(),
   };
 }

@@ -9,9 +9,8 @@
 import { CLOSE, ERROR, FLAG, OPCODE, type Opcode } from "./constants.ts";
 import { assertPushData, assertTimeout } from "./checks.ts";
 import type { WebSocketConnection } from "./connection.ts";
-import type { ClosedBy } from "./errors.ts";
+import { type ClosedBy, ConnectionClosedError, FailureRecord, setLastError } from "./errors.ts";
 import type { PushData, RecvResult } from "./payload.ts";
-import { ConnectionClosedError, setLastError } from "./errors.ts";
 import { type Frame, type FrameData, pushFlags } from "./frame.ts";
 
 const FALSE = Promise.resolve(false);
@@ -31,9 +30,7 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
  * ```
  */
 export class WebSocketEndpoint {
-  #errCode: number = ERROR.NONE;
-  #errMsg = "";
-  #errSequence = 0;
+  #failure = new FailureRecord();
   #connection: WebSocketConnection | undefined;
 
   /**
@@ -42,17 +39,17 @@ export class WebSocketEndpoint {
    * one is kept per end.
    */
   get errCode(): number {
-    return this.#connectionErredLast() ? this.#connection!.errCode : this.#errCode;
+    return this.#lastFailure().code;
   }
 
   /** A message for {@link WebSocketEndpoint.errCode}. */
   get errMsg(): string {
-    return this.#connectionErredLast() ? this.#connection!.errMsg : this.#errMsg;
+    return this.#lastFailure().message;
   }
 
-  #connectionErredLast(): boolean {
-    const connection = this.#connection;
-    return connection !== undefined && connection.errSequence > this.#errSequence;
+  #lastFailure(): FailureRecord {
+    const connection = this.#connection?.failure;
+    return connection && connection.sequence > this.#failure.sequence ? connection : this.#failure;
   }
 
   /**
@@ -283,16 +280,12 @@ export class WebSocketEndpoint {
    * even before the caller sees it, is newer.
    */
   protected clearError(): void {
-    this.#errCode = ERROR.NONE;
-    this.#errMsg = "";
-    this.#errSequence = 0;
+    this.#failure = new FailureRecord();
     setLastError(ERROR.NONE);
   }
 
   /** Records a failure for `errCode`, `errMsg` and `lastError()`. */
   protected setError(code: number, message: string): void {
-    this.#errCode = code;
-    this.#errMsg = message;
-    this.#errSequence = setLastError(code);
+    this.#failure.set(code, message);
   }
 }

@@ -51,6 +51,39 @@ export function setLastError(code: number): number {
 }
 
 /**
+ * The last failure of one connection or one end, and its place among every failure recorded,
+ * so that of two records the newer can be told (see `WebSocketEndpoint.errCode`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERROR } from "./constants.ts";
+ * import { FailureRecord, lastError } from "./errors.ts";
+ * const older = new FailureRecord();
+ * const newer = new FailureRecord();
+ * older.set(ERROR.TIMEOUT, "recv() timed out");
+ * newer.set(ERROR.CONNECTION_RESET, "dropped");
+ * assert.ok(newer.sequence > older.sequence);
+ * assert.equal(lastError(), ERROR.CONNECTION_RESET);
+ * ```
+ */
+export class FailureRecord {
+  /** One of `ERROR`; `ERROR.NONE` until something fails. */
+  code: number = ERROR.NONE;
+  /** Says what failed and why. */
+  message = "";
+  /** 0 until set, then greater than that of every failure recorded before it. */
+  sequence = 0;
+
+  /** Records a failure here and for {@link lastError}. */
+  set(code: number, message: string): void {
+    this.code = code;
+    this.message = message;
+    this.sequence = setLastError(code);
+  }
+}
+
+/**
  * What `recv()` (and the iterator's `next()`) rejects with while another `recv()` on the same
  * connection is still waiting: two tasks reading one connection would each get an arbitrary
  * half of the messages.

@@ -211,7 +211,7 @@ export class InboundQueue {
     if (seconds !== undefined) {
       this.#waiterTimer = this.#context.clock.setTimeout(() => {
         this.#waiterTimer = undefined;
-        this.#owner.recordError(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
+        this.#owner.failure.set(ERROR.TIMEOUT, `recv() timed out after ${seconds} s`);
         this.settle(false);
       }, seconds * 1000);
     }

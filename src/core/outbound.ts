@@ -135,7 +135,7 @@ export class Outbound implements Batched {
     const capabilities = this.#context.capabilities;
     if (!capabilities.controlFrames) {
       const message = `Cannot ${kind}: ${capabilities.runtime} cannot send ${kind}s`;
-      this.#owner.recordError(ERROR.WEBSOCKET_BAD_OPCODE, message);
+      this.#owner.failure.set(ERROR.WEBSOCKET_BAD_OPCODE, message);
       return false;
     }
     this.flush();

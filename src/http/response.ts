@@ -505,7 +505,7 @@ export class Response extends WebSocketEndpoint {
         observer.websocketClosed(
           path,
           closed.closeCode,
-          closed.closedByPeer,
+          closed.closedBy === "peer",
           this.#started,
           closed.traffic,
         );

@@ -75,8 +75,8 @@ test("WebSocketConnection.recv() times out with ERROR.TIMEOUT and loses no messa
   assert.equal(await peek(timingOut), PENDING);
   clock.advance(1);
   assert.equal(await timingOut, false);
-  assert.equal(connection.errCode, ERROR.TIMEOUT);
-  assert.equal(connection.errCode, 110);
+  assert.equal(connection.failure.code, ERROR.TIMEOUT);
+  assert.equal(connection.failure.code, 110);
   assert.equal(lastError(), ERROR.TIMEOUT);
   assert.equal(connection.isOpen, true);
 
@@ -100,7 +100,7 @@ test("WebSocketConnection.recv() with timeout 0 uses the socket_read_timeout set
   assert.equal(await peek(timingOut), PENDING, "recv(0) waits socket_read_timeout");
   clock.advance(1);
   assert.equal(await timingOut, false);
-  assert.equal(connection.errCode, ERROR.TIMEOUT);
+  assert.equal(connection.failure.code, ERROR.TIMEOUT);
   assert.equal(lastError(), ERROR.TIMEOUT);
   // A negative timeout still waits forever.
   const forever = connection.recv(-1);
@@ -207,7 +207,7 @@ test("WebSocketConnection.receiveClose() of a drop (1006) yields no CloseFrame a
   connection.receiveClose(CLOSE.ABNORMAL, "");
   assert.equal(await connection.recv(-1), "");
   assert.equal(closed.length, 1);
-  assert.equal(connection.errCode, ERROR.CONNECTION_RESET);
+  assert.equal(connection.failure.code, ERROR.CONNECTION_RESET);
   assert.equal(connection.closedBy, "peer");
 
   // A Close frame without a status (1005) is a clean close and is delivered.
@@ -352,18 +352,18 @@ test("WebSocketConnection.push() resolves false with 8503 after the connection c
   connection.close();
   setLastError(ERROR.NONE);
   assert.equal(await connection.push("x", OPCODE.TEXT, FLAG.FIN), false);
-  assert.equal(connection.errCode, ERROR.WEBSOCKET_UNCONNECTED);
-  assert.equal(connection.errCode, 8503);
+  assert.equal(connection.failure.code, ERROR.WEBSOCKET_UNCONNECTED);
+  assert.equal(connection.failure.code, 8503);
   assert.equal(lastError(), 8503);
   assert.equal(await connection.push(new Frame("y"), OPCODE.TEXT, FLAG.FIN), false);
   assert.equal(await connection.push(new Frame("", OPCODE.PONG), OPCODE.TEXT, FLAG.FIN), false);
-  assert.equal(connection.errCode, 8503);
+  assert.equal(connection.failure.code, 8503);
   assert.deepEqual(link.sent, []);
 
   const peerClosed = createConnection();
   peerClosed.connection.receiveClose(CLOSE.NORMAL, "");
   assert.equal(await peerClosed.connection.push("x", OPCODE.TEXT, FLAG.FIN), false);
-  assert.equal(peerClosed.connection.errCode, 8503);
+  assert.equal(peerClosed.connection.failure.code, 8503);
 });
 
 test("WebSocketConnection.push() resolves waiting pushes false when the connection closes", async () => {
@@ -505,12 +505,12 @@ test("WebSocketConnection.push() of a ping Frame fails with 8502 on a link witho
   const { connection, link } = createConnection({ capabilities: DENO_LIKE });
   setLastError(ERROR.NONE);
   assert.equal(await connection.push(new Frame("x", OPCODE.PING), OPCODE.TEXT, FLAG.FIN), false);
-  assert.equal(connection.errCode, ERROR.WEBSOCKET_BAD_OPCODE);
-  assert.equal(connection.errCode, 8502);
+  assert.equal(connection.failure.code, ERROR.WEBSOCKET_BAD_OPCODE);
+  assert.equal(connection.failure.code, 8502);
   assert.equal(lastError(), 8502);
-  connection.errCode = ERROR.NONE;
+  connection.failure.code = ERROR.NONE;
   assert.equal(await connection.push(new Frame("y", OPCODE.PONG), OPCODE.TEXT, FLAG.FIN), false);
-  assert.equal(connection.errCode, 8502);
+  assert.equal(connection.failure.code, 8502);
   assert.deepEqual(link.calls, []);
   assert.equal(connection.isOpen, true);
   connection.close();
@@ -547,11 +547,11 @@ test("WebSocketConnection.ping() pings on a capable link and fails with 8502 or 
   assert.deepEqual(node.link.calls, [{ type: "ping", data: encoder.encode("hey") }]);
   node.connection.close();
   assert.equal(node.connection.ping("again"), false);
-  assert.equal(node.connection.errCode, ERROR.WEBSOCKET_UNCONNECTED);
+  assert.equal(node.connection.failure.code, ERROR.WEBSOCKET_UNCONNECTED);
 
   const deno = createConnection({ capabilities: DENO_LIKE });
   assert.equal(deno.connection.ping(new Uint8Array([1])), false);
-  assert.equal(deno.connection.errCode, ERROR.WEBSOCKET_BAD_OPCODE);
+  assert.equal(deno.connection.failure.code, ERROR.WEBSOCKET_BAD_OPCODE);
   assert.deepEqual(deno.link.calls, []);
   deno.connection.close();
 });
@@ -610,7 +610,7 @@ test("WebSocketConnection gives up on a handshake the runtime never opens", asyn
   assert.equal(await peek(opening), PENDING);
   clock.advance(1);
   assert.equal(await opening, false);
-  assert.equal(connection.errCode, ERROR.WEBSOCKET_HANDSHAKE_FAILED);
+  assert.equal(connection.failure.code, ERROR.WEBSOCKET_HANDSHAKE_FAILED);
   assert.deepEqual(closed, [connection]);
   connection.receiveOpen(link); // Too late: dropped.
   assert.deepEqual(link.types, ["terminate"]);
@@ -813,7 +813,7 @@ test("WebSocketConnection.receiveMessage() closes with 1008 past its inbound byt
   assert.equal(connection.isOpen, false);
   // The queue is dropped, and the error says why the connection closed.
   assert.equal(await connection.recv(-1), "");
-  assert.equal(connection.errCode, ERROR.QUEUE_FULL);
+  assert.equal(connection.failure.code, ERROR.QUEUE_FULL);
   connection.receiveClose(CLOSE.POLICY_ERROR, "");
   assert.deepEqual(closed, [connection]);
 });
@@ -936,7 +936,7 @@ test('WebSocketConnection pings a silent peer, then drops it: recv() returns ""'
   clock.advance(20);
   assert.equal(await receiving, "");
   assert.deepEqual(link.types, ["ping", "resume", "end"]);
-  assert.equal(connection.errCode, ERROR.TIMEOUT);
+  assert.equal(connection.failure.code, ERROR.TIMEOUT);
   assert.deepEqual(closed, [connection]);
   connection.receiveClose(CLOSE.ABNORMAL, "");
 });
@@ -1013,5 +1013,5 @@ test("WebSocketConnection.disconnect() after the runtime's own Close for a viola
   connection.receiveClose(CLOSE.ABNORMAL, "");
   assert.equal(typeof await closing, "boolean");
   assert.equal(connection.closeCode, CLOSE.MESSAGE_TOO_BIG);
-  assert.equal(connection.closedByPeer, false);
+  assert.notEqual(connection.closedBy, "peer");
 });
