@@ -18,6 +18,7 @@ import type {
 import { webExchange } from "./web.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 import { CLOSE } from "../core/constants.ts";
+import { PassesControlFrames } from "./control_frames.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
 const NEVER_DROP = 2 ** 31 - 1;
@@ -207,10 +208,10 @@ class Compressed {
  * core's `cork()` and `flush()` and written in one corked call: 16 replies pipelined on one
  * connection cost one syscall, not 16.
  */
-export class BunLink implements WebSocketLink {
+export class BunLink extends PassesControlFrames<ServerWebSocket<unknown>>
+  implements WebSocketLink {
   /** The connection's events: the link is Bun's per-socket data, made at the upgrade. */
   readonly events: WebSocketEvents;
-  #ws!: ServerWebSocket<unknown>;
   /** Sends held until flush(); one shared empty array while none are. */
   #pending: (string | Uint8Array | Compressed)[] = NONE;
   #pendingBytes = 0;
@@ -220,25 +221,26 @@ export class BunLink implements WebSocketLink {
   #ending = false;
 
   constructor(events: WebSocketEvents) {
+    super();
     this.events = events;
   }
 
   open(ws: ServerWebSocket<unknown>): void {
-    this.#ws = ws;
+    this.ws = ws;
     this.events.receiveOpen(this);
   }
 
   /** Bun wrote some of what it buffered (or our flush did). */
   drained(): void {
     if (!this.#ending) this.events.receiveDrain();
-    else if (this.#ws.getBufferedAmount() === 0) this.#ws.terminate();
+    else if (this.ws.getBufferedAmount() === 0) this.ws.terminate();
   }
 
   send(data: string | Uint8Array, _fin: boolean, compress: boolean): void {
     // Behind held sends, a send waits its turn even while corked.
     if (corked === this && this.#pending === NONE) {
-      if (compress) this.#ws.send(data, true);
-      else this.#ws.send(data);
+      if (compress) this.ws.send(data, true);
+      else this.ws.send(data);
       return;
     }
     if (this.#pending === NONE) this.#pending = [];
@@ -254,23 +256,11 @@ export class BunLink implements WebSocketLink {
     const pending = this.#pending;
     this.#pending = NONE;
     this.#pendingBytes = 0;
-    this.#ws.cork(() => writeAll(this.#ws, pending));
+    this.ws.cork(() => writeAll(this.ws, pending));
     if (this.#drainAfterFlush) {
       this.#drainAfterFlush = false;
       this.drained();
     }
-  }
-
-  ping(data: Uint8Array): void {
-    this.#ws.ping(data);
-  }
-
-  pong(data: Uint8Array): void {
-    this.#ws.pong(data);
-  }
-
-  close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
   }
 
   end(): void {
@@ -284,11 +274,11 @@ export class BunLink implements WebSocketLink {
 
   terminate(): void {
     this.#pending = NONE;
-    this.#ws.terminate();
+    this.ws.terminate();
   }
 
   get bufferedAmount(): number {
-    return this.#ws.getBufferedAmount() + this.#pendingBytes;
+    return this.ws.getBufferedAmount() + this.#pendingBytes;
   }
 
   requestDrain(): void {
@@ -297,11 +287,11 @@ export class BunLink implements WebSocketLink {
   }
 
   pause(): void {
-    this.#ws.pause();
+    this.ws.pause();
   }
 
   resume(): void {
-    this.#ws.resume();
+    this.ws.resume();
   }
 }
 

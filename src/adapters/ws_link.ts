@@ -10,6 +10,7 @@ import { InflateRaw } from "node:zlib";
 import type { RawData, WebSocket } from "ws";
 import { CLOSE } from "../core/constants.ts";
 import type { WebSocketEvents, WebSocketLink } from "./types.ts";
+import { PassesControlFrames } from "./control_frames.ts";
 
 /** ws's permessage-deflate for one connection, as far as {@link guardInflate} reaches into it. */
 interface DeflateExtension {
@@ -82,14 +83,14 @@ function toBytes(data: RawData): Uint8Array {
  * One connection's link, for the server and the client alike: a class, so its methods are
  * shared, not closures per connection.
  */
-export class NodeLink implements WebSocketLink {
-  readonly #ws: WebSocket;
+export class NodeLink extends PassesControlFrames<WebSocket> implements WebSocketLink {
   readonly #socket: Socket;
   readonly #events: WebSocketEvents;
   #drainRequested = false;
 
   constructor(ws: WebSocket, socket: Socket, events: WebSocketEvents) {
-    this.#ws = ws;
+    super();
+    this.ws = ws;
     this.#socket = socket;
     this.#events = events;
     // Shared listeners that find the connection through `this` (the WebSocket): closures
@@ -105,8 +106,8 @@ export class NodeLink implements WebSocketLink {
   }
 
   send(data: string | Uint8Array, fin: boolean, compress: boolean): void {
-    if (fin) this.#ws.send(data, compress ? COMPRESSED : PLAIN);
-    else this.#ws.send(data, { fin, binary: typeof data !== "string", compress });
+    if (fin) this.ws.send(data, compress ? COMPRESSED : PLAIN);
+    else this.ws.send(data, { fin, binary: typeof data !== "string", compress });
   }
 
   cork(): void {
@@ -119,18 +120,6 @@ export class NodeLink implements WebSocketLink {
     while (socket.writableCorked > 0) socket.uncork();
   }
 
-  ping(data: Uint8Array): void {
-    this.#ws.ping(data);
-  }
-
-  pong(data: Uint8Array): void {
-    this.#ws.pong(data);
-  }
-
-  close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
-  }
-
   end(): void {
     // ws has no close without a Close frame but terminate(), which discards what the socket
     // still holds: end the socket itself once that is written.
@@ -138,11 +127,11 @@ export class NodeLink implements WebSocketLink {
   }
 
   terminate(): void {
-    this.#ws.terminate();
+    this.ws.terminate();
   }
 
   get bufferedAmount(): number {
-    return this.#ws.bufferedAmount;
+    return this.ws.bufferedAmount;
   }
 
   requestDrain(): void {
@@ -157,11 +146,11 @@ export class NodeLink implements WebSocketLink {
   }
 
   pause(): void {
-    this.#ws.pause();
+    this.ws.pause();
   }
 
   resume(): void {
-    this.#ws.resume();
+    this.ws.resume();
   }
 }
 
