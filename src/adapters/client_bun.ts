@@ -6,13 +6,8 @@
  * @module
  */
 
-import {
-  type ByteStream,
-  connectOverStream,
-  ENGINE_CAPABILITIES,
-  type StreamEvents,
-  type StreamTarget,
-} from "./client_engine.ts";
+import { streamClientAdapter } from "./client_engine.ts";
+import type { ByteStream, StreamEvents, StreamTarget } from "./client_stream.ts";
 import type { ClientAdapter } from "../client/contract.ts";
 
 /** Bun's socket, as far as the client uses it. */
@@ -188,7 +183,4 @@ function openBunStream(target: StreamTarget, events: StreamEvents): Promise<Byte
 }
 
 /** The Bun client adapter. */
-export const bunClientAdapter: ClientAdapter = {
-  capabilities: { ...ENGINE_CAPABILITIES, runtime: "bun" },
-  connect: (options, events) => connectOverStream(openBunStream, options, events),
-};
+export const bunClientAdapter: ClientAdapter = streamClientAdapter("bun", openBunStream);

@@ -7,13 +7,8 @@
  * @module
  */
 
-import {
-  type ByteStream,
-  connectOverStream,
-  ENGINE_CAPABILITIES,
-  type StreamEvents,
-  type StreamTarget,
-} from "./client_engine.ts";
+import { streamClientAdapter } from "./client_engine.ts";
+import type { ByteStream, StreamEvents, StreamTarget } from "./client_stream.ts";
 import { concatBytes } from "../core/frame.ts";
 import { openNodeStream } from "./client_node_stream.ts";
 import type { ClientAdapter } from "../client/contract.ts";
@@ -165,7 +160,4 @@ async function openDenoStream(target: StreamTarget, events: StreamEvents): Promi
 }
 
 /** The Deno client adapter. */
-export const denoClientAdapter: ClientAdapter = {
-  capabilities: { ...ENGINE_CAPABILITIES, runtime: "deno" },
-  connect: (options, events) => connectOverStream(openDenoStream, options, events),
-};
+export const denoClientAdapter: ClientAdapter = streamClientAdapter("deno", openDenoStream);

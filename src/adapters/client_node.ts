@@ -13,7 +13,7 @@ import type { Socket } from "node:net";
 import { WebSocket } from "ws";
 import { ERROR } from "../core/constants.ts";
 import { concatBytes } from "../core/frame.ts";
-import { BODY_LIMIT, BODY_WAIT_MS } from "./client_engine.ts";
+import { BODY_LIMIT, BODY_WAIT_MS } from "./client_handshake.ts";
 import { RUNTIME } from "./detect.ts";
 import { nodeAdapter } from "./node.ts";
 import { NodeLink } from "./ws_link.ts";

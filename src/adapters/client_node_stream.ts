@@ -7,7 +7,7 @@
 
 import { connect as connectTcp, type Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
-import type { ByteStream, StreamEvents, StreamTarget } from "./client_engine.ts";
+import type { ByteStream, StreamEvents, StreamTarget } from "./client_stream.ts";
 
 /** Opens `target` over `node:net` or `node:tls`. */
 export function openNodeStream(target: StreamTarget, events: StreamEvents): Promise<ByteStream> {

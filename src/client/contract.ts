@@ -35,7 +35,7 @@ export interface ClientHandshake {
   headers: Record<string, string>;
   /** The subprotocol the server chose, or "". */
   protocol: string;
-  /** A refused answer's body, at most 64 KiB (BODY_LIMIT in client_engine.ts), where shown. */
+  /** A refused answer's body, at most 64 KiB (BODY_LIMIT in client_handshake.ts), where shown. */
   body?: Uint8Array;
   /** What went wrong, when it did not open: the errno-style code and a message. */
   error?: { code: number; message: string };
