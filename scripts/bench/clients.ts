@@ -15,7 +15,14 @@
  * Client on Node, 50 loops that connect, echo once and close, against the raw and the coro-ws
  * server of each runtime.
  *
- *   node scripts/bench/clients.ts [--rounds 3] [--duration 3] [--warmup 1]
+ * `--compare DIR` also runs the `Client` from another checkout (say `git archive COMMIT | tar -x
+ * -C DIR`, with DIR/node_modules linked to this one's) as `coro@compare`, right after this one's
+ * in each round, so that code before and after a change is measured under the same load.
+ * `--runtimes` and `--libraries` (comma-separated) run a subset; `--handshakes no` skips the
+ * cross-check.
+ *
+ *   node scripts/bench/clients.ts [--rounds 3] [--duration 3] [--warmup 1] [--compare DIR]
+ *     [--runtimes bun,deno,node] [--libraries raw,pull,coro,codec] [--handshakes yes|no]
  */
 
 import { spawn } from "node:child_process";
@@ -25,7 +32,12 @@ import { arg, pinned, ROOT, type Runtime, runtimeCommand, startServer } from "./
 const rounds = Number(arg("rounds", "3"));
 const duration = arg("duration", "3");
 const warmup = arg("warmup", "1");
-const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
+const RUNTIMES = arg("runtimes", "bun,deno,node").split(",") as Runtime[];
+const COMPARE = arg("compare", "");
+const LIBRARIES = [
+  ...new Set(["raw", ...arg("libraries", "raw,pull,coro,codec").split(",")]),
+  ...(COMPARE ? ["coro@compare"] : []),
+];
 const serverFile = (name: string) => join(ROOT, "scripts/bench/servers", name);
 
 /** What one client run measured: round trips (or handshakes) per second and per CPU second. */
@@ -41,11 +53,12 @@ function runClient(
   port: number,
   extra: string[] = [],
 ): Promise<Run> {
-  const [program, args] = runtimeCommand(runtime, join(ROOT, "scripts/bench/client_load.ts"));
+  const root = library === "coro@compare" ? COMPARE : ROOT;
+  const [program, args] = runtimeCommand(runtime, join(root, "scripts/bench/client_load.ts"));
   const [pinnedProgram, pinnedArgs] = pinned(1, program, [
     ...args,
     "--library",
-    library,
+    library === "coro@compare" ? "coro" : library,
     "--url",
     `ws://127.0.0.1:${port}/websocket`,
     "--duration",
@@ -71,9 +84,9 @@ const server = await startServer("bun", serverFile("raw_bun.ts"));
 console.log(`client benchmark: ${rounds} round(s) × ${duration} s, raw Bun echo server`);
 try {
   for (const runtime of RUNTIMES) {
-    const runs: Record<string, Run[]> = { raw: [], pull: [], coro: [], codec: [] };
+    const runs: Record<string, Run[]> = Object.fromEntries(LIBRARIES.map((name) => [name, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const library of ["raw", "pull", "coro", "codec"]) {
+      for (const library of LIBRARIES) {
         runs[library].push(await runClient(runtime, library, server.port));
       }
     }
@@ -86,27 +99,47 @@ try {
     /** Microseconds of the client's CPU per round trip, the median over the rounds. */
     const cost = (library: string) =>
       (1e6 / median(runs[library].map((run) => run.perCpuSecond))).toFixed(1);
-    console.log(
-      `  ${runtime.padEnd(5)} own WebSocket ${rate("raw")} round trips/s; coro-ws Client ` +
-        `${rate("coro")}: ${ratio("coro", "throughput")}, per CPU second ` +
-        `${ratio("coro", "perCpuSecond")}; bare pull wrapper ${ratio("pull", "throughput")}, ` +
-        `per CPU second ${ratio("pull", "perCpuSecond")}; ` +
-        `bare codec over its own sockets ${ratio("codec", "throughput")}, per CPU second ` +
-        `${ratio("codec", "perCpuSecond")}`,
-    );
-    console.log(
-      `        client CPU per round trip: own WebSocket ${cost("raw")} µs, bare codec ` +
-        `${cost("codec")} µs, bare pull wrapper ${cost("pull")} µs, coro-ws Client ${
-          cost("coro")
-        } µs`,
-    );
+    // The line tests/release/bench.test.ts reads, then one per library run beyond it.
+    const all = ["pull", "coro", "codec"].every((name) => LIBRARIES.includes(name));
+    if (all) {
+      console.log(
+        `  ${runtime.padEnd(5)} own WebSocket ${rate("raw")} round trips/s; coro-ws Client ` +
+          `${rate("coro")}: ${ratio("coro", "throughput")}, per CPU second ` +
+          `${ratio("coro", "perCpuSecond")}; bare pull wrapper ${ratio("pull", "throughput")}, ` +
+          `per CPU second ${ratio("pull", "perCpuSecond")}; ` +
+          `bare codec over its own sockets ${ratio("codec", "throughput")}, per CPU second ` +
+          `${ratio("codec", "perCpuSecond")}`,
+      );
+      console.log(
+        `        client CPU per round trip: own WebSocket ${cost("raw")} µs, bare codec ` +
+          `${cost("codec")} µs, bare pull wrapper ${cost("pull")} µs, coro-ws Client ${
+            cost("coro")
+          } µs`,
+      );
+    } else {
+      console.log(
+        `  ${runtime.padEnd(5)} own WebSocket ${rate("raw")} round trips/s, ` +
+          `${cost("raw")} µs of client CPU per round trip`,
+      );
+    }
+    for (
+      const library of LIBRARIES.filter((name) => name !== "raw" && (!all || name.includes("@")))
+    ) {
+      console.log(
+        `        ${library}: ${rate(library)} round trips/s, ${cost(library)} µs per round ` +
+          `trip; by the clock ${ratio(library, "throughput")}, per CPU second ` +
+          `${ratio(library, "perCpuSecond")}`,
+      );
+    }
   }
 } finally {
   await server.stop();
 }
 
-console.log("handshakes by coro-ws's Client on Node (50 loops), per server:");
-for (const runtime of RUNTIMES) {
+if (arg("handshakes", "yes") !== "no") {
+  console.log("handshakes by coro-ws's Client on Node (50 loops), per server:");
+}
+for (const runtime of arg("handshakes", "yes") === "no" ? [] : RUNTIMES) {
   const results: Record<string, number[]> = { raw: [], coro: [] };
   for (let round = 0; round < rounds; round++) {
     for (const library of ["raw", "coro"]) {
