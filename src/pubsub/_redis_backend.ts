@@ -41,8 +41,35 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/**
+ * Whether a backend has connected once, and whether it is failing now: an outage is reported
+ * once, when it starts, and `reconnected` is called when it ends.
+ */
+class LinkHealth {
+  connected = false;
+  #failing = false;
+  readonly #settings: shared.LinkSettings;
+  readonly #reconnected: () => void;
+
+  constructor(settings: shared.LinkSettings, reconnected: () => void) {
+    this.#settings = settings;
+    this.#reconnected = reconnected;
+  }
+
+  failed(where: string, error: Error): void {
+    if (!this.connected || this.#failing) return;
+    this.#failing = true;
+    this.#settings.onError(shared.outageError(where, error));
+  }
+
+  ready(): void {
+    this.#failing = false;
+    if (this.connected) this.#reconnected();
+  }
+}
+
 /** The client options both kinds of backend give each connection. */
-function clientDefaults(settings: shared.LinkSettings, connected: () => boolean) {
+function clientDefaults(settings: shared.LinkSettings, health: LinkHealth) {
   const { timings } = settings;
   return {
     // While Redis is down, an append fails at once instead of waiting in memory.
@@ -52,7 +79,7 @@ function clientDefaults(settings: shared.LinkSettings, connected: () => boolean)
       connectTimeout: timings.connectTimeoutMs,
       socketTimeout: timings.pingTimeoutMs,
       reconnectStrategy: (retries: number, cause: Error) =>
-        connected() ? shared.backoff(timings, retries) : cause,
+        health.connected ? shared.backoff(timings, retries) : cause,
     },
   };
 }
@@ -62,28 +89,20 @@ function singleLink(
   settings: shared.LinkSettings,
   reconnected: () => void,
 ): Backend {
-  let connected = false;
-  let failing = false;
+  const health = new LinkHealth(settings, reconnected);
   const where = `Redis at ${shared.withoutPassword(url)}`;
-  const commands = createClient({ url, ...clientDefaults(settings, () => connected) });
+  const commands = createClient({ url, ...clientDefaults(settings, health) });
   const subscriber = commands.duplicate();
   for (const client of [commands, subscriber]) {
-    client.on("error", (error: Error) => {
-      if (!connected || failing) return;
-      failing = true;
-      settings.onError(shared.outageError(where, error));
-    });
+    client.on("error", (error: Error) => health.failed(where, error));
   }
-  subscriber.on("ready", () => {
-    failing = false;
-    if (connected) reconnected();
-  });
+  subscriber.on("ready", () => health.ready());
   return {
     where,
     sharded: false,
     async connect() {
       await Promise.all([commands.connect(), subscriber.connect()]);
-      connected = true;
+      health.connected = true;
     },
     eval: (script, keys, args) => commands.eval(script, { keys, arguments: args }),
     subscribe: (channel, receive) => subscriber.subscribe(channel, receive),
@@ -100,32 +119,24 @@ function clusterLink(
   settings: shared.LinkSettings,
   reconnected: () => void,
 ): Backend {
-  let connected = false;
-  let failing = false;
+  const health = new LinkHealth(settings, reconnected);
   const urls = seeds.map((seed) => /^rediss?:\/\//.test(seed) ? seed : `redis://${seed}`);
   const where = `the Redis Cluster at ${urls.map(shared.withoutPassword).join(",")}`;
   const cluster = createCluster({
     rootNodes: urls.map((url) => ({ url })),
-    defaults: clientDefaults(settings, () => connected),
+    defaults: clientDefaults(settings, health),
     topologyRefreshOnReconnectionAttemptStrategy: settings.timings.pingTimeoutMs,
   });
-  const outage = (error: Error) => {
-    if (!connected || failing) return;
-    failing = true;
-    settings.onError(shared.outageError(`A shard of ${where}`, error));
-  };
+  const outage = (error: Error) => health.failed(`A shard of ${where}`, error);
   cluster.on("error", outage);
   cluster.on("node-error", outage);
-  cluster.on("node-ready", () => {
-    failing = false;
-    if (connected) reconnected();
-  });
+  cluster.on("node-ready", () => health.ready());
   return {
     where,
     sharded: true,
     async connect() {
       await cluster.connect();
-      connected = true;
+      health.connected = true;
     },
     eval: (script, keys, args) => cluster.eval(script, { keys, arguments: args }),
     subscribe: (channel, receive) => cluster.sSubscribe(channel, receive),

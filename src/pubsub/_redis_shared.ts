@@ -220,28 +220,52 @@ export class Wire {
   }
 }
 
-/** The publishes waiting for Redis's reply, and their bytes: at most so many of each. */
+/**
+ * A broker's publishes on their way to Redis: encoded on the wire, and dropped rather than
+ * queued once too many (or too many bytes) wait for Redis's reply.
+ */
 export class PendingPublishes {
   #count = 0;
   #bytes = 0;
+  readonly #wire: Wire;
+  readonly #send: (topic: string | null, bytes: Buffer) => Promise<unknown>;
+  readonly #dropped: (topic: string | null, error: unknown) => void;
 
-  /** Why a publish of `bytes` must be dropped now; undefined when it may go. */
-  refuse(bytes: number): string | undefined {
-    return this.#count >= MAX_PENDING_PUBLISHES
+  /**
+   * @param wire encodes each message
+   * @param send publishes a message's bytes for its topic (PUBLISH or SPUBLISH)
+   * @param dropped told why a message was dropped: the bound, or Redis failing the publish
+   */
+  constructor(
+    wire: Wire,
+    send: (topic: string | null, bytes: Buffer) => Promise<unknown>,
+    dropped: (topic: string | null, error: unknown) => void,
+  ) {
+    this.#wire = wire;
+    this.#send = send;
+    this.#dropped = dropped;
+  }
+
+  /** Sends `message` unless the bound is reached. */
+  publish(message: BrokerMessage): void {
+    const bytes = Wire.size(message);
+    const waiting = this.#count >= MAX_PENDING_PUBLISHES
       ? `${this.#count} publishes`
       : this.#bytes > 0 && this.#bytes + bytes > MAX_PENDING_BYTES
       ? `${this.#bytes} bytes of publishes`
       : undefined;
-  }
-
-  /** Counts `sent` as pending until it settles; its failure goes to `failed`. */
-  track(sent: Promise<unknown>, bytes: number, failed: (error: unknown) => void): void {
+    if (waiting) {
+      return this.#dropped(message.topic, new Error(`${waiting} already wait for Redis`));
+    }
+    const wire = this.#wire.encode(message, bytes);
     this.#count++;
     this.#bytes += bytes;
-    sent.catch(failed).finally(() => {
-      this.#count--;
-      this.#bytes -= bytes;
-    });
+    this.#send(message.topic, Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength))
+      .catch((error) => this.#dropped(message.topic, error))
+      .finally(() => {
+        this.#count--;
+        this.#bytes -= bytes;
+      });
   }
 }
 

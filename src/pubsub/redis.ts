@@ -195,7 +195,11 @@ class RedisLink implements BrokerLink {
   readonly #failures: FailureReports;
   /** Set by `close()`: failures after it are the closing's own, no timer may outlive it. */
   #closed = false;
-  readonly #pending = new PendingPublishes();
+  readonly #pending = new PendingPublishes(
+    this.#wire,
+    (topic, bytes) => this.#publisher.publish(this.#channel(topic), bytes),
+    (topic, error) => this.#dropped(topic, error),
+  );
   /**
    * The channels this server wants, with the topic and listener of each: what Redis is made to
    * match after every reconnect and every failed (un)subscribe. node-redis alone forgets a
@@ -280,17 +284,7 @@ class RedisLink implements BrokerLink {
   }
 
   publish(message: BrokerMessage): void {
-    const bytes = Wire.size(message);
-    const waiting = this.#pending.refuse(bytes);
-    if (waiting) {
-      return this.#dropped(message.topic, new Error(`${waiting} already wait for Redis`));
-    }
-    const wire = this.#wire.encode(message, bytes);
-    const sent = this.#publisher.publish(
-      this.#channel(message.topic),
-      Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength),
-    );
-    this.#pending.track(sent, bytes, (error) => this.#dropped(message.topic, error));
+    this.#pending.publish(message);
   }
 
   async close(): Promise<void> {

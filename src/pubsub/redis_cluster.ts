@@ -126,7 +126,11 @@ class ClusterLink implements BrokerLink {
   readonly #wire = new shared.Wire();
   readonly #cluster: RedisCluster;
   readonly #failures: shared.FailureReports;
-  readonly #pending = new shared.PendingPublishes();
+  readonly #pending = new shared.PendingPublishes(
+    this.#wire,
+    (topic, bytes) => this.#cluster.sPublish(this.#channel(topic), bytes),
+    (topic, error) => this.#dropped(topic, error),
+  );
   /** The channels this server wants, with what delivers each one's messages. */
   readonly #wanted = new Map<string, (message: Buffer) => void>();
   /** Channels whose (un)subscribe is on its way, not to be sent again by the resync meanwhile. */
@@ -218,17 +222,7 @@ class ClusterLink implements BrokerLink {
   }
 
   publish(message: BrokerMessage): void {
-    const bytes = shared.Wire.size(message);
-    const waiting = this.#pending.refuse(bytes);
-    if (waiting) {
-      return this.#dropped(message.topic, new Error(`${waiting} already wait for Redis`));
-    }
-    const wire = this.#wire.encode(message, bytes);
-    const sent = this.#cluster.sPublish(
-      this.#channel(message.topic),
-      Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength),
-    );
-    this.#pending.track(sent, bytes, (error) => this.#dropped(message.topic, error));
+    this.#pending.publish(message);
   }
 
   async close(): Promise<void> {
