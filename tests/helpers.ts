@@ -20,6 +20,8 @@ import {
   Frame,
   type FrameData,
 } from "../mod.ts";
+import { detectAdapter } from "../src/adapters/detect.ts";
+import type { RuntimeCapabilities } from "../src/core/link.ts";
 
 /** The three runtimes, each test file runs under every one. */
 export const runtimes = ["node", "deno", "bun"] as const;
@@ -32,6 +34,17 @@ export const runtime: Runtime = "Bun" in globalThis
   : "Deno" in globalThis
   ? "deno"
   : "node";
+
+/**
+ * What the server's adapter can do on this runtime with `engine` (by default the engine the
+ * runner chose, `TEST_ENGINE`): tests that expect different behaviour where a runtime falls short
+ * decide by these flags, the ones the core decides by, not by runtime names.
+ */
+export async function serverCapabilities(
+  engine: "native" | "ws" = process.env.TEST_ENGINE === "ws" ? "ws" : "native",
+): Promise<RuntimeCapabilities> {
+  return (await detectAdapter(engine)).capabilities;
+}
 
 /** The runtime after `current` in {@link runtimes}: a different peer for cross-runtime tests. */
 export function otherRuntime(current: Runtime = runtime): Runtime {

@@ -20,6 +20,7 @@ import {
   message,
   open,
   runtime,
+  serverCapabilities,
   startServer,
   within,
 } from "../helpers.ts";
@@ -75,7 +76,7 @@ async function extensionFor(port: number, offer: string): Promise<string | undef
 for (const engine of runtime === "deno" ? ["native", "ws"] as const : ["native"] as const) {
   const name = engine === "native" ? runtime : `${runtime}, ws engine`;
   /** Deno.upgradeWebSocket cannot negotiate extensions. */
-  const negotiates = runtime !== "deno" || engine === "ws";
+  const negotiates = (await serverCapabilities(engine)).compression;
   const server = await startServer("fixtures/compression.ts", {
     SETTINGS: JSON.stringify({ websocket_engine: engine }),
   });

@@ -14,6 +14,7 @@ import {
   message,
   open,
   runtime,
+  serverCapabilities,
   startServer,
   within,
 } from "../helpers.ts";
@@ -21,7 +22,7 @@ import { RawClient } from "../raw_client.ts";
 
 const engine = process.env.TEST_ENGINE ? `${runtime}-${process.env.TEST_ENGINE}` : runtime;
 /** Bun and Deno's own engine drop a silent peer themselves and report it as the peer's close. */
-const coreWatchesIdle = runtime === "node" || process.env.TEST_ENGINE === "ws";
+const coreWatchesIdle = !(await serverCapabilities()).idleTimeout;
 
 interface Ending {
   code: number;
