@@ -228,17 +228,18 @@ export class PendingPublishes {
   #count = 0;
   #bytes = 0;
   readonly #wire: Wire;
-  readonly #send: (topic: string | null, bytes: Buffer) => Promise<unknown>;
+  readonly #send: (topic: string | null, bytes: Uint8Array) => Promise<unknown>;
   readonly #dropped: (topic: string | null, error: unknown) => void;
 
   /**
    * @param wire encodes each message
-   * @param send publishes a message's bytes for its topic (PUBLISH or SPUBLISH)
+   * @param send publishes a message's bytes for its topic (PUBLISH or SPUBLISH); they are a
+   * `Buffer`, typed as its base class so that the package's types need no `@types/node`
    * @param dropped told why a message was dropped: the bound, or Redis failing the publish
    */
   constructor(
     wire: Wire,
-    send: (topic: string | null, bytes: Buffer) => Promise<unknown>,
+    send: (topic: string | null, bytes: Uint8Array) => Promise<unknown>,
     dropped: (topic: string | null, error: unknown) => void,
   ) {
     this.#wire = wire;

@@ -197,7 +197,7 @@ class RedisLink implements BrokerLink {
   #closed = false;
   readonly #pending = new PendingPublishes(
     this.#wire,
-    (topic, bytes) => this.#publisher.publish(this.#channel(topic), bytes),
+    (topic, bytes) => this.#publisher.publish(this.#channel(topic), bytes as Buffer),
     (topic, error) => this.#dropped(topic, error),
   );
   /**

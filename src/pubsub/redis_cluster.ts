@@ -128,7 +128,7 @@ class ClusterLink implements BrokerLink {
   readonly #failures: shared.FailureReports;
   readonly #pending = new shared.PendingPublishes(
     this.#wire,
-    (topic, bytes) => this.#cluster.sPublish(this.#channel(topic), bytes),
+    (topic, bytes) => this.#cluster.sPublish(this.#channel(topic), bytes as Buffer),
     (topic, error) => this.#dropped(topic, error),
   );
   /** The channels this server wants, with what delivers each one's messages. */
