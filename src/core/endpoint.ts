@@ -187,8 +187,8 @@ export class WebSocketEndpoint {
   /**
    * Sends a ping. The runtime answers the peer's pings by itself.
    *
-   * @returns false when not open, or where the runtime cannot send pings (Deno's server; Deno's
-   * and Bun's clients)
+   * @returns false when not open, or where the runtime cannot send pings (Deno's own server
+   * engine; see docs/reference/runtimes.md)
    * @example
    * ```ts
    * import type { Response } from "../../mod.ts";
