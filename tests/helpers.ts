@@ -104,8 +104,8 @@ export function startServer(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${script} did not start within 10 s:\n${output}`));
-    }, 10_000);
+      reject(new Error(`${script} did not start within 30 s:\n${output}`));
+    }, 30_000);
     const onData = (chunk: Uint8Array) => {
       output += new TextDecoder().decode(chunk);
       const match = /listening on http:\/\/([^\s]+):(\d+)/.exec(output);
@@ -164,8 +164,8 @@ export function runToEnd(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${script} on ${on} did not end within 15 s:\n${output}`));
-    }, 15_000);
+      reject(new Error(`${script} on ${on} did not end within 30 s:\n${output}`));
+    }, 30_000);
     child.on("exit", (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(output);
