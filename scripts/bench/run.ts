@@ -77,6 +77,8 @@ export interface ServerSpec {
   root?: string;
   /** The server whose figure, same workload and round, its ratio is to (default: raw, same runtime). */
   baseline?: string;
+  /** Left out of a run that does not name it in `--servers`. */
+  onlyWhenNamed?: boolean;
   /** Only these workloads run it (default: all its library runs). */
   workloads?: string[];
   /** How its processes reach each other in the "broker" workload, which runs only these. */
@@ -195,6 +197,29 @@ const SERVERS: ServerSpec[] = [
     env: { BROKER: broker, HISTORY_SIZE: "100" },
     baseline: "broker-redis/node",
     broker,
+  })),
+  // Raw Deno with Deno's own idle timeout (120 s, coro-ws's default, which coro-ws passes to
+  // Deno.upgradeWebSocket): what Deno's ping-and-drop of silent peers costs per message. Runs
+  // only when named, and its ratio is to raw Deno.
+  {
+    name: "raw-idle/deno",
+    runtime: "deno",
+    library: "raw",
+    file: "raw_deno.ts",
+    env: { IDLE_TIMEOUT: "120" },
+    workloads: ["echo-32", "echo-32-p16", "json-4k"],
+    baseline: "raw/deno",
+    onlyWhenNamed: true,
+  },
+  // The pull model without coro-ws (servers/pull_*.ts): a promise and a queue per connection
+  // under a linear handler, on the runtime's own API. Only when named; ratio to raw.
+  ...(["bun", "deno"] as const).map((runtime): ServerSpec => ({
+    name: `pull/${runtime}`,
+    runtime,
+    library: "raw",
+    file: `pull_${runtime}.ts`,
+    workloads: ["echo-32", "echo-32-p16", "json-4k", "idle"],
+    onlyWhenNamed: true,
   })),
   // Deno's second engine: node:http and ws (`websocket_engine: "ws"`).
   {
@@ -362,7 +387,7 @@ function parseOptions(argv: string[]): Options {
   };
   const quick = argv.includes("--quick");
   const pick = <T extends { name: string }>(all: T[], list: string | undefined): T[] => {
-    if (!list) return all;
+    if (!list) return all.filter((item) => !("onlyWhenNamed" in item && item.onlyWhenNamed));
     const names = list.split(",");
     const unknown = names.filter((name) => !all.some((item) => item.name === name));
     if (unknown.length > 0) throw new Error(`unknown: ${unknown.join(", ")}`);

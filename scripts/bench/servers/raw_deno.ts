@@ -7,6 +7,9 @@
 
 const HOST = Deno.env.get("HOST") ?? "127.0.0.1";
 const listeners = new Set<WebSocket>();
+// IDLE_TIMEOUT=S upgrades with Deno's own idle timeout, as coro-ws does (120 s by default): what
+// Deno's ping-and-drop of silent peers costs per message.
+const idleTimeout = Number(Deno.env.get("IDLE_TIMEOUT") ?? 0) || undefined;
 
 function echo(socket: WebSocket): void {
   socket.onmessage = ({ data }) => {
@@ -47,7 +50,7 @@ Deno.serve({
   if (!onSocket || req.headers.get("upgrade") !== "websocket") {
     return new Response("raw deno benchmark server\n");
   }
-  const { socket, response } = Deno.upgradeWebSocket(req);
+  const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout });
   onSocket(socket);
   return response;
 });
