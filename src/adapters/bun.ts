@@ -18,6 +18,7 @@ import type {
 import { webExchange } from "./web.ts";
 import type { ResolvedSettings } from "../core/settings.ts";
 import { CLOSE } from "../core/constants.ts";
+import { atTurnEnd } from "../core/fairness.ts";
 import { PassesControlFrames } from "./control_frames.ts";
 
 /** The core bounds what it buffers; Bun must never drop a send (it does past this limit). */
@@ -129,7 +130,7 @@ function corkedBy(ws: ServerWebSocket<unknown>): BunLink | undefined {
   corked = linkOf(ws);
   if (corked && !forgetScheduled) {
     forgetScheduled = true;
-    setImmediate(forget);
+    atTurnEnd(forget); // The core's turn end: one setImmediate a turn for both.
   }
   return corked;
 }

@@ -23,11 +23,30 @@ export const TURN_BUDGET = 128;
 let turn = 0;
 let advanceScheduled = false;
 let nextTurnTrue: Promise<true> | undefined;
+/** What runs when this turn ends (see {@link atTurnEnd}); one shared empty list until then. */
+let turnEnd: (() => void)[] = [];
 
+/**
+ * Ends the turn: one `setImmediate` per turn serves the turn count and every callback that
+ * waits for the turn's end (the send batch's flush, an adapter's), where each took its own.
+ * A callback that throws does not keep the others from running; the first error is rethrown.
+ */
 function advance(): void {
   turn++;
   advanceScheduled = false;
   nextTurnTrue = undefined;
+  if (turnEnd.length === 0) return;
+  const callbacks = turnEnd;
+  turnEnd = [];
+  let failure: { error: unknown } | undefined;
+  for (const callback of callbacks) {
+    try {
+      callback();
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  if (failure) throw failure.error;
 }
 
 /** The number of the current event-loop turn. */
@@ -39,9 +58,13 @@ export function currentTurn(): number {
   return turn;
 }
 
-/** Runs `callback` once this event-loop turn is over, after its I/O callbacks and microtasks. */
+/**
+ * Runs `callback` once this event-loop turn is over, after its I/O callbacks and microtasks.
+ * A callback that asks again from there runs at the end of the next turn.
+ */
 export function atTurnEnd(callback: () => void): void {
-  schedule(callback);
+  turnEnd.push(callback);
+  currentTurn();
 }
 
 /** Resolves with `value` on the next turn of the event loop. */
