@@ -27,6 +27,7 @@ import {
   deflate,
   FrameReader,
   type FrameSink,
+  maskedAsciiFrame,
   maskedFrame,
 } from "./client_frames.ts";
 import type { ByteStream, OpenStream, StreamEvents, StreamTarget } from "./client_stream.ts";
@@ -307,11 +308,15 @@ class ClientEngine implements StreamEvents, WebSocketLink, FrameSink {
 
   send(data: string | Uint8Array, fin: boolean, compress: boolean): void {
     if (this.#closeSent || this.#phase !== "open") return;
-    let payload = typeof data === "string" ? encoder.encode(data) : data;
     const opcode = this.#sendingFragments ? 0 : typeof data === "string" ? 1 : 2;
     // A whole message may be compressed; a fragmented one goes as it is (RFC 7692 allows it).
     const compressed = compress && fin && !this.#sendingFragments && this.#deflate !== undefined;
     this.#sendingFragments = !fin;
+    if (typeof data === "string" && !compressed) {
+      const frame = maskedAsciiFrame(opcode, data, fin);
+      if (frame) return void this.#stream?.write(frame);
+    }
+    let payload = typeof data === "string" ? encoder.encode(data) : data;
     if (compressed) payload = deflate(payload, this.#deflate!.clientWindowBits);
     this.#writeFrame(opcode, payload, compressed, fin);
   }
