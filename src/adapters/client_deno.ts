@@ -39,7 +39,8 @@ class DenoStream implements ByteStream {
   readonly #events: StreamEvents;
   #queue: Uint8Array[] = [];
   #queued = 0;
-  #writing = false;
+  /** The bytes of the write in progress, if one is. */
+  #inFlight: Uint8Array | undefined;
   #ending = false;
   #closed = false;
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -69,34 +70,42 @@ class DenoStream implements ByteStream {
 
   write(bytes: Uint8Array): void {
     if (this.#closed || this.#ending) return;
-    this.#queue.push(bytes);
     this.#queued += bytes.length;
-    if (!this.#writing) void this.#writeLoop();
+    if (this.#inFlight) return void this.#queue.push(bytes);
+    this.#inFlight = bytes;
+    this.#conn.write(bytes).then(this.#wrote, this.#writeFailed);
   }
 
-  async #writeLoop(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        let bytes = this.#queue.length === 1 ? this.#queue[0] : concatBytes(this.#queue);
-        this.#queue = [];
-        while (bytes.length > 0) {
-          const written = await this.#conn.write(bytes);
-          this.#queued -= written;
-          bytes = bytes.subarray(written);
-        }
-      }
-    } catch {
-      this.destroy();
-      return;
-    } finally {
-      this.#writing = false;
-    }
+  /**
+   * One write is done: the rest of it, or everything queued meanwhile in one write, goes next.
+   * A callback made once per stream, not an async loop, which cost an async function's promise
+   * and a new queue per write.
+   */
+  readonly #wrote = (written: number): void => {
+    this.#queued -= written;
     if (this.#closed) return;
+    const done = this.#inFlight!;
+    let next: Uint8Array | undefined;
+    if (written < done.length) next = done.subarray(written);
+    else if (this.#queue.length > 0) {
+      next = this.#queue.length === 1 ? this.#queue[0] : concatBytes(this.#queue);
+      this.#queue.length = 0;
+    }
+    if (next) {
+      this.#inFlight = next;
+      this.#conn.write(next).then(this.#wrote, this.#writeFailed);
+      return;
+    }
+    this.#inFlight = undefined;
     this.#queued = 0;
     if (this.#ending) return void this.#closeWrite();
     this.#events.drain();
-  }
+  };
+
+  readonly #writeFailed = (): void => {
+    this.#inFlight = undefined;
+    this.destroy();
+  };
 
   get buffered(): number {
     return this.#queued;
@@ -118,7 +127,7 @@ class DenoStream implements ByteStream {
   end(): void {
     if (this.#closed || this.#ending) return;
     this.#ending = true;
-    if (!this.#writing) void this.#closeWrite();
+    if (!this.#inFlight) void this.#closeWrite();
   }
 
   async #closeWrite(): Promise<void> {
