@@ -320,6 +320,16 @@ export function closePayload(code: number, reason: string): Uint8Array {
 const keys = new Uint8Array(8192);
 let keyAt = keys.length;
 
+/** Where the next masking key starts in `keys`. */
+function drawKey(): number {
+  if (keyAt + 4 > keys.length) {
+    crypto.getRandomValues(keys);
+    keyAt = 0;
+  }
+  keyAt += 4;
+  return keyAt - 4;
+}
+
 /** A client frame: masked with a fresh key (RFC 6455 §5.3). */
 export function maskedFrame(
   opcode: number,
@@ -347,12 +357,8 @@ export function maskedFrame(
     bytes[8] = (length >>> 8) & 0xff;
     bytes[9] = length & 0xff;
   }
-  if (keyAt + 4 > keys.length) {
-    crypto.getRandomValues(keys);
-    keyAt = 0;
-  }
-  const k0 = keys[keyAt], k1 = keys[keyAt + 1], k2 = keys[keyAt + 2], k3 = keys[keyAt + 3];
-  keyAt += 4;
+  const key = drawKey();
+  const k0 = keys[key], k1 = keys[key + 1], k2 = keys[key + 2], k3 = keys[key + 3];
   bytes[at - 4] = k0;
   bytes[at - 3] = k1;
   bytes[at - 2] = k2;
@@ -364,7 +370,7 @@ export function maskedFrame(
     bytes[at + i + 2] = payload[i + 2] ^ k2;
     bytes[at + i + 3] = payload[i + 3] ^ k3;
   }
-  for (; i < length; i++) bytes[at + i] = payload[i] ^ keys[keyAt - 4 + (i & 3)];
+  for (; i < length; i++) bytes[at + i] = payload[i] ^ keys[key + (i & 3)];
   return bytes;
 }
 
@@ -383,12 +389,8 @@ export function maskedAsciiFrame(
   const bytes = new Uint8Array(6 + length);
   bytes[0] = (fin ? 0x80 : 0) | opcode;
   bytes[1] = 0x80 | length;
-  if (keyAt + 4 > keys.length) {
-    crypto.getRandomValues(keys);
-    keyAt = 0;
-  }
-  const k0 = keys[keyAt], k1 = keys[keyAt + 1], k2 = keys[keyAt + 2], k3 = keys[keyAt + 3];
-  keyAt += 4;
+  const key = drawKey();
+  const k0 = keys[key], k1 = keys[key + 1], k2 = keys[key + 2], k3 = keys[key + 3];
   bytes[2] = k0;
   bytes[3] = k1;
   bytes[4] = k2;
@@ -400,7 +402,7 @@ export function maskedAsciiFrame(
     bytes[8 + i] = text.charCodeAt(i + 2) ^ k2;
     bytes[9 + i] = text.charCodeAt(i + 3) ^ k3;
   }
-  for (; i < length; i++) bytes[6 + i] = text.charCodeAt(i) ^ keys[keyAt - 4 + (i & 3)];
+  for (; i < length; i++) bytes[6 + i] = text.charCodeAt(i) ^ keys[key + (i & 3)];
   return bytes;
 }
 
