@@ -230,6 +230,18 @@ export class RawClient {
     void this.ended.then(() => clearInterval(timer));
   }
 
+  /**
+   * Reads and throws away all that comes from now on, as a peer that keeps up with any rate:
+   * a flood of small frames costs it one callback per read, where a WebSocket client pays one
+   * per frame and, on Deno, runs them without letting its timers or other sockets in.
+   */
+  discardFrames(): void {
+    this.socket.removeAllListeners("data");
+    this.socket.on("data", () => {});
+    this.#buffer = new Uint8Array(0);
+    this.#frames = [];
+  }
+
   /** Stops reading, as a peer that never reads: the server's writes back up. */
   stopReading(): void {
     this.socket.pause();

@@ -11,7 +11,6 @@ import { detectAdapter } from "../../src/adapters/detect.ts";
 import { type Client, CLOSE, ERROR, FLAG, Frame, OPCODE, type Opcode } from "../../mod.ts";
 import {
   closeOf,
-  connectWebSocket,
   message,
   open,
   runtime,
@@ -68,11 +67,20 @@ async function settled(target: ServerProcess = server, ms = 5000): Promise<Stats
   }
 }
 
-/** The control connection still echoes. */
+let probes = 0;
+
+/**
+ * The control connection still echoes. The echo of an earlier probe that timed out is skipped:
+ * that test has failed already, and this one says only whether the connection works now.
+ */
 async function assertControlWorks(client: Client = control): Promise<void> {
-  const text = `still here ${Math.random()}`;
+  const text = `still here ${++probes}`;
   await client.push(text);
-  assert.equal(await message(client), text);
+  let echo = await message(client);
+  while (typeof echo === "string" && /^still here \d+$/.test(echo) && echo !== text) {
+    echo = await message(client);
+  }
+  assert.equal(echo, text);
 }
 
 function masked(data: string | Uint8Array, opcode: Opcode, flags: number = FLAG.FIN): Uint8Array {
@@ -236,12 +244,16 @@ test(`[${runtime}] a peer that never reads makes push() wait, and false once it 
 });
 
 test(`[${runtime}] a handler pushing in a tight loop does not starve other connections`, async () => {
-  // The runtime's own WebSocket buffers without a bound, so the handler never waits: coro-ws's
-  // Client would pause reading (Node), or close with 1008 once its queue is full (Deno, Bun).
-  const firehose = await connectWebSocket(`${server.wsUrl}/firehose`);
+  // A peer that reads everything and keeps nothing, so the handler never waits. Not a
+  // WebSocket client: Deno's runs a flood's message events back to back without letting this
+  // process's timers or other sockets in (timers 4.6 s late on a loaded machine), which
+  // starved the control connection on the client's side, not the server's.
+  const { client: firehose, answer } = await RawClient.upgrade(server.port, "/firehose");
+  assert.equal(answer.status, 101);
   let starved: unknown;
   try {
-    await firehose.next();
+    assert.ok(await firehose.nextFrame(), "the firehose sends");
+    firehose.discardFrames();
     // For a second of the handler's loop, the control connection's echoes keep coming back.
     for (const started = Date.now(); Date.now() - started < 1000;) await assertControlWorks();
   } catch (error) {
@@ -249,8 +261,8 @@ test(`[${runtime}] a handler pushing in a tight loop does not starve other conne
   }
   // Closed even when the control connection starved, or every later test would fail on the
   // handler still running; the starving is then the failure told, not the close after it.
-  firehose.close(1000);
-  const closed = within(firehose.closed, 5000, "close");
+  firehose.write(masked(new Uint8Array([CLOSE.NORMAL >> 8, CLOSE.NORMAL & 0xff]), OPCODE.CLOSE));
+  const closed = within(firehose.ended, 5000, "close");
   if (starved !== undefined) {
     await closed.catch(() => {});
     throw starved;
