@@ -96,7 +96,11 @@ export function startServer(
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": it comes once the output is read to its end, so the last lines a
+  // program prints as it exits are in output() (on Bun, "exit" came first once in ten loaded runs).
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => resolve(code))
+  );
   process.on("exit", () => child.kill("SIGKILL"));
   // A server left running must not keep the test process alive: it is killed on exit.
   child.unref();
@@ -166,7 +170,7 @@ export function runToEnd(
       child.kill("SIGKILL");
       reject(new Error(`${script} on ${on} did not end within 30 s:\n${output}`));
     }, 30_000);
-    child.on("exit", (code) => {
+    child.on("close", (code) => { // Once the output is read to its end (see startServer).
       clearTimeout(timer);
       if (code === 0) resolve(output);
       else reject(new Error(`${script} on ${on} exited with ${code}:\n${output}`));
