@@ -39,7 +39,7 @@ const link: WebSocketLink = {
     sent++;
     if (typeof data === "string") sink += data.charCodeAt(data.length - 1);
   },
-  cork() {},
+  cork: () => true,
   flush() {},
   ping() {},
   pong() {},

@@ -250,7 +250,10 @@ export class BunLink extends PassesControlFrames<ServerWebSocket<unknown>>
     this.#pendingBytes += typeof data === "string" ? data.length : data.byteLength;
   }
 
-  cork(): void {} // send() holds unless Bun has corked the socket; flush() writes.
+  /** Bun holds what is sent to the socket it reads from; any other send is held until flush(). */
+  cork(): boolean {
+    return corked !== this;
+  }
 
   flush(): void {
     if (this.#pending === NONE) return;

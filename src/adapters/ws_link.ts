@@ -110,8 +110,9 @@ export class NodeLink extends PassesControlFrames<WebSocket> implements WebSocke
     else this.ws.send(data, { fin, binary: typeof data !== "string", compress });
   }
 
-  cork(): void {
+  cork(): boolean {
     this.#socket.cork();
+    return true;
   }
 
   flush(): void {

@@ -45,10 +45,12 @@ export interface WebSocketLink {
   /**
    * Holds what `send()` takes from now on until `flush()`, to write it in one go: the core
    * corks at a turn's first send and flushes at the turn's end, before a control frame or the
-   * end of the stream, and every 64 KiB. Absent, with `flush()`, where the runtime cannot hold
-   * writes: the core then keeps no batch for the link.
+   * end of the stream, and every 64 KiB. Returns false, holding nothing, while the runtime
+   * holds this socket's writes itself (Bun, while it reads from the socket): the core then
+   * sends straight to it, with no batch to keep and flush. Absent, with `flush()`, where the
+   * runtime cannot hold writes: the core keeps no batch for the link.
    */
-  cork?(): void;
+  cork?(): boolean;
   /** Writes what was held since `cork()`. */
   flush?(): void;
   /** Sends a ping (only when `capabilities.controlFrames`). */

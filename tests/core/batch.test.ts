@@ -99,3 +99,19 @@ test("Outbound does not flush a link the runtime has closed", async () => {
   await turnEnd();
   assert.deepEqual(link.flushedAt, [], "the socket is gone: nothing to write to");
 });
+
+test("Outbound keeps no batch while the link says the runtime holds the writes itself", async () => {
+  const { connection, link } = createConnection();
+  link.holds = false; // As Bun's link while Bun reads from its socket.
+  assert.equal(await connection.push("a", OPCODE.TEXT, FLAG.FIN), true);
+  assert.equal(await connection.push("b", OPCODE.TEXT, FLAG.FIN), true);
+  assert.deepEqual(link.sent, [["a", true], ["b", true]], "sent at once, in order");
+  assert.equal(link.corks, 2, "asked again at each send: no batch was opened");
+  // Once the runtime stops holding them (another socket's read), a batch opens as before.
+  link.holds = true;
+  connection.push("c", OPCODE.TEXT, FLAG.FIN);
+  assert.equal(link.corks, 3);
+  await turnEnd();
+  assert.deepEqual(link.flushedAt, [3], "only the batch that was opened is flushed");
+  connection.close();
+});

@@ -77,8 +77,12 @@ export class FakeLink implements WebSocketLink {
   /** For each `flush()`, how many sends had been made by then (not in {@link calls}). */
   readonly flushedAt: number[] = [];
 
-  cork(): void {
+  /** Whether cork() holds; false: as Bun does while it reads from the socket. */
+  holds = true;
+
+  cork(): boolean {
     this.corks++;
+    return this.holds;
   }
 
   flush(): void {
