@@ -46,8 +46,8 @@ export type StatusClass = "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
 /**
  * The server's counters (totals since it started) and gauges (values now), as
  * {@link Server.metrics} returns them; {@link Server.metricsText} has the same in Prometheus's
- * text format, each name prefixed `coro_ws_`. WebSocket byte counts are payload sizes, text in
- * UTF-16 code units (bytes, for ASCII).
+ * text format, each name prefixed `coro_ws_`. WebSocket byte counts are payload sizes before
+ * compression, text in UTF-8 bytes.
  *
  * @example
  * ```ts
@@ -277,7 +277,7 @@ export function prometheusText(metrics: ServerMetrics): string {
     family(
       `websocket_bytes_${direction}_total`,
       "counter",
-      `WebSocket payload bytes ${past} (text in UTF-16 code units).`,
+      `WebSocket payload bytes ${past} (text as UTF-8).`,
       [["", metrics[`websocket_bytes_${direction}_total`]]],
     );
   }

@@ -225,6 +225,11 @@ test(`[${runtime}] metrics() and metricsText() count responses, messages, bytes 
   for (const family of families) {
     assert.ok(family.help.length > 0, `${family.name} has no HELP`);
   }
+  // The byte counters say the unit they count in: UTF-8 bytes, as counted above.
+  for (const direction of ["received", "sent"]) {
+    const family = families.find((f) => f.name === `coro_ws_websocket_bytes_${direction}_total`);
+    assert.match(family?.help ?? "", /\(text as UTF-8\)/, direction);
+  }
 });
 
 test(`[${runtime}] useLogger() refuses what is not a logger, naming the method`, async () => {
